@@ -1,0 +1,44 @@
+# nkscape — the two commands a new user needs:
+#   make run    install what is missing, build (Release), run the default scenario
+#   make test   install what is missing, build (Release), run the whole test suite
+# Both are idempotent. Other targets: asan (sanitiser build + tests), fuzz (loader fuzzer), bench.
+
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+NKSCAPE  := build/release/apps/nkscape/nkscape
+FUZZ_SECONDS ?= 60
+
+.PHONY: run test deps build asan fuzz bench docs clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+run: build
+	@$(NKSCAPE) validate models/default.toml
+	@$(NKSCAPE) describe --model models/default.toml
+
+test: build
+	@ctest --preset release -j $(JOBS)
+
+asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+	@ctest --preset asan -j $(JOBS)
+
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS) --target fuzz_model_loader
+	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_model_loader $(FUZZ_SECONDS)
+
+bench: build
+	@build/release/bench/nkscape_bench
+
+docs: build
+	@$(NKSCAPE) describe --model models/default.toml --markdown > docs/model-reference.md.tmp
+	@mv docs/model-reference.md.tmp docs/model-reference.md
+
+clean:
+	rm -rf build

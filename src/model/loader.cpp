@@ -1,0 +1,47 @@
+#include "nkscape/model/loader.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "parse.hpp"
+
+namespace nkscape::model {
+
+std::optional<std::string> DiskFileSource::read(const std::string& path) const {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (in.bad()) return std::nullopt;
+    return ss.str();
+}
+
+std::optional<std::string> MemoryFileSource::read(const std::string& path) const {
+    auto it = files_.find(path);
+    if (it == files_.end()) return std::nullopt;
+    return it->second;
+}
+
+CompiledModel loadModel(const std::string& root, const FileSource& files) {
+    UnitSystem units;
+    Diagnostics diag;
+    detail::ModelSpec spec = detail::parseModel(root, files, units, diag);
+    CompiledModel model = compileModel(spec, units, diag);
+    diag.sort();
+    diag.throwIfAny();
+    return model;
+}
+
+CompiledModel loadModel(const std::filesystem::path& root) {
+    DiskFileSource disk;
+    return loadModel(root.lexically_normal().generic_string(), disk);
+}
+
+CompiledModel loadModelFromString(const std::string& toml, const std::string& virtualName) {
+    MemoryFileSource mem(std::map<std::string, std::string>{{virtualName, toml}});
+    return loadModel(virtualName, mem);
+}
+
+}  // namespace nkscape::model
