@@ -23,7 +23,7 @@ using detail::Table;
 
 namespace {
 
-std::string joinKinds(std::initializer_list<Kind> kinds) {
+std::string joinKinds(const std::vector<Kind>& kinds) {
     std::string s;
     std::size_t i = 0;
     for (Kind k : kinds) {
@@ -139,7 +139,7 @@ private:
 
     /// Resolves a name to an entity of one of `kinds`; records an error and returns nullopt if not.
     std::optional<EntityRef> resolve(const std::string& name, const SourceLocation& where, const EntitySpec& e,
-                                     const std::string& key, std::initializer_list<Kind> kinds) {
+                                     const std::string& key, const std::vector<Kind>& kinds) {
         auto r = m_.find(name);
         if (!r) {
             std::string msg = "unknown name '" + name + "' (expected a " + joinKinds(kinds) + ")";
@@ -154,7 +154,7 @@ private:
         return r;
     }
 
-    std::optional<EntityRef> resolveField(const EntitySpec& e, const Table& t, std::string_view key, std::initializer_list<Kind> kinds) {
+    std::optional<EntityRef> resolveField(const EntitySpec& e, const Table& t, std::string_view key, const std::vector<Kind>& kinds) {
         const Field* f = t.get(key);
         if (!f) return std::nullopt;
         return resolve(f->text, f->where, e, std::string(key), kinds);
@@ -274,7 +274,7 @@ private:
             diag_.error(e.table.get("half_life")->where, e.label(), "half_life", "give decay_rate or half_life, not both");
         }
         const bool soluble = med.kind == MediatorKind::SolubleLigand;
-        if (soluble && !e.table.get("ligand_of")) {
+        if (soluble && !e.table.has("ligand_of")) {
             diag_.error(e.where, e.label(), "ligand_of", "missing required key (kind is soluble_ligand)");
         } else if (!soluble && e.table.get("ligand_of")) {
             diag_.error(e.table.get("ligand_of")->where, e.label(), "ligand_of", "only a mediator of kind soluble_ligand has ligand_of");
@@ -298,10 +298,10 @@ private:
                 for (const char* k : {"weight", "activating_fraction", "adaptors"})
                     if (const Field* f = e.table.get(k))
                         diag_.error(f->where, e.label(), k, "an adaptor (class = \"adaptor\") takes no '" + std::string(k) + "'");
-            } else if (!e.table.get("weight")) {
+            } else if (!e.table.has("weight")) {
                 diag_.error(e.where, e.label(), "weight", "missing required key (every non-adaptor receptor has a signal weight)");
             }
-            if (r.cls == ReceptorClass::Mixed && !e.table.get("activating_fraction")) {
+            if (r.cls == ReceptorClass::Mixed && !e.table.has("activating_fraction")) {
                 diag_.error(e.where, e.label(), "activating_fraction", "missing required key (class is mixed)");
             } else if (r.cls != ReceptorClass::Mixed && e.table.get("activating_fraction")) {
                 diag_.error(e.table.get("activating_fraction")->where, e.label(), "activating_fraction",
@@ -439,7 +439,7 @@ private:
         }
     }
 
-    void levels(EntitySpec& e, std::string_view key, std::initializer_list<Kind> kinds, std::vector<LevelDraft>& out) {
+    void levels(EntitySpec& e, std::string_view key, const std::vector<Kind>& kinds, std::vector<LevelDraft>& out) {
         Field* f = mutableField(e.table, key);
         if (!f) return;
         std::set<std::pair<int, Index>> seen;
@@ -546,7 +546,7 @@ private:
             const bool hasCategory = e.table.get("category") != nullptr;
             if (hasCategory) {
                 if (c.category == CellCategory::Tumour) {
-                    if (d.subtype.empty()) diag_.error(e.where, e.label(), "subtype", "missing required key (category is tumour)");
+                    if (d.subtype.empty() && !e.table.has("subtype")) diag_.error(e.where, e.label(), "subtype", "missing required key (category is tumour)");
                     else c.subtype = enumAt<TumourSubtype>({"", "luminal_a", "luminal_b", "her2_enriched", "tnbc"}, d.subtype);
                     c.er = d.er;
                     c.pr = d.pr;
@@ -557,7 +557,7 @@ private:
                             diag_.error(f->where, e.label(), k, "only a tumour cell type has '" + std::string(k) + "'");
                 }
                 if (c.category == CellCategory::Tam) {
-                    if (d.polarisation.empty()) diag_.error(e.where, e.label(), "polarisation", "missing required key (category is tam)");
+                    if (d.polarisation.empty() && !e.table.has("polarisation")) diag_.error(e.where, e.label(), "polarisation", "missing required key (category is tam)");
                     else c.polarisation = d.polarisation == "m1" ? Polarisation::M1 : Polarisation::M2;
                 } else if (const Field* f = e.table.get("polarisation")) {
                     diag_.error(f->where, e.label(), "polarisation", "only a TAM cell type has 'polarisation'");
@@ -681,9 +681,9 @@ private:
             for (const auto& [s, _] : f->list) th.trials.push_back(s);
         const bool antibody = kind == "blocking_antibody" || kind == "opsonising_antibody" || kind == "bispecific_antibody";
         if (!kind.empty()) {
-            if (antibody && th.isotype.empty()) diag_.error(e.where, e.label(), "isotype", "missing required key (an antibody's isotype decides its Fc function)");
+            if (antibody && !e.table.has("isotype")) diag_.error(e.where, e.label(), "isotype", "missing required key (an antibody's isotype decides its Fc function)");
             if (kind == "cell_therapy") {
-                if (!e.table.get("product")) diag_.error(e.where, e.label(), "product", "missing required key (kind is cell_therapy)");
+                if (!e.table.has("product")) diag_.error(e.where, e.label(), "product", "missing required key (kind is cell_therapy)");
                 else if (auto r = resolveField(e, e.table, "product", {Kind::CellType})) th.product = r->index;
             } else if (const Field* f = e.table.get("product")) {
                 diag_.error(f->where, e.label(), "product", "only a cell_therapy has a product");
@@ -705,7 +705,7 @@ private:
         if (model.empty()) return;
         auto need = [&](std::initializer_list<const char*> keys, const std::string& why) {
             for (const char* k : keys)
-                if (!t.get(k)) diag_.error(t.where, e.label(), std::string("pk.") + k, "missing required key (" + why + ")");
+                if (!t.has(k)) diag_.error(t.where, e.label(), std::string("pk.") + k, "missing required key (" + why + ")");
         };
         if (model == "none") {
             for (std::size_t p = 0; p < kPkParamCount; ++p) {
@@ -713,14 +713,14 @@ private:
                 if (const Field* f = t.get(k)) diag_.error(f->where, e.label(), "pk." + k, "pk model 'none' takes no parameters");
             }
         } else if (model == "one_compartment") {
-            if (!t.get("clearance") && !t.get("half_life")) need({"clearance"}, "one_compartment needs clearance or half_life");
+            if (!t.has("clearance") && !t.has("half_life")) need({"clearance"}, "one_compartment needs clearance or half_life");
             need({"v1"}, "one_compartment");
         } else if (model == "two_compartment") {
             need({"clearance", "v1", "q", "v2"}, "two_compartment");
         } else if (model == "three_compartment") {
             need({"clearance", "v1", "q", "v2", "q2", "v3"}, "three_compartment");
         } else if (model == "cell_kinetics") {
-            if (!t.get("half_life") && !t.get("persistence")) need({"persistence"}, "cell_kinetics needs half_life or persistence");
+            if (!t.has("half_life") && !t.has("persistence")) need({"persistence"}, "cell_kinetics needs half_life or persistence");
         }
         if (pk.route == "subcutaneous" && model != "none" && model != "cell_kinetics") need({"ka"}, "route is subcutaneous");
     }
@@ -732,7 +732,7 @@ private:
         m.action = enumAt<MechanismAction>(detail::entitySchema(Kind::Therapy).find("mechanism")->nested->find("action")->values, action);
         struct Rule {
             std::vector<std::string_view> required;
-            std::initializer_list<Kind> targets;
+            std::vector<Kind> targets;
             bool categoryTarget;
         };
         static const std::map<std::string, Rule, std::less<>> rules = {
@@ -755,17 +755,17 @@ private:
         for (auto k : numeric) {
             const bool req = std::find(rule.required.begin(), rule.required.end(), k) != rule.required.end();
             const Field* f = t.get(k);
-            if (req && !f) diag_.error(t.where, e.label(), prefix + std::string(k), "missing required key (action " + action + ")");
+            if (req && !t.has(k)) diag_.error(t.where, e.label(), prefix + std::string(k), "missing required key (action " + action + ")");
             if (!req && f) diag_.error(f->where, e.label(), prefix + std::string(k), "does not apply to action '" + action + "'");
             if (req && f) m.params.emplace_back(std::string(k), param(e, t, k, inf, prefix));
         }
         if (action == "engage") {
-            if (!t.get("receptors")) diag_.error(t.where, e.label(), prefix + "receptors", "missing required key (action engage)");
+            if (!t.has("receptors")) diag_.error(t.where, e.label(), prefix + "receptors", "missing required key (action engage)");
         } else if (const Field* f = t.get("receptors")) {
             diag_.error(f->where, e.label(), prefix + "receptors", "only action 'engage' has receptors");
         }
         if (action == "car") {
-            if (!t.get("costimulation")) diag_.error(t.where, e.label(), prefix + "costimulation", "missing required key (action car; write \"none\" for a first-generation CAR)");
+            if (!t.has("costimulation")) diag_.error(t.where, e.label(), prefix + "costimulation", "missing required key (action car; write \"none\" for a first-generation CAR)");
             else m.costimulation = textOf(t, "costimulation");
         } else if (const Field* f = t.get("costimulation")) {
             diag_.error(f->where, e.label(), prefix + "costimulation", "only action 'car' has costimulation");

@@ -295,6 +295,7 @@ private:
                 continue;
             }
             if (auto field = parseField(v, *f, label, dotted)) out.fields.emplace_back(k, std::move(*field));
+            else out.invalid.push_back(k);
         }
         for (const auto& f : schema.fields) {
             if (f.required && !t.contains(f.key)) {

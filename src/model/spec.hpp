@@ -3,6 +3,7 @@
 // Parsing checks everything that one table can tell on its own (keys, types, units, ranges,
 // sources); compiling checks what needs the whole model (references, duplicates, conditional keys).
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -95,6 +96,11 @@ struct Field {
 struct Table {
     SourceLocation where;
     std::vector<std::pair<std::string, Field>> fields;
+    std::vector<std::string> invalid;  // keys that were written but failed to parse
+    /// True if the key was written at all (valid or not): "missing" checks must not cascade.
+    [[nodiscard]] bool has(std::string_view key) const {
+        return get(key) != nullptr || std::find(invalid.begin(), invalid.end(), key) != invalid.end();
+    }
     [[nodiscard]] const Field* get(std::string_view key) const {
         for (const auto& [k, f] : fields)
             if (k == key) return &f;
