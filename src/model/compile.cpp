@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "nkscape/model/constants.hpp"
 #include "nkscape/model/loader.hpp"
 #include "nkscape/model/units.hpp"
 #include "parse.hpp"
@@ -88,6 +89,7 @@ public:
         for (std::size_t i = 0; i < byKind_[idx(Kind::Regulation)].size(); ++i) compileRegulation(i);
         for (std::size_t i = 0; i < byKind_[idx(Kind::Pathway)].size(); ++i) compilePathway(i);
         for (std::size_t i = 0; i < byKind_[idx(Kind::Therapy)].size(); ++i) compileTherapy(i);
+        for (std::size_t i = 0; i < byKind_[idx(Kind::Constant)].size(); ++i) compileConstant(i);
         return std::move(m_);
     }
 
@@ -694,6 +696,25 @@ private:
             for (std::size_t j = 0; j < f->tables.size(); ++j) compileMechanism(e, f->tables[j], j, th, inf);
         }
         m_.therapies_.push_back(std::move(th));
+    }
+
+    void compileConstant(std::size_t i) {
+        EntitySpec& e = *byKind_[idx(Kind::Constant)][i];
+        EntityInfo& inf = info(Kind::Constant, i);
+        const ConstantSpec* spec = findConstantSpec(e.name);
+        if (!spec) {
+            std::vector<std::string_view> names;
+            for (const auto& c : constantSpecs()) names.push_back(c.name);
+            std::string msg = "no engine uses a constant named '" + e.name + "'";
+            if (auto m = detail::closestMatch(e.name, names); !m.empty()) msg += " (did you mean '" + m + "'?)";
+            else msg += "; the known constants are listed in docs/model-format.md";
+            diag_.error(e.where, e.label(), "name", msg);
+        } else if (Field* f = mutableField(e.table, "value")) {
+            f->param.constraint = static_cast<detail::Constraint>(spec->constraint);  // same enumerators, same order
+            detail::convertParam(f->param, spec->unit, units_, diag_, e.label(), "value");
+        }
+        if (inf.description.empty() && spec) inf.description = std::string(spec->doc);
+        m_.constants_.push_back(param(e, e.table, "value", inf));
     }
 
     void compilePk(const EntitySpec& e, const Table& t, Pk& pk, EntityInfo& inf) {

@@ -81,6 +81,10 @@ std::string headline(const CompiledModel& m, const EntityInfo& e) {
             return attribute(e, "by") + " -> " + attribute(e, "target") + " (" + attribute(e, "direction") + ", on " + attribute(e, "on") + ")";
         case Kind::Pathway: return std::to_string(m.pathways()[e.index].edges.size()) + " edges in " + attribute(e, "cells");
         case Kind::Therapy: return attribute(e, "kind");
+        case Kind::Constant: {
+            const auto& p = m.parameter(m.constants()[e.index]);
+            return num(p.value) + " " + p.internalUnit;
+        }
     }
     return {};
 }
@@ -128,7 +132,7 @@ std::string describeSummary(const CompiledModel& m) {
     }
     out += textTable({"source", "parameters", "share"}, rows);
     out += fmt::format("\n{} of {} parameters carry a plausible range.\n", withRange, m.parameters().size());
-    out += "More: nkscape describe KIND [NAME]   (kinds: receptor ligand interaction mediator factor cell_type regulation pathway therapy)\n";
+    out += "More: nkscape describe KIND [NAME]   (kinds: receptor ligand interaction mediator factor cell_type regulation pathway therapy constant)\n";
     return out;
 }
 

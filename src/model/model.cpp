@@ -15,6 +15,7 @@ std::string_view kindKey(Kind k) noexcept {
         case Kind::Regulation: return "regulation";
         case Kind::Pathway: return "pathway";
         case Kind::Therapy: return "therapy";
+        case Kind::Constant: return "constant";
     }
     return "?";
 }
@@ -103,6 +104,12 @@ Index CompiledModel::require(Kind k, std::string_view nameOrAlias) const {
     std::string msg = "model '" + info_.name + "' has no " + std::string(kindKey(k)) + " named '" + std::string(nameOrAlias) + "'";
     if (auto r = find(nameOrAlias)) msg += " ('" + std::string(nameOrAlias) + "' is a " + std::string(kindKey(r->kind)) + ")";
     throw InputError(msg);
+}
+
+double CompiledModel::constant(std::string_view name) const {
+    if (auto i = indexOf(Kind::Constant, name)) return values_.at(constants_.at(*i));
+    throw InputError("model '" + info_.name + "' declares no [[constant]] named '" + std::string(name) +
+                     "' (an engine needs it; see docs/model-format.md, constants)");
 }
 
 std::optional<ParamId> CompiledModel::findParameter(std::string_view path) const {

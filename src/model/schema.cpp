@@ -171,6 +171,12 @@ const TableSchema& therapySchema() {
     return s;
 }
 
+const TableSchema& constantSchema() {
+    // The unit is the constant's own, from the registry in constants.cpp; checked at compile.
+    static const TableSchema s{"constant", {par("value", "", C::Any, true)}};
+    return s;
+}
+
 }  // namespace
 
 const TableSchema& entitySchema(Kind k) {
@@ -184,6 +190,7 @@ const TableSchema& entitySchema(Kind k) {
         case Kind::Regulation: return regulationSchema();
         case Kind::Pathway: return pathwaySchema();
         case Kind::Therapy: return therapySchema();
+        case Kind::Constant: return constantSchema();
     }
     return receptorSchema();  // unreachable: every enumerator is handled above
 }

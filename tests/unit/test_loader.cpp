@@ -361,3 +361,28 @@ TEST(Describe, EntityShowsParametersWithUnitsAndSources) {
     const std::string sum = describeSummary(m);
     EXPECT_NE(sum.find("receptor     5"), std::string::npos);
 }
+
+TEST(Constants, KnownNamesConvertAndUnknownNamesAreRefused) {
+    const auto m = loadModelFromString(R"TOML(
+[model]
+name = "c"
+[[constant]]
+name = "synapse.scan_time"
+value = { value = 0.05, unit = "h", source = "assumption: a few minutes of scanning" }
+)TOML");
+    EXPECT_NEAR(m.constant("synapse.scan_time"), 3.0, 1e-12);  // h → min
+    EXPECT_THROW((void)m.constant("synapse.threshold"), nkscape::InputError);
+    const auto errs = errorsOf(R"TOML(
+[model]
+name = "c"
+[[constant]]
+name = "synapse.treshold"
+value = { value = 1, unit = "1", source = "assumption: typo in the name" }
+[[constant]]
+name = "synapse.scan_time"
+value = { value = 1, unit = "nM", source = "assumption: wrong dimension" }
+)TOML");
+    ASSERT_EQ(errs.size(), 2u);
+    EXPECT_TRUE(anyContains(errs, "constant 'synapse.treshold': key 'name': no engine uses a constant named 'synapse.treshold' (did you mean 'synapse.threshold'?)"));
+    EXPECT_TRUE(anyContains(errs, "constant 'synapse.scan_time': key 'value': unit 'nM' does not convert to 'min'"));
+}

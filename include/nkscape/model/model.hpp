@@ -40,11 +40,12 @@ enum class Kind : std::uint8_t {
     Regulation,   ///< [[regulation]]
     Pathway,      ///< [[pathway]]
     Therapy,      ///< [[therapy]]
+    Constant,     ///< [[constant]]: a named model-wide number an engine needs (see constants.hpp)
 };
-inline constexpr std::size_t kKindCount = 9;
+inline constexpr std::size_t kKindCount = 10;
 inline constexpr std::array<Kind, kKindCount> kAllKinds = {
     Kind::Receptor, Kind::Ligand,     Kind::Interaction, Kind::Mediator, Kind::Factor,
-    Kind::CellType, Kind::Regulation, Kind::Pathway,     Kind::Therapy};
+    Kind::CellType, Kind::Regulation, Kind::Pathway,     Kind::Therapy,  Kind::Constant};
 
 /// "receptor", "cell_type", ... (the TOML key).
 [[nodiscard]] std::string_view kindKey(Kind k) noexcept;
@@ -275,6 +276,11 @@ public:
     [[nodiscard]] const std::vector<Regulation>& regulations() const noexcept { return regulations_; }
     [[nodiscard]] const std::vector<Pathway>& pathways() const noexcept { return pathways_; }
     [[nodiscard]] const std::vector<Therapy>& therapies() const noexcept { return therapies_; }
+    /// Parameter of each [[constant]], in declaration order (index = constant's Index).
+    [[nodiscard]] const std::vector<ParamId>& constants() const noexcept { return constants_; }
+    /// The value (internal unit, see constants.hpp) of the constant `name`.
+    /// 	hrows InputError naming the constant and the model if the model does not declare it.
+    [[nodiscard]] double constant(std::string_view name) const;
 
     /// Number of entities of a kind.
     [[nodiscard]] std::size_t count(Kind k) const noexcept { return entities_[static_cast<std::size_t>(k)].size(); }
@@ -316,6 +322,7 @@ private:
     std::vector<Regulation> regulations_;
     std::vector<Pathway> pathways_;
     std::vector<Therapy> therapies_;
+    std::vector<ParamId> constants_;
     std::array<std::vector<EntityInfo>, kKindCount> entities_;
     std::unordered_map<std::string, EntityRef> byName_;  ///< names and aliases
     std::vector<ParameterInfo> parameters_;
