@@ -1,0 +1,74 @@
+#pragma once
+/// \file
+/// The immune synapse: what happens when one NK cell meets one target cell. One function, used by
+/// the killing assay, the ODE engine (averaged over a clone's ligand profile) and the agents.
+/// docs/synapse.md states the equations and why each has its form.
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "nkscape/model/model.hpp"
+#include "nkscape/synapse/state.hpp"
+
+namespace nkscape::synapse {
+
+/// What one contact gives.
+struct SynapseOutcome {
+    double killProbability = 0;  ///< per contact, 0 … 1
+    double contactTime = 0;      ///< expected contact duration, min
+    double killTime = 0;         ///< contact duration when it kills, min
+    double ifng = 0;             ///< IFN-γ secretion during the contact, <IFN-g unit>.mL/(cell.h)
+    double tnfa = 0;             ///< TNF-α secretion during the contact, <TNF-a unit>.mL/(cell.h)
+    double activation = 0;       ///< activating signal A (units of synapse.reference_complexes)
+    double inhibition = 0;       ///< inhibitory signal I
+    double threshold = 0;        ///< activation threshold θ = θ0·(1 + I/I_s)
+};
+
+/// Milieu-dependent quantities, computed once per milieu and reused for every contact in it:
+/// receptor- and ligand-side antibody occupancy, soluble-decoy occupancy, opsonisation and engager
+/// bridging per antigen.
+struct SynapseContext {
+    std::vector<double> receptorFree;   ///< per receptor: fraction not blocked nor decoyed (0 … 1)
+    std::vector<double> ligandFree;     ///< per ligand: fraction not blocked (0 … 1)
+    std::vector<double> opsonin;        ///< per ligand: Fc-IgG per antigen molecule (occupancy × Fc gain, summed)
+    std::vector<double> engaged;        ///< per engager mechanism of the model: occupancy of its antigen arm (0 … 1)
+};
+
+/// The synapse of a compiled model. Construction resolves every index and constant once; decide()
+/// is then allocation-free and does no name lookups.
+class Synapse {
+public:
+    /// \throws InputError naming what is missing (a [[constant]] synapse.*, the IFN-g mediator, …).
+    explicit Synapse(const model::CompiledModel& m);
+
+    /// Precomputes the milieu's effects (see SynapseContext).
+    [[nodiscard]] SynapseContext context(const Milieu& milieu) const;
+
+    /// The fast path: one decision.
+    [[nodiscard]] SynapseOutcome decide(const SynapseContext& ctx, const NkState& nk, const TargetState& target) const;
+
+    /// Many decisions: out[i] = decide(ctx, nk[i], target[i]) for i < n.
+    void decideBatch(const SynapseContext& ctx, const NkState* nk, const TargetState* target, SynapseOutcome* out, std::size_t n) const;
+
+    /// The test oracle: the same equations written plainly from the model (no precomputation, no
+    /// flattening), slow. decide() must agree with it to rounding.
+    [[nodiscard]] SynapseOutcome decideReference(const Milieu& milieu, const NkState& nk, const TargetState& target) const;
+
+    /// Receptor–ligand complexes per interaction (molecule/cell, indexed like interactions()),
+    /// after competition, blocking and decoys: for inspection and the V4 test.
+    [[nodiscard]] std::vector<double> engagement(const SynapseContext& ctx, const NkState& nk, const TargetState& target) const;
+
+    [[nodiscard]] const model::CompiledModel& model() const noexcept { return *model_; }
+
+private:
+    /// The decision rule shared by decide() and decideReference(): threshold, kill probability,
+    /// kill and contact time, cytokines from the summed signals.
+    [[nodiscard]] SynapseOutcome finish(const NkState& nk, double activation, double inhibition) const;
+
+    const model::CompiledModel* model_;  ///< not owned; must outlive the Synapse
+    struct Tables;
+    std::shared_ptr<const Tables> tables_;  ///< flattened index arrays and constants (immutable, shared by copies)
+};
+
+}  // namespace nkscape::synapse

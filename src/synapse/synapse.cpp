@@ -1,0 +1,442 @@
+// The synapse decision. decide() is the fast path over flattened tables; decideReference() is the
+// oracle, written straight from the model without precomputation. docs/synapse.md has the maths.
+
+#include "nkscape/synapse/synapse.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+
+#include "nkscape/error.hpp"
+#include "nkscape/model/units.hpp"
+
+namespace nkscape::synapse {
+
+using model::CompiledModel;
+using model::Index;
+using model::Kind;
+using model::kNoIndex;
+using model::kNoParam;
+
+namespace {
+
+constexpr std::uint32_t kNone = 0xffffffffu;
+
+// Occupancy of a target by a drug at free concentration c (nM) with dissociation constant kd (nM).
+double occupancy(double c, double kd) { return c > 0 ? c / (c + kd) : 0.0; }
+
+// Kill probability's dependence on A at threshold θ: A^h / (A^h + θ^h), written to need one pow.
+double hillActivation(double a, double theta, double h) {
+    if (a <= 0) return 0.0;
+    return 1.0 / (1.0 + std::pow(theta / a, h));
+}
+
+struct Constants {
+    double confinement, referenceComplexes, threshold, inhibitionScale, hill, maxKill, scanTime, killTime, killTimeNoGranzyme,
+        killTimeNoPerforin, deathReceptorEfficacy, adaptorHalf, carHalfAntigen;
+};
+
+Constants readConstants(const CompiledModel& m) {
+    // CompiledModel::constant throws an InputError naming the missing constant.
+    return Constants{m.constant("synapse.confinement"),        m.constant("synapse.reference_complexes"),
+                     m.constant("synapse.threshold"),          m.constant("synapse.inhibition_scale"),
+                     m.constant("synapse.hill"),               m.constant("synapse.max_kill_probability"),
+                     m.constant("synapse.scan_time"),          m.constant("synapse.kill_time"),
+                     m.constant("synapse.kill_time_no_granzyme"), m.constant("synapse.kill_time_no_perforin"),
+                     m.constant("synapse.death_receptor_efficacy"), m.constant("synapse.adaptor_half"),
+                     m.constant("synapse.car_half_antigen")};
+}
+
+// Factor to turn a mediator's concentration (its own unit) into nM, for soluble decoys.
+double toNanomolar(const CompiledModel& m, Index mediator, const model::UnitSystem& units) {
+    const auto& med = m.mediators()[mediator];
+    if (units.convertible(med.unit, "nM")) return units.convertOrThrow(1.0, med.unit, "nM");
+    if (med.molecularWeight == kNoParam) {
+        throw InputError("mediator '" + m.entities(Kind::Mediator)[mediator].name + "' is a soluble decoy measured in " + med.unit +
+                         " but has no molecular_weight to turn it into nM (" + m.entities(Kind::Mediator)[mediator].where.str() + ")");
+    }
+    // mass concentration → g/L, divided by g/mol (kDa × 1000) → mol/L → nM.
+    const double gPerL = units.convertOrThrow(1.0, med.unit, "g/L");
+    return gPerL / (m.value(med.molecularWeight) * 1000.0) * 1e9;
+}
+
+}  // namespace
+
+struct Synapse::Tables {
+    Constants c{};
+    std::size_t nReceptors = 0, nLigands = 0, nFactors = 0, nMediators = 0, nTherapies = 0;
+
+    // Receptors: class, weight, activating share; adaptors in CSR form.
+    std::vector<std::uint8_t> isAdaptor;
+    std::vector<double> actShare;  // share of the signal that activates (1, 0 or f for mixed)
+    std::vector<double> weight;
+    std::vector<std::uint32_t> adaptorStart, adaptorList;
+
+    // Membrane interactions grouped by ligand (CSR).
+    struct Pair {
+        std::uint32_t receptor;
+        double confinedAffinity;  // s / Kd: multiply by receptor copies to get x
+        bool fc;                  // CD16 on the Fc of bound IgG: scaled by the cell's FcγRIIIa affinity
+    };
+    std::vector<std::uint32_t> pairStart;
+    std::vector<Pair> pairs;
+    std::uint32_t opsoninLigand = kNone;
+
+    // Soluble decoys (interaction whose ligand is a soluble_ligand mediator).
+    struct Decoy {
+        std::uint32_t receptor, mediator;
+        double toNm, kd;
+    };
+    std::vector<Decoy> decoys;
+
+    // Therapy mechanisms that act at the synapse.
+    struct Block {
+        std::uint32_t therapy, target;
+        bool onReceptor;
+        double kd;
+    };
+    struct Opsonise {
+        std::uint32_t therapy, antigen;
+        double kd, fcGain;
+    };
+    struct Engage {
+        std::uint32_t therapy, antigen;
+        double kd, gain;
+        std::vector<std::uint32_t> receptors;
+    };
+    std::vector<Block> blocks;
+    std::vector<Opsonise> opsonises;
+    std::vector<Engage> engages;
+
+    std::uint32_t ifng = kNone, tnfa = kNone, perforin = kNone, granzyme = kNone, fasl = kNone;
+};
+
+Synapse::Synapse(const CompiledModel& m) : model_(&m) {
+    auto t = std::make_shared<Tables>();
+    t->c = readConstants(m);
+    t->nReceptors = m.receptors().size();
+    t->nLigands = m.ligands().size();
+    t->nFactors = m.factors().size();
+    t->nMediators = m.mediators().size();
+    t->nTherapies = m.therapies().size();
+
+    t->adaptorStart.push_back(0);
+    for (const auto& r : m.receptors()) {
+        t->isAdaptor.push_back(r.cls == model::ReceptorClass::Adaptor);
+        t->weight.push_back(r.weight == kNoParam ? 0.0 : m.value(r.weight));
+        switch (r.cls) {
+            case model::ReceptorClass::Activating: t->actShare.push_back(1.0); break;
+            case model::ReceptorClass::Inhibitory: t->actShare.push_back(0.0); break;
+            case model::ReceptorClass::Mixed: t->actShare.push_back(m.value(r.activatingFraction)); break;
+            case model::ReceptorClass::Adaptor: t->actShare.push_back(0.0); break;
+        }
+        for (Index a : r.adaptors) t->adaptorList.push_back(a);
+        t->adaptorStart.push_back(static_cast<std::uint32_t>(t->adaptorList.size()));
+    }
+
+    for (std::size_t j = 0; j < m.ligands().size(); ++j)
+        if (m.ligands()[j].category == model::LigandCategory::Opsonin) t->opsoninLigand = static_cast<std::uint32_t>(j);
+
+    model::UnitSystem units;
+    std::vector<std::vector<Tables::Pair>> byLigand(t->nLigands);
+    for (const auto& x : m.interactions()) {
+        const double kd = m.value(x.kd);
+        if (x.ligand.kind == Kind::Ligand) {
+            const bool fc = x.ligand.index == t->opsoninLigand;
+            byLigand[x.ligand.index].push_back(Tables::Pair{x.receptor, t->c.confinement / kd, fc});
+        } else {
+            t->decoys.push_back(Tables::Decoy{x.receptor, x.ligand.index, toNanomolar(m, x.ligand.index, units), kd});
+        }
+    }
+    t->pairStart.push_back(0);
+    for (auto& list : byLigand) {
+        t->pairs.insert(t->pairs.end(), list.begin(), list.end());
+        t->pairStart.push_back(static_cast<std::uint32_t>(t->pairs.size()));
+    }
+
+    for (std::size_t th = 0; th < m.therapies().size(); ++th) {
+        for (const auto& mech : m.therapies()[th].mechanisms) {
+            const auto ti = static_cast<std::uint32_t>(th);
+            switch (mech.action) {
+                case model::MechanismAction::Block:
+                    t->blocks.push_back(Tables::Block{ti, mech.target.index, mech.target.kind == Kind::Receptor, m.value(mech.param("kd"))});
+                    break;
+                case model::MechanismAction::Opsonise:
+                    t->opsonises.push_back(Tables::Opsonise{ti, mech.target.index, m.value(mech.param("kd")), m.value(mech.param("fc_gain"))});
+                    break;
+                case model::MechanismAction::Engage: {
+                    Tables::Engage e{ti, mech.target.index, m.value(mech.param("kd")), m.value(mech.param("gain")), {}};
+                    for (Index r : mech.receptors) e.receptors.push_back(r);
+                    t->engages.push_back(std::move(e));
+                    break;
+                }
+                default: break;  // other actions act on levels (Regulator) or on populations (engines)
+            }
+        }
+    }
+    auto optional = [&](Kind k, const char* name) {
+        auto i = m.indexOf(k, name);
+        return i ? static_cast<std::uint32_t>(*i) : kNone;
+    };
+    t->ifng = optional(Kind::Mediator, "IFN-g");
+    t->tnfa = optional(Kind::Mediator, "TNF-a");
+    t->perforin = optional(Kind::Factor, "perforin");
+    t->granzyme = optional(Kind::Factor, "granzyme B");
+    t->fasl = optional(Kind::Factor, "FasL");
+    tables_ = std::move(t);
+}
+
+SynapseContext Synapse::context(const Milieu& milieu) const {
+    const Tables& t = *tables_;
+    if (milieu.mediators.size() != t.nMediators || milieu.therapies.size() != t.nTherapies) {
+        throw InputError("synapse: the milieu is sized for another model (" + std::to_string(milieu.mediators.size()) + " mediators, " +
+                         std::to_string(milieu.therapies.size()) + " therapies; the model has " + std::to_string(t.nMediators) + " and " +
+                         std::to_string(t.nTherapies) + ")");
+    }
+    SynapseContext ctx;
+    ctx.receptorFree.assign(t.nReceptors, 1.0);
+    ctx.ligandFree.assign(t.nLigands, 1.0);
+    ctx.opsonin.assign(t.nLigands, 0.0);
+    // Several antibodies on one target block independently: free = Π (1 − occupancy).
+    for (const auto& b : t.blocks) {
+        const double occ = occupancy(milieu.therapies[b.therapy], b.kd);
+        (b.onReceptor ? ctx.receptorFree : ctx.ligandFree)[b.target] *= 1.0 - occ;
+    }
+    // A soluble decoy occupies receptors as a competitive 3-D ligand: free = 1 / (1 + Σ c/Kd).
+    std::vector<double> decoyLoad(t.nReceptors, 0.0);
+    for (const auto& d : t.decoys) decoyLoad[d.receptor] += milieu.mediators[d.mediator] * d.toNm / d.kd;
+    for (std::size_t k = 0; k < t.nReceptors; ++k) ctx.receptorFree[k] /= 1.0 + decoyLoad[k];
+    for (const auto& o : t.opsonises) ctx.opsonin[o.antigen] += occupancy(milieu.therapies[o.therapy], o.kd) * o.fcGain;
+    for (const auto& e : t.engages) ctx.engaged.push_back(occupancy(milieu.therapies[e.therapy], e.kd));
+    return ctx;
+}
+
+namespace {
+
+// Small fixed-size scratch so that decide() never allocates for models of ordinary size.
+constexpr std::size_t kStack = 128;
+
+}  // namespace
+
+SynapseOutcome Synapse::decide(const SynapseContext& ctx, const NkState& nk, const TargetState& target) const {
+    const Tables& t = *tables_;
+    const Constants& c = t.c;
+    const std::size_t nR = t.nReceptors;
+    std::array<double, kStack> freeBuf{}, totBuf{};
+    std::vector<double> freeHeap, totHeap;
+    double* rf = freeBuf.data();
+    double* tot = totBuf.data();
+    if (nR > kStack) {
+        freeHeap.assign(nR, 0.0);
+        totHeap.assign(nR, 0.0);
+        rf = freeHeap.data();
+        tot = totHeap.data();
+    }
+    for (std::size_t k = 0; k < nR; ++k) {
+        rf[k] = nk.receptors[k] * ctx.receptorFree[k];
+        tot[k] = 0.0;
+    }
+    // Opsonin (Fc of bound IgG) density: antigen copies × occupancy × Fc gain, over antigens.
+    double fcDensity = 0.0;
+    if (t.opsoninLigand != kNone) {
+        for (std::size_t j = 0; j < t.nLigands; ++j)
+            if (ctx.opsonin[j] > 0) fcDensity += target.ligands[j] * ctx.ligandFree[j] * ctx.opsonin[j];
+    }
+    // Engagement: each ligand is shared by the receptors that bind it in proportion to
+    // x = s·R_free/Kd, and a fraction 1/(1 + Σx) stays unbound.
+    for (std::size_t j = 0; j < t.nLigands; ++j) {
+        const std::uint32_t b = t.pairStart[j], e = t.pairStart[j + 1];
+        if (b == e) continue;
+        double lig = target.ligands[j] * ctx.ligandFree[j];
+        if (j == t.opsoninLigand) lig += fcDensity;
+        if (lig <= 0) continue;
+        double denom = 1.0;
+        for (std::uint32_t p = b; p < e; ++p) {
+            const auto& pr = t.pairs[p];
+            denom += rf[pr.receptor] * pr.confinedAffinity * (pr.fc ? nk.cd16Affinity : 1.0);
+        }
+        const double perX = lig / denom;
+        for (std::uint32_t p = b; p < e; ++p) {
+            const auto& pr = t.pairs[p];
+            tot[pr.receptor] += perX * rf[pr.receptor] * pr.confinedAffinity * (pr.fc ? nk.cd16Affinity : 1.0);
+        }
+    }
+    // A receptor cannot form more complexes than it has free copies; adaptors scale the signal.
+    double act = 0.0, inh = 0.0;
+    for (std::size_t k = 0; k < nR; ++k) {
+        if (t.isAdaptor[k] || tot[k] <= 0) continue;
+        double alpha = 1.0;
+        for (std::uint32_t a = t.adaptorStart[k]; a < t.adaptorStart[k + 1]; ++a) {
+            const double lev = nk.receptors[t.adaptorList[a]];
+            alpha *= lev / (lev + c.adaptorHalf);
+        }
+        const double s = std::min(tot[k], rf[k]) / c.referenceComplexes * t.weight[k] * alpha;
+        act += t.actShare[k] * s;
+        inh += (1.0 - t.actShare[k]) * s;
+    }
+    // Engagers bridge NK receptors to an antigen, whatever the endogenous ligands.
+    for (std::size_t ei = 0; ei < t.engages.size(); ++ei) {
+        const auto& eg = t.engages[ei];
+        const double bound = target.ligands[eg.antigen] * ctx.ligandFree[eg.antigen] * ctx.engaged[ei];
+        if (bound <= 0) continue;
+        for (std::uint32_t r : eg.receptors) {
+            double alpha = 1.0;
+            for (std::uint32_t a = t.adaptorStart[r]; a < t.adaptorStart[r + 1]; ++a) {
+                const double lev = nk.receptors[t.adaptorList[a]];
+                alpha *= lev / (lev + c.adaptorHalf);
+            }
+            act += eg.gain * alpha * std::min(rf[r], bound) / c.referenceComplexes;
+        }
+    }
+    if (nk.car && nk.car->antigen != kNoIndex) {
+        const double lig = target.ligands[nk.car->antigen] * ctx.ligandFree[nk.car->antigen];
+        act += nk.car->gain * nk.car->level * lig / (lig + c.carHalfAntigen) / c.referenceComplexes;
+    }
+    return finish(nk, act, inh);
+}
+
+SynapseOutcome Synapse::finish(const NkState& nk, double act, double inh) const {
+    const Tables& t = *tables_;
+    const Constants& c = t.c;
+    SynapseOutcome out;
+    out.activation = act;
+    out.inhibition = inh;
+    // Inhibition raises the threshold rather than subtracting from activation: missing self,
+    // induced self and checkpoints all follow from this one rule.
+    out.threshold = c.threshold * (1.0 + inh / c.inhibitionScale);
+    const double pAct = hillActivation(act, out.threshold, c.hill);
+    const double prf = t.perforin == kNone ? 1.0 : std::min(1.0, nk.factors[t.perforin]);
+    const double gzm = t.granzyme == kNone ? 1.0 : std::min(1.0, nk.factors[t.granzyme]);
+    const double fasl = t.fasl == kNone ? 1.0 : std::min(1.0, nk.factors[t.fasl]);
+    const double granuleRoute = std::clamp(nk.granules, 0.0, 1.0) * prf;
+    const double capacity = granuleRoute + (1.0 - granuleRoute) * c.deathReceptorEfficacy * fasl;
+    const double armed = std::max(0.0, 1.0 - nk.exhaustion) * std::clamp(nk.fitness, 0.0, 1.0);
+    out.killProbability = c.maxKill * pAct * capacity * armed;
+    // Kill time: the granule route slows without granzymes; the death-receptor route is the
+    // no-perforin time. Weighted by each route's share of the killing.
+    const double base = nk.killTime > 0 ? nk.killTime : c.killTime;
+    const double granuleTime = base + (c.killTimeNoGranzyme - base) * (1.0 - gzm);
+    out.killTime = capacity > 0 ? (granuleRoute * granuleTime + (capacity - granuleRoute) * c.killTimeNoPerforin) / capacity
+                                : c.killTimeNoPerforin;
+    out.contactTime = out.killProbability * out.killTime + (1.0 - out.killProbability) * c.scanTime;
+    // Cytokine release needs less signal than killing (no Hill steepness): A/(A + θ).
+    const double pCyt = act > 0 ? act / (act + out.threshold) : 0.0;
+    out.ifng = t.ifng == kNone ? 0.0 : nk.secretion[t.ifng] * pCyt * armed;
+    out.tnfa = t.tnfa == kNone ? 0.0 : nk.secretion[t.tnfa] * pCyt * armed;
+    return out;
+}
+
+void Synapse::decideBatch(const SynapseContext& ctx, const NkState* nk, const TargetState* target, SynapseOutcome* out,
+                          std::size_t n) const {
+    for (std::size_t i = 0; i < n; ++i) out[i] = decide(ctx, nk[i], target[i]);
+}
+
+std::vector<double> Synapse::engagement(const SynapseContext& ctx, const NkState& nk, const TargetState& target) const {
+    // Same competition as decide(), reported per interaction, before the receptor cap.
+    const Tables& t = *tables_;
+    const CompiledModel& m = *model_;
+    std::vector<double> out(m.interactions().size(), 0.0);
+    double fcDensity = 0.0;
+    for (std::size_t j = 0; j < t.nLigands; ++j) fcDensity += target.ligands[j] * ctx.ligandFree[j] * ctx.opsonin[j];
+    for (std::size_t i = 0; i < m.interactions().size(); ++i) {
+        const auto& x = m.interactions()[i];
+        if (x.ligand.kind != Kind::Ligand) continue;
+        const Index j = x.ligand.index;
+        double lig = target.ligands[j] * ctx.ligandFree[j] + (j == t.opsoninLigand ? fcDensity : 0.0);
+        if (lig <= 0) continue;
+        double denom = 1.0, mine = 0.0;
+        for (const auto& y : m.interactions()) {
+            if (y.ligand.kind != Kind::Ligand || y.ligand.index != j) continue;
+            const double xv = nk.receptors[y.receptor] * ctx.receptorFree[y.receptor] * t.c.confinement / m.value(y.kd) *
+                              (j == t.opsoninLigand ? nk.cd16Affinity : 1.0);
+            denom += xv;
+            if (&y == &x) mine = xv;
+        }
+        out[i] = lig * mine / denom;
+    }
+    return out;
+}
+
+SynapseOutcome Synapse::decideReference(const Milieu& milieu, const NkState& nk, const TargetState& target) const {
+    // Deliberately plain: everything from the model, nothing precomputed. The oracle for decide().
+    const CompiledModel& m = *model_;
+    const Constants c = readConstants(m);
+    const std::size_t nR = m.receptors().size(), nL = m.ligands().size();
+    std::vector<double> rFree(nR, 1.0), lFree(nL, 1.0), opsonin(nL, 0.0), decoy(nR, 0.0);
+    for (std::size_t th = 0; th < m.therapies().size(); ++th) {
+        const double conc = milieu.therapies.at(th);
+        for (const auto& mech : m.therapies()[th].mechanisms) {
+            if (mech.action == model::MechanismAction::Block) {
+                const double occ = conc > 0 ? conc / (conc + m.value(mech.param("kd"))) : 0.0;
+                if (mech.target.kind == Kind::Receptor) rFree[mech.target.index] *= 1.0 - occ;
+                else lFree[mech.target.index] *= 1.0 - occ;
+            } else if (mech.action == model::MechanismAction::Opsonise) {
+                const double occ = conc > 0 ? conc / (conc + m.value(mech.param("kd"))) : 0.0;
+                opsonin[mech.target.index] += occ * m.value(mech.param("fc_gain"));
+            }
+        }
+    }
+    model::UnitSystem units;
+    for (const auto& x : m.interactions())
+        if (x.ligand.kind == Kind::Mediator)
+            decoy[x.receptor] += milieu.mediators.at(x.ligand.index) * toNanomolar(m, x.ligand.index, units) / m.value(x.kd);
+    std::vector<double> free(nR);
+    for (std::size_t k = 0; k < nR; ++k) free[k] = nk.receptors.at(k) * rFree[k] / (1.0 + decoy[k]);
+
+    Index opsoninLigand = kNoIndex;
+    for (std::size_t j = 0; j < nL; ++j)
+        if (m.ligands()[j].category == model::LigandCategory::Opsonin) opsoninLigand = static_cast<Index>(j);
+    double fc = 0.0;
+    if (opsoninLigand != kNoIndex)
+        for (std::size_t j = 0; j < nL; ++j) fc += target.ligands.at(j) * lFree[j] * opsonin[j];
+
+    std::vector<double> complexes(nR, 0.0);
+    for (std::size_t j = 0; j < nL; ++j) {
+        double lig = target.ligands.at(j) * lFree[j] + (j == opsoninLigand ? fc : 0.0);
+        if (lig <= 0) continue;
+        double sum = 0.0;
+        for (const auto& x : m.interactions())
+            if (x.ligand.kind == Kind::Ligand && x.ligand.index == j)
+                sum += c.confinement * free[x.receptor] / m.value(x.kd) * (j == opsoninLigand ? nk.cd16Affinity : 1.0);
+        for (const auto& x : m.interactions())
+            if (x.ligand.kind == Kind::Ligand && x.ligand.index == j)
+                complexes[x.receptor] += lig * (c.confinement * free[x.receptor] / m.value(x.kd) * (j == opsoninLigand ? nk.cd16Affinity : 1.0)) / (1.0 + sum);
+    }
+    auto adaptorFactor = [&](const model::Receptor& r) {
+        double alpha = 1.0;
+        for (Index a : r.adaptors) alpha *= nk.receptors.at(a) / (nk.receptors.at(a) + c.adaptorHalf);
+        return alpha;
+    };
+    double act = 0.0, inh = 0.0;
+    for (std::size_t k = 0; k < nR; ++k) {
+        const auto& r = m.receptors()[k];
+        if (r.cls == model::ReceptorClass::Adaptor || complexes[k] <= 0) continue;
+        const double signal = std::min(complexes[k], free[k]) / c.referenceComplexes * m.value(r.weight) * adaptorFactor(r);
+        if (r.cls == model::ReceptorClass::Activating) act += signal;
+        else if (r.cls == model::ReceptorClass::Inhibitory) inh += signal;
+        else {
+            const double f = m.value(r.activatingFraction);
+            act += f * signal;
+            inh += (1.0 - f) * signal;
+        }
+    }
+    for (std::size_t th = 0; th < m.therapies().size(); ++th) {
+        const double conc = milieu.therapies.at(th);
+        for (const auto& mech : m.therapies()[th].mechanisms) {
+            if (mech.action != model::MechanismAction::Engage) continue;
+            const double occ = conc > 0 ? conc / (conc + m.value(mech.param("kd"))) : 0.0;
+            const double bound = target.ligands.at(mech.target.index) * lFree[mech.target.index] * occ;
+            if (bound <= 0) continue;
+            for (Index r : mech.receptors)
+                act += m.value(mech.param("gain")) * adaptorFactor(m.receptors()[r]) * std::min(free[r], bound) / c.referenceComplexes;
+        }
+    }
+    if (nk.car && nk.car->antigen != kNoIndex) {
+        const double lig = target.ligands.at(nk.car->antigen) * lFree[nk.car->antigen];
+        act += nk.car->gain * nk.car->level * lig / (lig + c.carHalfAntigen) / c.referenceComplexes;
+    }
+    return finish(nk, act, inh);
+}
+
+}  // namespace nkscape::synapse
