@@ -767,7 +767,7 @@ private:
             {"lyse", {{"rate"}, {Kind::CellType}, true}},
             {"recruit", {{"gain"}, {Kind::CellType}, true}},
             {"deplete", {{"rate"}, {Kind::CellType}, true}},
-            {"restore", {{"emax"}, {Kind::Factor, Kind::Ligand}, false}},
+            {"restore", {{"emax", "ic50"}, {Kind::Factor, Kind::Ligand}, false}},
         };
         auto it = rules.find(action);
         if (it == rules.end()) return;  // bad action already reported by the parser

@@ -6,6 +6,14 @@ const std::vector<ConstantSpec>& constantSpecs() {
     using VC = ValueConstraint;
     // Keep sorted by name; docs/model-format.md lists the same table.
     static const std::vector<ConstantSpec> specs = {
+        {"assay.cd16_f158_affinity", "1", VC::Positive, "IgG1 affinity of the FcgRIIIa F158 allotype relative to V158 (assay conditions with fcgr3a = F158)"},
+        {"assay.encounter_rate", "1/h", VC::Positive, "rate at which a free NK cell in a killing-assay well meets a target, all targets alive"},
+        {"assay.exhaustion_per_kill", "1", VC::Fraction, "exhaustion an NK cell gains with each kill in a killing assay"},
+        {"assay.fraction_nonkiller", "1", VC::Fraction, "share of NK cells that kill nothing, for cell types that give no fraction_nonkiller"},
+        {"assay.granule_refill_time", "h", VC::Positive, "time to refill one kill's worth of granules, for cell types that give no granule_refill_time"},
+        {"assay.ligand_cv", "1", VC::NonNegative, "cell-to-cell coefficient of variation of target ligand levels in a killing assay"},
+        {"assay.receptor_cv", "1", VC::NonNegative, "cell-to-cell coefficient of variation of NK receptor levels in a killing assay"},
+        {"assay.spontaneous_lysis", "1", VC::Fraction, "fraction of targets dying without NK cells over a killing assay (spontaneous release)"},
         {"synapse.adaptor_half", "molecule/cell", VC::Positive, "adaptor level at which a receptor signals at half its full strength"},
         {"synapse.car_half_antigen", "molecule/cell", VC::Positive, "antigen density giving half-maximal CAR engagement"},
         {"synapse.car_level", "molecule/cell", VC::Positive, "CAR molecules on a CAR-NK cell"},

@@ -25,7 +25,11 @@ std::optional<std::string> MemoryFileSource::read(const std::string& path) const
 }
 
 CompiledModel loadModel(const std::string& root, const FileSource& files) {
-    UnitSystem units;
+    const UnitSystem units;
+    return loadModel(root, files, units);
+}
+
+CompiledModel loadModel(const std::string& root, const FileSource& files, const UnitSystem& units) {
     Diagnostics diag;
     detail::ModelSpec spec = detail::parseModel(root, files, units, diag);
     CompiledModel model = compileModel(spec, units, diag);
@@ -42,6 +46,11 @@ CompiledModel loadModel(const std::filesystem::path& root) {
 CompiledModel loadModelFromString(const std::string& toml, const std::string& virtualName) {
     MemoryFileSource mem(std::map<std::string, std::string>{{virtualName, toml}});
     return loadModel(virtualName, mem);
+}
+
+CompiledModel loadModelFromString(const std::string& toml, const std::string& virtualName, const UnitSystem& units) {
+    MemoryFileSource mem(std::map<std::string, std::string>{{virtualName, toml}});
+    return loadModel(virtualName, mem, units);
 }
 
 }  // namespace nkscape::model

@@ -58,7 +58,7 @@ public:
         std::vector<std::string> stack;
         parseFile(root, stack, true, SourceLocation{root, 0, 0});
         spec_.info.hash = hashHex();
-        if (!sawModelTable_ && diag_.empty()) {
+        if (!sawModelTable_ && readRoot_) {
             diag_.error(SourceLocation{root, 1, 1}, "", "model", "the root file has no [model] table (name, version, description)");
         }
         return std::move(spec_);
@@ -72,6 +72,7 @@ private:
     std::set<std::string> loaded_;
     std::uint64_t hash_ = 1469598103934665603ull;  // FNV-1a 64 offset basis
     bool sawModelTable_ = false;
+    bool readRoot_ = false;  // the root file was read and parsed (else an earlier error already says why)
     std::string file_;  // current file, for locations
     std::filesystem::path rootDir_;
 
@@ -131,6 +132,7 @@ private:
             diag_.error(SourceLocation{path, b.line, b.column}, "", "", "malformed TOML: " + std::string(e.description()));
             return;
         }
+        if (isRoot) readRoot_ = true;
         const std::string saved = file_;
         file_ = path;
         std::vector<std::pair<std::string, SourceLocation>> includes;
@@ -203,11 +205,12 @@ private:
             }
             if (const auto* s = v.as_string()) {
                 *dst = s->get();
+                if (k == "name" && dst->empty()) diag_.error(loc(v), "[model]", k, "a name must not be empty");
             } else {
                 diag_.error(loc(v), "[model]", k, "expected a string, got " + typeName(v));
             }
         }
-        if (spec_.info.name.empty()) diag_.error(loc(node), "[model]", "name", "missing required key");
+        if (!t->contains("name")) diag_.error(loc(node), "[model]", "name", "missing required key");
     }
 
     void parseEntities(Kind kind, const toml::node& node, const std::string& key) {
@@ -227,6 +230,7 @@ private:
     void parseEntity(Kind kind, const toml::table& t, std::size_t ordinal) {
         EntitySpec e;
         e.kind = kind;
+        e.ordinal = ordinal;
         e.where = loc(t);
         // The name first: every later message names the entity.
         if (const auto* n = t.get("name")) {
@@ -586,11 +590,22 @@ bool convertParam(ParamValue& p, std::string_view internalUnit, const UnitSystem
         diag.error(p.where, label, key, why + " (the unit of this key)");
         return false;
     }
+    if (!std::isfinite(*x)) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%g", p.value);
+        diag.error(p.where, label, key,
+                   std::string("value ") + buf + " " + p.unit + " does not convert to a finite number of '" + std::string(internalUnit) + "'");
+        return false;
+    }
     p.internal = *x;
     p.internalUnit = std::string(internalUnit);
     if (p.range) {
         auto lo = units.convert(p.range->first, p.unit, internalUnit, &why);
         auto hi = units.convert(p.range->second, p.unit, internalUnit, &why);
+        if (lo && hi && (!std::isfinite(*lo) || !std::isfinite(*hi))) {
+            diag.error(p.where, label, key, "range does not convert to finite numbers of '" + std::string(internalUnit) + "'");
+            return false;
+        }
         if (!lo || !hi) {
             diag.error(p.where, label, key, why);
             return false;

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <regex>
 
 #include "spec.hpp"
 
@@ -212,8 +211,16 @@ std::optional<SourceKind> classifySource(std::string_view source, std::string* w
     std::transform(prefix.begin(), prefix.end(), prefix.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     const std::string_view rest = trim(s.substr(colon + 1));
     if (prefix == "doi") {
-        static const std::regex doi(R"(^10\.\d{4,9}/\S+)");
-        if (!std::regex_search(std::string(rest), doi)) {
+        // 10.<4-9 digits>/<suffix>: checked by hand (std::regex recurses per character and
+        // overflows the stack on long inputs).
+        auto isDoi = [](std::string_view d) {
+            if (d.substr(0, 3) != "10.") return false;
+            std::size_t i = 3, digits = 0;
+            while (i < d.size() && std::isdigit(static_cast<unsigned char>(d[i]))) ++i, ++digits;
+            if (digits < 4 || digits > 9 || i >= d.size() || d[i] != '/') return false;
+            return i + 1 < d.size() && !std::isspace(static_cast<unsigned char>(d[i + 1]));
+        };
+        if (!isDoi(rest)) {
             *why = "source 'doi:" + std::string(rest) + "' is not a DOI (expected doi:10.NNNN/…)";
             return std::nullopt;
         }
@@ -235,7 +242,7 @@ std::optional<SourceKind> classifySource(std::string_view source, std::string* w
     for (const auto& [p, k] : textual) {
         if (prefix == p) {
             if (rest.size() < 3) {
-                *why = "source '" + std::string(p) + ":' needs a text after the colon (" +
+                *why = "source '" + std::string(s) + "' needs a text of at least 3 characters after the colon (" +
                        (k == SourceKind::Assumption ? "the reason" : k == SourceKind::Review ? "the section" : "the citation") + ")";
                 return std::nullopt;
             }

@@ -83,6 +83,15 @@ struct NamedParam {
 struct Table;
 
 struct Field {
+    // Special members are declared here and defaulted after Table, where Table is complete
+    // (clang with libstdc++ needs that for std::vector<Table> inside a type Table contains).
+    Field();
+    Field(const Field&);
+    Field(Field&&) noexcept;
+    Field& operator=(const Field&);
+    Field& operator=(Field&&) noexcept;
+    ~Field();
+
     FieldType type = FieldType::String;
     SourceLocation where;
     std::string text;                                        // String, Enum, Ref
@@ -108,6 +117,13 @@ struct Table {
     }
 };
 
+inline Field::Field() = default;
+inline Field::Field(const Field&) = default;
+inline Field::Field(Field&&) noexcept = default;
+inline Field& Field::operator=(const Field&) = default;
+inline Field& Field::operator=(Field&&) noexcept = default;
+inline Field::~Field() = default;
+
 struct EntitySpec {
     Kind kind = Kind::Receptor;
     std::string name;
@@ -116,7 +132,11 @@ struct EntitySpec {
     std::string review;
     SourceLocation where;
     Table table;
-    [[nodiscard]] std::string label() const { return std::string(kindKey(kind)) + " '" + name + "'"; }
+    std::size_t ordinal = 0;  // 1-based position among this kind's entities in its file
+    /// "receptor 'NKG2D'", or "receptor #3" for an entity whose name is missing or invalid.
+    [[nodiscard]] std::string label() const {
+        return name.empty() ? std::string(kindKey(kind)) + " #" + std::to_string(ordinal) : std::string(kindKey(kind)) + " '" + name + "'";
+    }
 };
 
 struct ModelSpec {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "nkscape/model/model.hpp"
+#include "nkscape/model/units.hpp"
 
 namespace nkscape::model {
 
@@ -46,7 +47,14 @@ private:
 /// Same, reading files through `files`.
 [[nodiscard]] CompiledModel loadModel(const std::string& root, const FileSource& files);
 
+/// Same, with a unit system the caller keeps: loading many models (fuzzing, virtual patients)
+/// then reads udunits2's database once instead of once per load.
+[[nodiscard]] CompiledModel loadModel(const std::string& root, const FileSource& files, const UnitSystem& units);
+
 /// Loads a model from one in-memory TOML text (includes are not allowed). For tests and fuzzing.
 [[nodiscard]] CompiledModel loadModelFromString(const std::string& toml, const std::string& virtualName = "<string>");
+
+/// Same, with a unit system the caller keeps (see above).
+[[nodiscard]] CompiledModel loadModelFromString(const std::string& toml, const std::string& virtualName, const UnitSystem& units);
 
 }  // namespace nkscape::model
