@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "nkscape/error.hpp"
@@ -26,20 +27,31 @@ constexpr std::uint32_t kNone = 0xffffffffu;
 // Occupancy of a target by a drug at free concentration c (nM) with dissociation constant kd (nM).
 double occupancy(double c, double kd) { return c > 0 ? c / (c + kd) : 0.0; }
 
-// Kill probability's dependence on A at threshold θ: A^h / (A^h + θ^h), written to need one pow.
-double hillActivation(double a, double theta, double h) {
+// Kill probability's dependence on A at threshold θ: A^h / (A^h + θ^h), written to need one pow;
+// integer h (the usual case) avoids pow, which would be most of a decision's cost.
+double hillActivation(double a, double theta, double h, int hInt) {
     if (a <= 0) return 0.0;
-    return 1.0 / (1.0 + std::pow(theta / a, h));
+    const double r = theta / a;
+    double rh;
+    switch (hInt) {
+        case 1: rh = r; break;
+        case 2: rh = r * r; break;
+        case 3: rh = r * r * r; break;
+        case 4: rh = (r * r) * (r * r); break;
+        default: rh = std::pow(r, h); break;
+    }
+    return 1.0 / (1.0 + rh);
 }
 
 struct Constants {
+    int hillInt = 0;  // hill when it is a small integer (1-4), else 0
     double confinement, referenceComplexes, threshold, inhibitionScale, hill, maxKill, scanTime, killTime, killTimeNoGranzyme,
         killTimeNoPerforin, deathReceptorEfficacy, adaptorHalf, carHalfAntigen;
 };
 
 Constants readConstants(const CompiledModel& m) {
     // CompiledModel::constant throws an InputError naming the missing constant.
-    return Constants{m.constant("synapse.confinement"),        m.constant("synapse.reference_complexes"),
+    return Constants{0, m.constant("synapse.confinement"),        m.constant("synapse.reference_complexes"),
                      m.constant("synapse.threshold"),          m.constant("synapse.inhibition_scale"),
                      m.constant("synapse.hill"),               m.constant("synapse.max_kill_probability"),
                      m.constant("synapse.scan_time"),          m.constant("synapse.kill_time"),
@@ -81,6 +93,20 @@ struct Synapse::Tables {
     };
     std::vector<std::uint32_t> pairStart;
     std::vector<Pair> pairs;
+    std::vector<std::uint32_t> boundLigands;     // ligands that some receptor binds
+    std::vector<std::uint32_t> signalling;       // non-adaptor receptors that bind something
+    std::vector<std::uint32_t> adaptorsUsed;     // adaptors some receptor needs
+
+    // The hot loop's view of the same data, as flat arrays (structure of arrays).
+    struct LigandBlock {
+        std::uint32_t ligand, begin, end;
+    };
+    std::vector<LigandBlock> ligandBlocks;
+    std::vector<std::uint32_t> pairReceptor;
+    std::vector<double> pairAffinity;
+    std::vector<std::uint8_t> pairFc;
+    std::vector<std::uint32_t> adaptorA, adaptorB;  // per receptor; nReceptors = none (alpha 1)
+    std::vector<double> actWeight, inhWeight;       // per receptor: weight × share / N_ref
     std::uint32_t opsoninLigand = kNone;
 
     // Soluble decoys (interaction whose ligand is a soluble_ligand mediator).
@@ -115,6 +141,7 @@ struct Synapse::Tables {
 Synapse::Synapse(const CompiledModel& m) : model_(&m) {
     auto t = std::make_shared<Tables>();
     t->c = readConstants(m);
+    t->c.hillInt = (t->c.hill == std::round(t->c.hill) && t->c.hill >= 1 && t->c.hill <= 4) ? static_cast<int>(t->c.hill) : 0;
     t->nReceptors = m.receptors().size();
     t->nLigands = m.ligands().size();
     t->nFactors = m.factors().size();
@@ -150,9 +177,36 @@ Synapse::Synapse(const CompiledModel& m) : model_(&m) {
         }
     }
     t->pairStart.push_back(0);
-    for (auto& list : byLigand) {
-        t->pairs.insert(t->pairs.end(), list.begin(), list.end());
+    std::vector<std::uint8_t> binds(t->nReceptors, 0), usedAdaptor(t->nReceptors, 0);
+    for (std::size_t j = 0; j < byLigand.size(); ++j) {
+        if (!byLigand[j].empty()) t->boundLigands.push_back(static_cast<std::uint32_t>(j));
+        for (const auto& p : byLigand[j]) binds[p.receptor] = 1;
+        t->pairs.insert(t->pairs.end(), byLigand[j].begin(), byLigand[j].end());
         t->pairStart.push_back(static_cast<std::uint32_t>(t->pairs.size()));
+    }
+    for (std::size_t k = 0; k < t->nReceptors; ++k) {
+        if (binds[k] && !t->isAdaptor[k]) t->signalling.push_back(static_cast<std::uint32_t>(k));
+        for (std::uint32_t a = t->adaptorStart[k]; a < t->adaptorStart[k + 1]; ++a) usedAdaptor[t->adaptorList[a]] = 1;
+    }
+    for (std::size_t k = 0; k < t->nReceptors; ++k)
+        if (usedAdaptor[k]) t->adaptorsUsed.push_back(static_cast<std::uint32_t>(k));
+    for (std::uint32_t j : t->boundLigands) t->ligandBlocks.push_back(Tables::LigandBlock{j, t->pairStart[j], t->pairStart[j + 1]});
+    for (const auto& p : t->pairs) {
+        t->pairReceptor.push_back(p.receptor);
+        t->pairAffinity.push_back(p.confinedAffinity);
+        t->pairFc.push_back(p.fc ? 1 : 0);
+    }
+    const auto none = static_cast<std::uint32_t>(t->nReceptors);
+    for (std::size_t k = 0; k < t->nReceptors; ++k) {
+        const std::uint32_t n = t->adaptorStart[k + 1] - t->adaptorStart[k];
+        if (n > 2) {
+            throw InputError("receptor '" + m.entities(Kind::Receptor)[k].name + "' lists " + std::to_string(n) +
+                             " adaptors; the synapse supports at most 2 per receptor (" + m.entities(Kind::Receptor)[k].where.str() + ")");
+        }
+        t->adaptorA.push_back(n >= 1 ? t->adaptorList[t->adaptorStart[k]] : none);
+        t->adaptorB.push_back(n >= 2 ? t->adaptorList[t->adaptorStart[k] + 1] : none);
+        t->actWeight.push_back(t->weight[k] * t->actShare[k] / t->c.referenceComplexes);
+        t->inhWeight.push_back(t->weight[k] * (1.0 - t->actShare[k]) / t->c.referenceComplexes);
     }
 
     for (std::size_t th = 0; th < m.therapies().size(); ++th) {
@@ -208,6 +262,8 @@ SynapseContext Synapse::context(const Milieu& milieu) const {
     for (const auto& d : t.decoys) decoyLoad[d.receptor] += milieu.mediators[d.mediator] * d.toNm / d.kd;
     for (std::size_t k = 0; k < t.nReceptors; ++k) ctx.receptorFree[k] /= 1.0 + decoyLoad[k];
     for (const auto& o : t.opsonises) ctx.opsonin[o.antigen] += occupancy(milieu.therapies[o.therapy], o.kd) * o.fcGain;
+    for (std::size_t j = 0; j < t.nLigands; ++j)
+        if (ctx.opsonin[j] > 0) ctx.opsonised.push_back(static_cast<model::Index>(j));
     for (const auto& e : t.engages) ctx.engaged.push_back(occupancy(milieu.therapies[e.therapy], e.kd));
     return ctx;
 }
@@ -223,75 +279,79 @@ SynapseOutcome Synapse::decide(const SynapseContext& ctx, const NkState& nk, con
     const Tables& t = *tables_;
     const Constants& c = t.c;
     const std::size_t nR = t.nReceptors;
-    std::array<double, kStack> freeBuf{}, totBuf{};
-    std::vector<double> freeHeap, totHeap;
-    double* rf = freeBuf.data();
-    double* tot = totBuf.data();
-    if (nR > kStack) {
-        freeHeap.assign(nR, 0.0);
-        totHeap.assign(nR, 0.0);
-        rf = freeHeap.data();
-        tot = totHeap.data();
+    // Scratch on the stack for models of ordinary size (no zero-fill: every used slot is written).
+    std::array<double, kStack + 1> freeBuf, totBuf, alphaBuf;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<double, kStack> xBuf;                           // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::vector<double> heap;
+    double* __restrict rf = freeBuf.data();
+    double* __restrict tot = totBuf.data();
+    double* __restrict alpha = alphaBuf.data();
+    double* __restrict xs = xBuf.data();
+    if (nR + 1 > freeBuf.size() || t.pairs.size() > xBuf.size()) {
+        heap.assign(3 * (nR + 1) + t.pairs.size(), 0.0);
+        rf = heap.data();
+        tot = rf + nR + 1;
+        alpha = tot + nR + 1;
+        xs = alpha + nR + 1;
     }
+    const double* __restrict rec = nk.receptors.data();
+    const double* __restrict lig = target.ligands.data();
+    const double* __restrict rFree = ctx.receptorFree.data();
+    const double* __restrict lFree = ctx.ligandFree.data();
     for (std::size_t k = 0; k < nR; ++k) {
-        rf[k] = nk.receptors[k] * ctx.receptorFree[k];
+        rf[k] = rec[k] * rFree[k];
         tot[k] = 0.0;
     }
+    alpha[nR] = 1.0;  // "no adaptor"
+    for (std::uint32_t a : t.adaptorsUsed) alpha[a] = rec[a] / (rec[a] + c.adaptorHalf);
     // Opsonin (Fc of bound IgG) density: antigen copies × occupancy × Fc gain, over antigens.
     double fcDensity = 0.0;
-    if (t.opsoninLigand != kNone) {
-        for (std::size_t j = 0; j < t.nLigands; ++j)
-            if (ctx.opsonin[j] > 0) fcDensity += target.ligands[j] * ctx.ligandFree[j] * ctx.opsonin[j];
-    }
+    for (model::Index j : ctx.opsonised) fcDensity += lig[j] * lFree[j] * ctx.opsonin[j];
+    const double fcScale[2] = {1.0, nk.cd16Affinity};
     // Engagement: each ligand is shared by the receptors that bind it in proportion to
     // x = s·R_free/Kd, and a fraction 1/(1 + Σx) stays unbound.
-    for (std::size_t j = 0; j < t.nLigands; ++j) {
-        const std::uint32_t b = t.pairStart[j], e = t.pairStart[j + 1];
-        if (b == e) continue;
-        double lig = target.ligands[j] * ctx.ligandFree[j];
-        if (j == t.opsoninLigand) lig += fcDensity;
-        if (lig <= 0) continue;
+    const std::uint32_t* __restrict pRec = t.pairReceptor.data();
+    const double* __restrict pAff = t.pairAffinity.data();
+    const std::uint8_t* __restrict pFc = t.pairFc.data();
+    for (const auto& b : t.ligandBlocks) {
+        double l = lig[b.ligand] * lFree[b.ligand];
+        if (b.ligand == t.opsoninLigand) l += fcDensity;
+        if (l <= 0) continue;
         double denom = 1.0;
-        for (std::uint32_t p = b; p < e; ++p) {
-            const auto& pr = t.pairs[p];
-            denom += rf[pr.receptor] * pr.confinedAffinity * (pr.fc ? nk.cd16Affinity : 1.0);
+        for (std::uint32_t p = b.begin; p < b.end; ++p) {
+            xs[p] = rf[pRec[p]] * pAff[p] * fcScale[pFc[p]];
+            denom += xs[p];
         }
-        const double perX = lig / denom;
-        for (std::uint32_t p = b; p < e; ++p) {
-            const auto& pr = t.pairs[p];
-            tot[pr.receptor] += perX * rf[pr.receptor] * pr.confinedAffinity * (pr.fc ? nk.cd16Affinity : 1.0);
-        }
+        const double share = l / denom;
+        for (std::uint32_t p = b.begin; p < b.end; ++p) tot[pRec[p]] += share * xs[p];
     }
     // A receptor cannot form more complexes than it has free copies; adaptors scale the signal.
     double act = 0.0, inh = 0.0;
-    for (std::size_t k = 0; k < nR; ++k) {
-        if (t.isAdaptor[k] || tot[k] <= 0) continue;
-        double alpha = 1.0;
-        for (std::uint32_t a = t.adaptorStart[k]; a < t.adaptorStart[k + 1]; ++a) {
-            const double lev = nk.receptors[t.adaptorList[a]];
-            alpha *= lev / (lev + c.adaptorHalf);
-        }
-        const double s = std::min(tot[k], rf[k]) / c.referenceComplexes * t.weight[k] * alpha;
-        act += t.actShare[k] * s;
-        inh += (1.0 - t.actShare[k]) * s;
+    const double* __restrict wA = t.actWeight.data();
+    const double* __restrict wI = t.inhWeight.data();
+    const std::uint32_t* __restrict adA = t.adaptorA.data();
+    const std::uint32_t* __restrict adB = t.adaptorB.data();
+    for (std::uint32_t k : t.signalling) {
+        const double s = std::min(tot[k], rf[k]) * alpha[adA[k]] * alpha[adB[k]];
+        act += wA[k] * s;
+        inh += wI[k] * s;
     }
     // Engagers bridge NK receptors to an antigen, whatever the endogenous ligands.
+    const double invRef = 1.0 / c.referenceComplexes;
     for (std::size_t ei = 0; ei < t.engages.size(); ++ei) {
         const auto& eg = t.engages[ei];
-        const double bound = target.ligands[eg.antigen] * ctx.ligandFree[eg.antigen] * ctx.engaged[ei];
+        const double bound = lig[eg.antigen] * lFree[eg.antigen] * ctx.engaged[ei];
         if (bound <= 0) continue;
         for (std::uint32_t r : eg.receptors) {
-            double alpha = 1.0;
-            for (std::uint32_t a = t.adaptorStart[r]; a < t.adaptorStart[r + 1]; ++a) {
-                const double lev = nk.receptors[t.adaptorList[a]];
-                alpha *= lev / (lev + c.adaptorHalf);
-            }
-            act += eg.gain * alpha * std::min(rf[r], bound) / c.referenceComplexes;
+            // The bridged receptor's adaptors must be counted even if it binds no endogenous ligand.
+            double s = eg.gain * std::min(rf[r], bound) * invRef;
+            for (std::uint32_t a = t.adaptorStart[r]; a < t.adaptorStart[r + 1]; ++a) s *= rec[t.adaptorList[a]] / (rec[t.adaptorList[a]] + c.adaptorHalf);
+            act += s;
         }
     }
     if (nk.car && nk.car->antigen != kNoIndex) {
-        const double lig = target.ligands[nk.car->antigen] * ctx.ligandFree[nk.car->antigen];
-        act += nk.car->gain * nk.car->level * lig / (lig + c.carHalfAntigen) / c.referenceComplexes;
+        const double l = lig[nk.car->antigen] * lFree[nk.car->antigen];
+        act += nk.car->gain * nk.car->level * l / (l + c.carHalfAntigen) * invRef;
     }
     return finish(nk, act, inh);
 }
@@ -305,7 +365,7 @@ SynapseOutcome Synapse::finish(const NkState& nk, double act, double inh) const 
     // Inhibition raises the threshold rather than subtracting from activation: missing self,
     // induced self and checkpoints all follow from this one rule.
     out.threshold = c.threshold * (1.0 + inh / c.inhibitionScale);
-    const double pAct = hillActivation(act, out.threshold, c.hill);
+    const double pAct = hillActivation(act, out.threshold, c.hill, c.hillInt);
     const double prf = t.perforin == kNone ? 1.0 : std::min(1.0, nk.factors[t.perforin]);
     const double gzm = t.granzyme == kNone ? 1.0 : std::min(1.0, nk.factors[t.granzyme]);
     const double fasl = t.fasl == kNone ? 1.0 : std::min(1.0, nk.factors[t.fasl]);
@@ -327,9 +387,116 @@ SynapseOutcome Synapse::finish(const NkState& nk, double act, double inh) const 
     return out;
 }
 
+// Compiled twice, for AVX2 and for baseline x86-64, chosen at run time: the lanes loops below are
+// 4 doubles wide on AVX2. Floating-point contraction is off (ISO C++ mode), so both clones give
+// the same numbers.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 void Synapse::decideBatch(const SynapseContext& ctx, const NkState* nk, const TargetState* target, SynapseOutcome* out,
                           std::size_t n) const {
-    for (std::size_t i = 0; i < n; ++i) out[i] = decide(ctx, nk[i], target[i]);
+    // The same equations as decide(), in the same order per contact (so the numbers are
+    // identical), but laid out contact-innermost: blocks of kLanes contacts in structure-of-arrays
+    // form, so that every per-pair step is a loop the compiler vectorises.
+    constexpr std::size_t kLanes = 64;
+    const Tables& t = *tables_;
+    const Constants& c = t.c;
+    const std::size_t nR = t.nReceptors, nL = t.nLigands, nP = t.pairs.size();
+    // Uninitialised on purpose: every slot is written before it is read.
+    const auto scratch = std::make_unique_for_overwrite<double[]>((3 * (nR + 1) + nL + nP + 6) * kLanes);
+    double* __restrict rf = scratch.get();           // [nR][lanes]
+    double* __restrict tot = rf + nR * kLanes;       // [nR][lanes]
+    double* __restrict alpha = tot + nR * kLanes;    // [nR + 1][lanes]
+    double* __restrict lg = alpha + (nR + 1) * kLanes;  // [nL][lanes]
+    double* __restrict xs = lg + nL * kLanes;        // [nP][lanes]
+    double* __restrict denom = xs + nP * kLanes;
+    double* __restrict share = denom + kLanes;
+    double* __restrict cd16 = share + kLanes;
+    double* __restrict act = cd16 + kLanes;
+    double* __restrict inh = act + kLanes;
+    double* __restrict fcd = inh + kLanes;
+    const double* rFree = ctx.receptorFree.data();
+    const double* lFree = ctx.ligandFree.data();
+    std::fill(alpha + nR * kLanes, alpha + (nR + 1) * kLanes, 1.0);  // "no adaptor"
+    for (std::size_t base = 0; base < n; base += kLanes) {
+        const std::size_t w = std::min(kLanes, n - base);
+        const NkState* nkb = nk + base;
+        const TargetState* tgb = target + base;
+        // Transpose into lanes.
+        for (std::size_t i = 0; i < w; ++i) {
+            const double* rec = nkb[i].receptors.data();
+            for (std::size_t k = 0; k < nR; ++k) rf[k * kLanes + i] = rec[k] * rFree[k];
+            for (std::uint32_t a : t.adaptorsUsed) alpha[a * kLanes + i] = rec[a] / (rec[a] + c.adaptorHalf);
+            const double* lig = tgb[i].ligands.data();
+            for (std::size_t j = 0; j < nL; ++j) lg[j * kLanes + i] = lig[j] * lFree[j];
+            double f = 0.0;
+            for (model::Index j : ctx.opsonised) f += lig[j] * lFree[j] * ctx.opsonin[j];
+            fcd[i] = f;
+            cd16[i] = nkb[i].cd16Affinity;
+            act[i] = 0.0;
+            inh[i] = 0.0;
+        }
+        std::fill(tot, tot + nR * kLanes, 0.0);
+        if (t.opsoninLigand != kNone)
+            for (std::size_t i = 0; i < w; ++i) lg[t.opsoninLigand * kLanes + i] += fcd[i];
+        for (const auto& b : t.ligandBlocks) {
+            const double* __restrict l = lg + b.ligand * kLanes;
+            for (std::size_t i = 0; i < w; ++i) denom[i] = 1.0;
+            for (std::uint32_t p = b.begin; p < b.end; ++p) {
+                const double aff = t.pairAffinity[p];
+                const double* __restrict r = rf + t.pairReceptor[p] * kLanes;
+                double* __restrict x = xs + p * kLanes;
+                if (t.pairFc[p]) {
+                    for (std::size_t i = 0; i < w; ++i) x[i] = r[i] * aff * cd16[i];
+                } else {
+                    for (std::size_t i = 0; i < w; ++i) x[i] = r[i] * aff * 1.0;
+                }
+                for (std::size_t i = 0; i < w; ++i) denom[i] += x[i];
+            }
+            // max(l, 0): a target without the ligand adds nothing (as decide() skips it).
+            for (std::size_t i = 0; i < w; ++i) share[i] = std::max(l[i], 0.0) / denom[i];
+            for (std::uint32_t p = b.begin; p < b.end; ++p) {
+                double* __restrict tr = tot + t.pairReceptor[p] * kLanes;
+                const double* __restrict x = xs + p * kLanes;
+                for (std::size_t i = 0; i < w; ++i) tr[i] += share[i] * x[i];
+            }
+        }
+        for (std::uint32_t k : t.signalling) {
+            const double* __restrict tk = tot + k * kLanes;
+            const double* __restrict rk = rf + k * kLanes;
+            const double* __restrict aa = alpha + t.adaptorA[k] * kLanes;
+            const double* __restrict ab = alpha + t.adaptorB[k] * kLanes;
+            const double wa = t.actWeight[k], wi = t.inhWeight[k];
+            for (std::size_t i = 0; i < w; ++i) {
+                const double sig = std::min(tk[i], rk[i]) * aa[i] * ab[i];
+                act[i] += wa * sig;
+                inh[i] += wi * sig;
+            }
+        }
+        // Engagers, CARs and the decision rule per contact, as in decide().
+        const double invRef = 1.0 / c.referenceComplexes;
+        for (std::size_t i = 0; i < w; ++i) {
+            double a = act[i];
+            const double* rec = nkb[i].receptors.data();
+            const double* lig = tgb[i].ligands.data();
+            for (std::size_t ei = 0; ei < t.engages.size(); ++ei) {
+                const auto& eg = t.engages[ei];
+                const double bound = lig[eg.antigen] * lFree[eg.antigen] * ctx.engaged[ei];
+                if (bound <= 0) continue;
+                for (std::uint32_t r : eg.receptors) {
+                    double sg = eg.gain * std::min(rf[r * kLanes + i], bound) * invRef;
+                    for (std::uint32_t q = t.adaptorStart[r]; q < t.adaptorStart[r + 1]; ++q)
+                        sg *= rec[t.adaptorList[q]] / (rec[t.adaptorList[q]] + c.adaptorHalf);
+                    a += sg;
+                }
+            }
+            if (nkb[i].car && nkb[i].car->antigen != kNoIndex) {
+                const double l = lig[nkb[i].car->antigen] * lFree[nkb[i].car->antigen];
+                a += nkb[i].car->gain * nkb[i].car->level * l / (l + c.carHalfAntigen) * invRef;
+            }
+            out[base + i] = finish(nkb[i], a, inh[i]);
+        }
+    }
 }
 
 std::vector<double> Synapse::engagement(const SynapseContext& ctx, const NkState& nk, const TargetState& target) const {

@@ -326,3 +326,39 @@ TEST(Synapse, FastPathMatchesReferenceOnTheDefaultModel) {
         ASSERT_TRUE(close(fast.ifng, ref.ifng)) << trial;
     }
 }
+
+TEST(Synapse, BatchEqualsSingleBitForBit) {
+    const auto m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
+    const Synapse syn(m);
+    auto milieu = Milieu::empty(m);
+    milieu.therapies[m.require(Kind::Therapy, "trastuzumab")] = 5.0;
+    milieu.therapies[m.require(Kind::Therapy, "DF1001")] = 1.0;
+    milieu.therapies[m.require(Kind::Therapy, "monalizumab")] = 2.0;
+    const auto ctx = syn.context(milieu);
+    std::mt19937_64 rng(99);
+    std::lognormal_distribution<double> level(std::log(1e4), 1.5);
+    const std::size_t n = 203;  // not a multiple of the batch width
+    std::vector<NkState> nks(n);
+    std::vector<TargetState> tgs(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        nks[i].receptors.resize(m.receptors().size());
+        for (auto& r : nks[i].receptors) r = level(rng);
+        nks[i].factors.assign(m.factors().size(), 0.9);
+        nks[i].secretion.assign(m.mediators().size(), 0.01);
+        nks[i].cd16Affinity = i % 2 ? 1.0 : 0.6;
+        nks[i].granules = static_cast<double>(i % 3);
+        if (i % 5 == 0) nks[i].car = CarState{m.require(Kind::Ligand, "HER2"), 3e4, 1.0};
+        tgs[i].ligands.resize(m.ligands().size());
+        for (auto& l : tgs[i].ligands) l = i % 7 == 0 ? 0.0 : level(rng);
+    }
+    std::vector<SynapseOutcome> batch(n);
+    syn.decideBatch(ctx, nks.data(), tgs.data(), batch.data(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto one = syn.decide(ctx, nks[i], tgs[i]);
+        ASSERT_EQ(one.activation, batch[i].activation) << i;
+        ASSERT_EQ(one.inhibition, batch[i].inhibition) << i;
+        ASSERT_EQ(one.killProbability, batch[i].killProbability) << i;
+        ASSERT_EQ(one.contactTime, batch[i].contactTime) << i;
+        ASSERT_EQ(one.ifng, batch[i].ifng) << i;
+    }
+}

@@ -32,6 +32,7 @@ struct SynapseContext {
     std::vector<double> receptorFree;   ///< per receptor: fraction not blocked nor decoyed (0 … 1)
     std::vector<double> ligandFree;     ///< per ligand: fraction not blocked (0 … 1)
     std::vector<double> opsonin;        ///< per ligand: Fc-IgG per antigen molecule (occupancy × Fc gain, summed)
+    std::vector<model::Index> opsonised;  ///< ligands with opsonin > 0
     std::vector<double> engaged;        ///< per engager mechanism of the model: occupancy of its antigen arm (0 … 1)
 };
 
