@@ -4,6 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -11,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "nkscape/assay/assay.hpp"
+#include "nkscape/assay/scenario.hpp"
 #include "nkscape/error.hpp"
 #include "nkscape/model/describe.hpp"
 #include "nkscape/model/loader.hpp"
@@ -82,6 +87,84 @@ int runDescribe(const std::string& modelPath, const std::vector<std::string>& wh
     return kExitOk;
 }
 
+/// A progress bar with ETA on stderr, redrawn at most ten times a second.
+class ProgressBar {
+public:
+    void update(std::size_t done, std::size_t total) {
+        const auto now = std::chrono::steady_clock::now();
+        if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
+        last_ = now;
+        const double elapsed = std::chrono::duration<double>(now - start_).count();
+        const double frac = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+        constexpr int kWidth = 30;
+        const int filled = static_cast<int>(frac * kWidth);
+        std::string bar(static_cast<std::size_t>(filled), '#');
+        bar.resize(kWidth, '.');
+        std::string eta = "--:--";
+        if (done > 0) {
+            const auto left = static_cast<long>(elapsed * static_cast<double>(total - done) / static_cast<double>(done) + 0.5);
+            eta = fmt::format("{}:{:02d}", left / 60, left % 60);
+        }
+        fmt::print(stderr, "\r[{}] {}/{} wells {:3.0f}%  ETA {}  ", bar, done, total, 100.0 * frac, eta);
+        std::fflush(stderr);
+        drawn_ = true;
+    }
+    ~ProgressBar() {
+        if (drawn_) {
+            fmt::print(stderr, "\r\033[K");
+            std::fflush(stderr);
+        }
+    }
+
+private:
+    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_{};
+    bool drawn_ = false;
+};
+
+int runAssay(const std::string& scenarioPath, const std::string& outDir, int threads, bool quiet) {
+    using namespace nkscape;
+    std::optional<assay::LoadedAssayScenario> loaded;
+    try {
+        loaded = assay::loadAssayScenario(std::filesystem::path(scenarioPath));
+    } catch (const model::ModelError& e) {
+        std::cerr << e.what() << "\n";
+        std::cerr << fmt::format("{}: {} error{}\n", scenarioPath, e.diagnostics().size(), e.diagnostics().size() == 1 ? "" : "s");
+        return kExitBadInput;
+    }
+    const auto& sc = loaded->scenario;
+    const char* ci = std::getenv("CI");
+    const bool showProgress = !quiet && ::isatty(::fileno(stderr)) && !(ci && *ci);
+    assay::AssayOptions options;
+    options.threads = threads;
+    std::optional<ProgressBar> bar;
+    if (showProgress) {
+        bar.emplace();
+        options.progress = [&bar](std::size_t done, std::size_t total) { bar->update(done, total); };
+    }
+    const assay::AssayResult result = assay::runAssay(loaded->model, sc, options);
+    bar.reset();
+    const auto files = assay::writeAssayOutputs(std::filesystem::path(outDir), loaded->model, sc, result);
+    if (!quiet) {
+        std::size_t wells = 0;
+        for (const auto& c : result.conditions)
+            for (const auto& r : c.ratios) wells += r.wells.size();
+        fmt::print("assay '{}': {} condition{} x {} ratio{} x {} replicate{} = {} wells in {:.2f} s on {} thread{}\n", sc.name,
+                   sc.conditions.size(), sc.conditions.size() == 1 ? "" : "s", sc.etRatios.size(), sc.etRatios.size() == 1 ? "" : "s",
+                   sc.replicates, sc.replicates == 1 ? "" : "s", wells, result.wallSeconds, result.threads, result.threads == 1 ? "" : "s");
+        std::size_t width = 9;
+        for (const auto& c : result.conditions) width = std::max(width, c.name.size());
+        fmt::print("  {:<{}}  {:>6}  {:>8}  {}\n", "condition", width, "E:T", "lysis %", "95 % CI");
+        for (const auto& c : result.conditions)
+            for (const auto& r : c.ratios)
+                fmt::print("  {:<{}}  {:>6g}  {:>8.1f}  [{:.1f}, {:.1f}]\n", c.name, width, r.etRatio, r.lysisPct.mean, r.lysisPct.low, r.lysisPct.high);
+        std::string list;
+        for (const auto& f : files) list += (list.empty() ? "" : ", ") + f.string();
+        fmt::print("wrote {}\n", list);
+    }
+    return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,6 +178,8 @@ int main(int argc, char** argv) {
   nkscape describe receptor NKG2D               one receptor: parameters, units, sources
   nkscape describe TIGIT:CD155                  any entity by name
   nkscape describe --markdown > docs/model-reference.md
+  nkscape assay scenarios/assays/example-et-curve.toml --out out/et-curve
+                                                run a killing assay: lysis.csv, ifng.csv, summary.json
 
 Exit codes: 0 success, 2 bad input (model, scenario or arguments), 1 other failure.
 The default model is models/default.toml, or $NKSCAPE_MODEL.)");
@@ -113,6 +198,16 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     describe->add_option("-m,--model", modelPath, "Root model file")->capture_default_str();
     describe->add_flag("--markdown", markdown, "Print the whole model as the Markdown reference");
 
+    auto* assayCmd = app.add_subcommand("assay", "Run an in-silico killing assay scenario; write lysis.csv, ifng.csv and summary.json");
+    std::string scenarioPath, outDir;
+    int threads = 0;
+    bool assayQuiet = false;
+    assayCmd->add_option("SCENARIO", scenarioPath, "Assay scenario file (TOML, docs/assay.md)")->required();
+    assayCmd->add_option("-o,--out", outDir, "Output folder (created if missing)")->required();
+    assayCmd->add_option("-t,--threads", threads, "Worker threads (default: OMP_NUM_THREADS or all cores); results do not depend on it")
+        ->check(CLI::PositiveNumber);
+    assayCmd->add_flag("-q,--quiet", assayQuiet, "No progress bar and no summary; errors only");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -123,6 +218,7 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     try {
         if (*validate) return runValidate(validateFiles, quiet);
         if (*describe) return runDescribe(modelPath, what, markdown);
+        if (*assayCmd) return runAssay(scenarioPath, outDir, threads, assayQuiet);
     } catch (const nkscape::model::ModelError& e) {
         std::cerr << e.what() << "\n";
         return kExitBadInput;

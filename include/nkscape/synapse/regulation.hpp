@@ -11,9 +11,15 @@
 /// where c is the mediator concentration, the density of the contacting cell type (cell/mL), or the
 /// level of the regulating factor. Therapies act first on factors and ligands (inhibit, restore,
 /// block) and on mediators (supply, neutralise). Pathway edges propagate relative levels as power
-/// laws: to ← to · (from/from₀)^(±weight). Levels relax toward the set-point with each regulation's
-/// time constant tau (relax()). See docs/synapse.md, "Regulation".
+/// laws: to ← to · (from/from₀)^(±weight). Regulations and edges are evaluated together in
+/// dependency order (a regulation by a factor reads it after the pathways that set it), and a
+/// `restore` returns its target part of the way to its reference level. Levels relax toward the
+/// set-point with each regulation's time constant tau (relax()). See docs/synapse.md, "Regulation".
 
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "nkscape/model/model.hpp"
@@ -35,6 +41,11 @@ struct CellLevels {
     std::vector<double> factors;    ///< relative (1)
     std::vector<double> secretion;  ///< per mediator, <mediator unit>.mL/(cell.h)
 };
+
+/// A milieu with every mediator at its `basal_level` (0 where the model gives none) and no drug: the
+/// healthy-tissue reference. Milieu::empty() is not that: it has no O₂, so every trigger-"low"
+/// regulation (hypoxia) is at full effect.
+[[nodiscard]] Milieu basalMilieu(const model::CompiledModel& m);
 
 /// Precompiled regulations, pathways and therapy effects of a model.
 class Regulator {
@@ -60,7 +71,66 @@ public:
     [[nodiscard]] TargetState targetState(model::Index cellType, const Milieu& milieu, const Contacts& contacts) const;
 
 private:
+    /// One [[regulation]], resolved: what it reads and its numbers (the target is its Node's).
+    struct Reg {
+        model::RegulationMode mode = model::RegulationMode::Concentration;
+        model::Index by = model::kNoIndex;  ///< mediator, cell type or factor index
+        bool up = false;
+        bool low = false;                   ///< trigger = "low"
+        double ec50 = 1, emax = 0, hill = 1;
+    };
+    /// One pathway edge into a Node; `exponent` = sign·weight.
+    struct Edge {
+        model::Kind fromKind = model::Kind::Factor;
+        model::Index from = model::kNoIndex;
+        double exponent = 0;
+        std::int32_t fromSlot = -1;  ///< from a mediator produced in the cell by an edge: its slot
+        double fromScale = 0;        ///< from a mediator of the milieu: its basal level (0 → skipped)
+    };
+    /// A level that regulations or pathway edges set in cells of one category.
+    struct Node {
+        model::Kind kind = model::Kind::Factor;  ///< Receptor, Ligand, Factor or Mediator (secretion)
+        model::Index index = model::kNoIndex;
+        std::uint32_t regBegin = 0, regEnd = 0;    ///< its regulations, in CategoryPlan::regs
+        std::uint32_t edgeBegin = 0, edgeEnd = 0;  ///< its incoming edges, in CategoryPlan::edges
+        std::int32_t slot = -1;  ///< mediator produced by an edge: where its relative level is kept
+    };
+    /// Everything setPoint()/relax() need for cells of one category.
+    struct CategoryPlan {
+        std::vector<Node> nodes;      ///< in dependency order (an acyclic prefix, then any cycle)
+        std::vector<Reg> regs;
+        std::vector<Edge> edges;
+        bool cyclic = false;          ///< some level depends on itself: iterate to a fixed point
+        std::size_t mediatorSlots = 0;
+        std::vector<char> computedFactor, computedLigand;  ///< per factor/ligand: is it a Node
+        CellLevels tau;               ///< per quantity: the smallest tau (h), +inf if none
+    };
+    /// A therapy mechanism that changes levels or the milieu a cell sees.
+    struct TherapyEffect {
+        model::Index therapy = model::kNoIndex;
+        model::MechanismAction action = model::MechanismAction::Inhibit;  ///< Inhibit, Restore or Neutralise
+        model::EntityRef target;
+        double emax = 0;
+        double potency = 1;  ///< ic50 (inhibit, restore) or kd (neutralise), nM
+    };
+    /// The CAR of a cell therapy's product.
+    struct CarSpec {
+        model::Index antigen = model::kNoIndex;
+        double gain = 1;
+        bool conflict = false;  ///< two cell therapies give this product different CARs
+        std::string therapies;  ///< their names, for the error
+    };
+
+    void checkSizes(model::Index cellType, const Milieu& milieu, const Contacts& contacts) const;
+
     const model::CompiledModel* model_;  ///< not owned; must outlive the Regulator
+    std::array<CategoryPlan, model::kCellCategoryCount> plans_;
+    std::vector<TherapyEffect> effects_;
+    bool restores_ = false;               ///< some therapy has a restore mechanism
+    std::vector<double> factorReference_;  ///< per factor: its healthy baseline (restore's goal)
+    std::vector<CellLevels> baselines_;   ///< per cell type
+    std::vector<std::optional<CarSpec>> cars_;  ///< per cell type
+    std::optional<double> carLevel_;      ///< constant synapse.car_level, if the model has it
 };
 
 }  // namespace nkscape::synapse

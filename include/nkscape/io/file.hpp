@@ -1,0 +1,25 @@
+#pragma once
+/// \file
+/// Writing result files safely. Every output of nkscape goes through writeFileAtomic(): a reader
+/// (or a crash, or a full disk) sees either the previous file or the complete new one under the
+/// final name, never half a file.
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace nkscape::io {
+
+/// Writes `contents` to `path` atomically: the bytes go to a temporary file in the same folder
+/// (".<name>.<pid>.<n>.tmp", created with O_EXCL and mode 0666 minus the umask), which is flushed
+/// to disk (fsync) and then renamed over `path`; the folder is fsync'ed afterwards (best effort).
+/// On any failure the temporary file is removed and `path` is left as it was.
+/// \throws IoError naming `path` and the reason (folder missing or not writable, disk full, `path`
+///         is a directory, ...).
+void writeFileAtomic(const std::filesystem::path& path, std::string_view contents);
+
+/// Reads a whole file into memory (binary, no newline translation).
+/// \throws IoError naming `path` if it cannot be opened or read.
+[[nodiscard]] std::string readFile(const std::filesystem::path& path);
+
+}  // namespace nkscape::io

@@ -1,0 +1,173 @@
+// Output I/O: atomic writes leave either the old file or the whole new one, never half a file or a
+// stray temporary; CSV quoting and numbers; JSON text.
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <clocale>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <string>
+
+#include "nkscape/error.hpp"
+#include "nkscape/io/csv.hpp"
+#include "nkscape/io/file.hpp"
+#include "nkscape/io/json.hpp"
+
+namespace fs = std::filesystem;
+using namespace nkscape;
+
+namespace {
+
+// A fresh, empty folder under the system temp folder, removed at the end of the test.
+class TempDir {
+public:
+    TempDir() {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        path_ = fs::temp_directory_path() / ("nkscape-io-" + std::string(info->name()) + "-" + std::to_string(::getpid()));
+        fs::remove_all(path_);
+        fs::create_directories(path_);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::permissions(path_, fs::perms::owner_all, ec);
+        fs::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] const fs::path& path() const { return path_; }
+    [[nodiscard]] std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(path_), fs::directory_iterator())); }
+
+private:
+    fs::path path_;
+};
+
+}  // namespace
+
+TEST(WriteFileAtomic, WritesAndReplacesWholeFiles) {
+    TempDir dir;
+    const fs::path f = dir.path() / "out.csv";
+    io::writeFileAtomic(f, "a,b\n1,2\n");
+    EXPECT_EQ(io::readFile(f), "a,b\n1,2\n");
+    io::writeFileAtomic(f, "replaced\n");
+    EXPECT_EQ(io::readFile(f), "replaced\n");
+    io::writeFileAtomic(f, "");
+    EXPECT_EQ(io::readFile(f), "");
+    EXPECT_EQ(dir.entries(), 1u) << "no temporary file may stay behind";
+}
+
+TEST(WriteFileAtomic, ReadOnlyFolderFailsCleanly) {
+    if (::geteuid() == 0) GTEST_SKIP() << "root writes into read-only folders; see TargetIsADirectoryFailsCleanly";
+    TempDir dir;
+    fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec);
+    const fs::path f = dir.path() / "lysis.csv";
+    try {
+        io::writeFileAtomic(f, "data\n");
+        FAIL() << "expected IoError";
+    } catch (const IoError& e) {
+        EXPECT_NE(std::string(e.what()).find(f.string()), std::string::npos) << e.what();
+    }
+    fs::permissions(dir.path(), fs::perms::owner_all);
+    EXPECT_FALSE(fs::exists(f));
+    EXPECT_EQ(dir.entries(), 0u);
+}
+
+TEST(WriteFileAtomic, TargetIsADirectoryFailsCleanly) {
+    // The temporary file is written in full, then the rename fails (even for root): the temporary
+    // must be removed and the name left as it was.
+    TempDir dir;
+    const fs::path f = dir.path() / "summary.json";
+    fs::create_directory(f);
+    try {
+        io::writeFileAtomic(f, "{}\n");
+        FAIL() << "expected IoError";
+    } catch (const IoError& e) {
+        EXPECT_NE(std::string(e.what()).find("summary.json"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(fs::is_directory(f));
+    EXPECT_EQ(dir.entries(), 1u) << "the temporary file must be removed";
+}
+
+TEST(WriteFileAtomic, MissingFolderFailsNamingThePath) {
+    TempDir dir;
+    const fs::path f = dir.path() / "no" / "such" / "dir" / "lysis.csv";
+    try {
+        io::writeFileAtomic(f, "x");
+        FAIL() << "expected IoError";
+    } catch (const IoError& e) {
+        EXPECT_NE(std::string(e.what()).find(f.string()), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(f));
+}
+
+TEST(WriteFileAtomic, FailedReplaceKeepsTheOldFile) {
+    if (::geteuid() == 0) GTEST_SKIP() << "root writes into read-only folders";
+    TempDir dir;
+    const fs::path f = dir.path() / "lysis.csv";
+    io::writeFileAtomic(f, "old\n");
+    fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec);
+    EXPECT_THROW(io::writeFileAtomic(f, "new\n"), IoError);
+    fs::permissions(dir.path(), fs::perms::owner_all);
+    EXPECT_EQ(io::readFile(f), "old\n");
+    EXPECT_EQ(dir.entries(), 1u);
+}
+
+TEST(ReadFile, MissingFileThrowsIoError) {
+    EXPECT_THROW((void)io::readFile("/nonexistent/nkscape/file.txt"), IoError);
+}
+
+TEST(Csv, QuotesOnlyWhatNeedsIt) {
+    EXPECT_EQ(io::csvField("plain"), "plain");
+    EXPECT_EQ(io::csvField("HLA-E high + monalizumab"), "HLA-E high + monalizumab");
+    EXPECT_EQ(io::csvField("a,b"), "\"a,b\"");
+    EXPECT_EQ(io::csvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+    EXPECT_EQ(io::csvField("two\nlines"), "\"two\nlines\"");
+    EXPECT_EQ(io::csvField(" padded"), "\" padded\"");
+    EXPECT_EQ(io::csvField(""), "");
+}
+
+TEST(Csv, NumbersArePercentTenGWithADot) {
+    EXPECT_EQ(io::csvNumber(0.1), "0.1");
+    EXPECT_EQ(io::csvNumber(12.8), "12.8");
+    EXPECT_EQ(io::csvNumber(1.0 / 3.0), "0.3333333333");
+    EXPECT_EQ(io::csvNumber(1e-12), "1e-12");
+    EXPECT_EQ(io::csvNumber(123456789012.0), "1.23456789e+11");
+    EXPECT_EQ(io::csvNumber(20), "20");
+    EXPECT_EQ(io::csvNumber(-2.5), "-2.5");
+    EXPECT_EQ(io::csvNumber(std::nan("")), "NaN");
+    EXPECT_EQ(io::csvNumber(std::numeric_limits<double>::infinity()), "Inf");
+    EXPECT_EQ(io::csvNumber(-std::numeric_limits<double>::infinity()), "-Inf");
+    // A comma-decimal locale must not change the output.
+    if (std::setlocale(LC_ALL, "de_DE.UTF-8") || std::setlocale(LC_ALL, "fr_FR.UTF-8")) {
+        EXPECT_EQ(io::csvNumber(2.5), "2.5");
+        std::setlocale(LC_ALL, "C");
+    }
+}
+
+TEST(Csv, TableRendersHeaderAndRows) {
+    io::CsvTable t({"condition", "et_ratio", "replicates"});
+    t.addRow({std::string("a, b"), 2.5, std::int64_t{6}});
+    t.addRow({std::string("c"), 10.0, std::int64_t{1}});
+    EXPECT_EQ(t.rows(), 2u);
+    EXPECT_EQ(t.str(), "condition,et_ratio,replicates\n\"a, b\",2.5,6\nc,10,1\n");
+    EXPECT_THROW(t.addRow({std::string("short")}), InputError);
+}
+
+TEST(Json, TextKeepsKeyOrderAndNullsNonFiniteNumbers) {
+    io::Json j;
+    j["zeta"] = 1;
+    j["alpha"] = io::jsonNumber(std::nan(""));
+    j["beta"] = io::jsonNumber(0.25);
+    EXPECT_EQ(io::jsonText(j), "{\n  \"zeta\": 1,\n  \"alpha\": null,\n  \"beta\": 0.25\n}\n");
+}
+
+TEST(Json, WriteJsonFileIsAtomic) {
+    TempDir dir;
+    const fs::path f = dir.path() / "summary.json";
+    io::writeJsonFile(f, io::Json{{"seed", 42}});
+    EXPECT_EQ(io::readFile(f), "{\n  \"seed\": 42\n}\n");
+    EXPECT_EQ(dir.entries(), 1u);
+}
