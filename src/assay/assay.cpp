@@ -45,7 +45,7 @@ enum class Domain : std::uint64_t { Nk = 1, Target = 2, ControlTarget = 3 };
 
 /// One cell's private stream of random numbers: Philox4x64-10 in counter mode. The key is the
 /// scenario seed; the counter is (well, domain|cell, block, 0), so a cell's numbers depend on
-/// nothing but (seed, condition, ratio, replicate, cell, how many it has drawn) — not on thread
+/// nothing but (seed, ratio, replicate, cell, how many it has drawn) — not on thread
 /// scheduling, nor on how many other cells there are.
 class Stream {
 public:
@@ -100,9 +100,13 @@ private:
     bool haveSpare_ = false;
 };
 
-/// The well word of the counter: condition (24 bits), ratio (16 bits), replicate (24 bits).
-std::uint64_t wellWord(std::size_t condition, std::size_t ratio, std::size_t replicate) {
-    return (static_cast<std::uint64_t>(condition) << 40) | (static_cast<std::uint64_t>(ratio) << 24) | static_cast<std::uint64_t>(replicate);
+/// The well word of the counter: ratio (16 bits) and replicate (24 bits), not the condition.
+/// Conditions are therefore compared with common random numbers: replicate r at ratio e of every
+/// condition draws the same cells and the same encounters, like wells plated from one donor's
+/// cells. A difference between two conditions is then their effect, not sampling noise, and a
+/// condition that changes nothing for a cell changes nothing in its well (docs/assay.md).
+std::uint64_t wellWord(std::size_t ratio, std::size_t replicate) {
+    return (static_cast<std::uint64_t>(ratio) << 24) | static_cast<std::uint64_t>(replicate);
 }
 
 // ---- per-run and per-condition inputs --------------------------------------------------------------
@@ -157,7 +161,37 @@ struct Prepared {
     ConditionSetup setup;
 };
 
-Prepared prepare(const CompiledModel& m, const synapse::Regulator& reg, const synapse::Synapse& syn, const AssayCondition& c,
+/// What the well's targets secrete into the medium while they condition it alone for `hours`:
+/// c(t) = S·N_T/(V·k)·(1 − e^(−k·t)), or S·N_T·t/V for a mediator without decay (docs/assay.md,
+/// "Conditioning"). `secretion` is the targets' set-point secretion, per cell.
+std::vector<ConditionedMediator> conditionMedium(const CompiledModel& m, const std::vector<double>& secretion, double targets, double wellVolumeMl,
+                                                 double hours) {
+    std::vector<ConditionedMediator> out;
+    if (!(hours > 0)) return out;
+    for (std::size_t i = 0; i < secretion.size(); ++i) {
+        const double s = secretion[i];
+        if (!(s > 0)) continue;
+        const auto& med = m.mediators()[i];
+        ConditionedMediator cm;
+        cm.mediator = static_cast<Index>(i);
+        cm.secretion = s;
+        if (med.decayRate != model::kNoParam) {
+            cm.decays = true;
+            cm.decayPerHour = m.value(med.decayRate);
+        } else if (med.halfLife != model::kNoParam) {
+            cm.decays = true;
+            cm.decayPerHour = std::numbers::ln2 / m.value(med.halfLife);
+        }
+        const double rate = s * targets / wellVolumeMl;  // <unit>/h into the medium
+        const double kt = cm.decayPerHour * hours;
+        // −expm1(−kt)/k keeps full precision when k·t is small; k = 0 is the linear limit.
+        cm.concentration = cm.decayPerHour > 0 ? rate * -std::expm1(-kt) / cm.decayPerHour : rate * hours;
+        out.push_back(cm);
+    }
+    return out;
+}
+
+Prepared prepare(const CompiledModel& m, const synapse::Regulator& reg, const synapse::Synapse& syn, const AssayScenario& sc, const AssayCondition& c,
                  const Constants& k) {
     Prepared p;
     // The medium: oxygenated (gases at their basal level), no cytokines unless the condition adds them.
@@ -167,15 +201,26 @@ Prepared prepare(const CompiledModel& m, const synapse::Regulator& reg, const sy
         if (m.mediators()[i].kind == model::MediatorKind::Gas) milieu.mediators[i] = basal.mediators[i];
     for (const auto& x : c.mediators) milieu.mediators.at(x.index) = x.value;
     for (const auto& x : c.therapies) milieu.therapies.at(x.index) = x.value;
+
+    const auto none = synapse::Contacts::none(m);
+    synapse::FactorBaselines targetBaselines;
+    for (const auto& x : c.targetFactors) targetBaselines.emplace_back(x.index, x.value);
+    // Conditioning: the targets alone, at their set-point in the unconditioned medium, secrete into
+    // the well; what they secrete is added to the medium the NK cells and the targets then see.
+    p.setup.conditioningHours = sc.conditioningHours;
+    if (sc.conditioningHours > 0) {
+        const synapse::CellLevels t0 = reg.setPoint(c.target, milieu, none, targetBaselines);
+        p.setup.conditioned = conditionMedium(m, t0.secretion, static_cast<double>(sc.targets), sc.wellVolumeMl, sc.conditioningHours);
+        for (const auto& x : p.setup.conditioned) milieu.mediators.at(x.mediator) += x.concentration;
+    }
     for (std::size_t i = 0; i < milieu.mediators.size(); ++i)
         if (milieu.mediators[i] != 0) p.setup.milieu.push_back(IndexedValue{static_cast<Index>(i), milieu.mediators[i]});
 
-    const auto none = synapse::Contacts::none(m);
     p.nk = reg.nkState(c.effector, milieu, none);
     for (const auto& x : c.effectorExpression) p.nk.receptors.at(x.index) = x.value;
     for (const auto& x : c.effectorFactors) p.nk.factors.at(x.index) = x.value;
     p.nk.cd16Affinity = c.fcgr3a == Fcgr3a::F158 ? k.cd16F158 : 1.0;
-    p.target = reg.targetState(c.target, milieu, none);
+    p.target = reg.targetState(c.target, milieu, none, targetBaselines);
     for (const auto& x : c.targetExpression) p.target.ligands.at(x.index) = x.value;
     p.ctx = syn.context(milieu);
 
@@ -436,6 +481,7 @@ AssayResult runAssay(const CompiledModel& m, const AssayScenario& sc, const Assa
     if (sc.replicates < 1) throw InputError(what + ": replicates must be >= 1");
     if (sc.etRatios.empty()) throw InputError(what + ": no effector_target_ratios");
     if (sc.conditions.empty()) throw InputError(what + ": no conditions");
+    if (!(sc.conditioningHours >= 0) || !std::isfinite(sc.conditioningHours)) throw InputError(what + ": conditioning must be >= 0 h");
     if (sc.conditions.size() >= (1u << 24) || sc.etRatios.size() >= (1u << 16) || sc.replicates >= (1u << 24))
         throw InputError(what + ": too many conditions, ratios or replicates for the random-number keys");
     std::vector<std::uint32_t> effectors;
@@ -454,7 +500,7 @@ AssayResult runAssay(const CompiledModel& m, const AssayScenario& sc, const Assa
     const synapse::Synapse syn(m);
     std::vector<Prepared> prepared;
     prepared.reserve(sc.conditions.size());
-    for (const auto& c : sc.conditions) prepared.push_back(prepare(m, reg, syn, c, k));
+    for (const auto& c : sc.conditions) prepared.push_back(prepare(m, reg, syn, sc, c, k));
 
     AssayResult result;
     if (auto i = m.indexOf(Kind::Mediator, "IFN-g")) result.ifngUnit = m.mediators()[*i].unit;
@@ -470,7 +516,7 @@ AssayResult runAssay(const CompiledModel& m, const AssayScenario& sc, const Assa
     auto runOne = [&](std::size_t w) {
         const std::size_t c = w / (nEt * nRep), e = (w / nRep) % nEt, rep = w % nRep;
         try {
-            WellSpec spec{sc.seed, wellWord(c, e, rep), sc.targets, effectors[e], sc.durationHours, sc.wellVolumeMl, sc.readout};
+            WellSpec spec{sc.seed, wellWord(e, rep), sc.targets, effectors[e], sc.durationHours, sc.wellVolumeMl, sc.readout};
             wells[w] = simulateWell(syn, prepared[c], k, spec);
         } catch (...) {
             errors[w] = std::current_exception();
@@ -586,6 +632,7 @@ io::Json summaryJson(const CompiledModel& m, const AssayScenario& sc, const Assa
     inputs["targets_per_well"] = sc.targets;
     inputs["replicates"] = sc.replicates;
     inputs["well_volume_mL"] = sc.wellVolumeMl;
+    inputs["conditioning_h"] = sc.conditioningHours;
     Json constants = Json::object();
     for (const auto& [cname, field] : constantFields()) {
         if (auto i = m.indexOf(Kind::Constant, cname)) {
@@ -609,11 +656,22 @@ io::Json summaryJson(const CompiledModel& m, const AssayScenario& sc, const Assa
         jc["target_expression_molecule_per_cell"] = named(Kind::Ligand, cond.targetExpression);
         jc["effector_expression_molecule_per_cell"] = named(Kind::Receptor, cond.effectorExpression);
         jc["effector_factors"] = named(Kind::Factor, cond.effectorFactors);
+        jc["target_factor_baselines"] = named(Kind::Factor, cond.targetFactors);
         if (c < res.conditions.size()) {
             const ConditionSetup& s = res.conditions[c].setup;
             Json milieu = Json::object();
             for (const auto& x : s.milieu) milieu[name(Kind::Mediator, x.index)] = {{"value", jsonNumber(x.value)}, {"unit", m.mediators()[x.index].unit}};
             jc["well_medium"] = milieu;
+            Json conditioned = Json::object();
+            for (const auto& x : s.conditioned) {
+                const std::string& unit = m.mediators()[x.mediator].unit;
+                conditioned[name(Kind::Mediator, x.mediator)] = {
+                    {"value", jsonNumber(x.concentration)},
+                    {"unit", unit},
+                    {"secretion_per_target", {{"value", jsonNumber(x.secretion)}, {"unit", unit + ".mL/(cell.h)"}}},
+                    {"decay_rate_per_h", x.decays ? jsonNumber(x.decayPerHour) : Json(nullptr)}};
+            }
+            jc["conditioning"] = {{"duration_h", jsonNumber(s.conditioningHours)}, {"targets", sc.targets}, {"mediators", conditioned}};
             jc["fraction_nonkiller"] = {{"value", jsonNumber(s.fractionNonkiller)},
                                         {"from", s.fractionFromCellType ? "cell type" : "constant assay.fraction_nonkiller"}};
             jc["granule_capacity"] = jsonNumber(s.granuleCapacity);

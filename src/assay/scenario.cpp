@@ -334,7 +334,8 @@ private:
 
     void readAssay(const toml::table& t, AssayScenario& s) {
         const std::string entity = "[assay]";
-        checkKeys(t, entity, "", {"readout", "duration", "effector_target_ratios", "targets", "replicates", "well_volume"}, "[assay]");
+        checkKeys(t, entity, "", {"readout", "duration", "effector_target_ratios", "targets", "replicates", "well_volume", "conditioning"},
+                  "[assay]");
         if (auto v = text(t, "readout", entity, false)) {
             if (*v == "chromium_release") s.readout = Readout::ChromiumRelease;
             else if (*v == "flow") s.readout = Readout::Flow;
@@ -373,6 +374,8 @@ private:
         if (auto v = integer(t, "replicates", entity, 1, kMaxReplicates, "wells per condition and ratio")) s.replicates = static_cast<std::uint32_t>(*v);
         if (auto v = requiredQuantity(t, "well_volume", "mL", Sign::Positive, entity, "medium per well, e.g. { value = 200, unit = \"uL\" }"))
             s.wellVolumeMl = *v;
+        if (const toml::node* n = t.get("conditioning"))
+            if (auto v = quantity(*n, "h", Sign::NonNegative, entity, "conditioning")) s.conditioningHours = *v;
     }
 
     // ---- [[condition]] ---------------------------------------------------------------------------
@@ -490,8 +493,8 @@ private:
             }
         }
         checkKeys(t, entity, "",
-                  {"name", "effector", "target", "therapies", "mediators", "target_expression", "effector_expression", "effector_factors",
-                   "fcgr3a"},
+                  {"name", "effector", "target", "therapies", "mediators", "target_expression", "target_factors", "effector_expression",
+                   "effector_factors", "fcgr3a"},
                   "a [[condition]]");
         if (auto i = cellType(t, "effector", model::CellCategory::Nk, entity, "the NK cells of the well")) c.effector = *i;
         if (auto i = cellType(t, "target", model::CellCategory::Tumour, entity, "the target cells of the well")) c.target = *i;
@@ -533,18 +536,24 @@ private:
                 level("molecule/cell"));
         entries(t, "effector_expression", Kind::Receptor, entity, "effector_expression sets receptors of the NK cells", c.effectorExpression,
                 level("molecule/cell"));
+        // A factor level for cells of `category` (called `cellsName` in messages).
+        auto factorLevel = [&](model::CellCategory category, const std::string& cellsName) {
+            return [this, category, cellsName, &level, &entity](Index i, const RawQuantity& q, const std::string& key) -> std::optional<double> {
+                const auto& cells = m_->factors()[i].cells;
+                if (std::find(cells.begin(), cells.end(), category) == cells.end()) {
+                    std::string where;
+                    for (auto cat : cells) where += (where.empty() ? "" : ", ") + std::string(model::cellCategoryKey(cat));
+                    error(q.where, entity, key,
+                          "factor '" + m_->entities(Kind::Factor)[i].name + "' does not live in " + cellsName + " (its cells: " + where + ")");
+                    return std::nullopt;
+                }
+                return level("1")(i, q, key);
+            };
+        };
         entries(t, "effector_factors", Kind::Factor, entity, "effector_factors sets factors of the NK cells", c.effectorFactors,
-                [&](Index i, const RawQuantity& q, const std::string& key) -> std::optional<double> {
-                    const auto& cells = m_->factors()[i].cells;
-                    if (std::find(cells.begin(), cells.end(), model::CellCategory::Nk) == cells.end()) {
-                        std::string where;
-                        for (auto cat : cells) where += (where.empty() ? "" : ", ") + std::string(model::cellCategoryKey(cat));
-                        error(q.where, entity, key,
-                              "factor '" + m_->entities(Kind::Factor)[i].name + "' does not live in NK cells (its cells: " + where + ")");
-                        return std::nullopt;
-                    }
-                    return level("1")(i, q, key);
-                });
+                factorLevel(model::CellCategory::Nk, "NK cells"));
+        entries(t, "target_factors", Kind::Factor, entity, "target_factors sets baseline factors of the target", c.targetFactors,
+                factorLevel(model::CellCategory::Tumour, "tumour cells"));
         if (auto v = text(t, "fcgr3a", entity, false)) {
             if (*v == "V158") c.fcgr3a = Fcgr3a::V158;
             else if (*v == "F158") c.fcgr3a = Fcgr3a::F158;

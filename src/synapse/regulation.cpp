@@ -374,8 +374,31 @@ void Regulator::checkSizes(Index cellType, const Milieu& milieu, const Contacts&
 
 CellLevels Regulator::setPoint(Index cellType, const Milieu& milieu, const Contacts& contacts) const {
     checkSizes(cellType, milieu, contacts);
+    return setPointFrom(cellType, baselines_[cellType], milieu, contacts);
+}
+
+CellLevels Regulator::setPoint(Index cellType, const Milieu& milieu, const Contacts& contacts, const FactorBaselines& factorBaselines) const {
+    checkSizes(cellType, milieu, contacts);
+    if (factorBaselines.empty()) return setPointFrom(cellType, baselines_[cellType], milieu, contacts);
+    // The variant's baseline is the cell type's with the factors replaced; everything downstream
+    // (therapies, regulations, pathway edges' resting levels, a ligand's restore goal) reads it as
+    // it would read a cell type that declared those levels.
+    CellLevels base = baselines_[cellType];
+    const auto& m = *model_;
+    for (const auto& [f, v] : factorBaselines) {
+        if (f >= base.factors.size())
+            throw Error("regulation: factor #" + std::to_string(f) + " does not exist (the model has " + std::to_string(base.factors.size()) +
+                        ") in the baseline override of cell type '" + m.entities(Kind::CellType)[cellType].name + "'");
+        if (!(v >= 0) || !std::isfinite(v))
+            throw Error("regulation: baseline level " + std::to_string(v) + " of factor '" + m.entities(Kind::Factor)[f].name +
+                        "' for cell type '" + m.entities(Kind::CellType)[cellType].name + "' must be finite and >= 0");
+        base.factors[f] = v;
+    }
+    return setPointFrom(cellType, base, milieu, contacts);
+}
+
+CellLevels Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts) const {
     const CategoryPlan& plan = plans_[slotOf(model_->cellTypes()[cellType].category)];
-    const CellLevels& base = baselines_[cellType];
     CellLevels lv = base;
     std::vector<double> med = milieu.mediators;  // the milieu as this cell reads it
     std::vector<double> restoreFactor, restoreLigand;  // share of the way back to the reference
@@ -536,7 +559,11 @@ void Regulator::relax(Index cellType, CellLevels& levels, const CellLevels& targ
 }
 
 NkState Regulator::nkState(Index cellType, const Milieu& milieu, const Contacts& contacts) const {
-    CellLevels lv = setPoint(cellType, milieu, contacts);
+    return nkState(cellType, milieu, contacts, {});
+}
+
+NkState Regulator::nkState(Index cellType, const Milieu& milieu, const Contacts& contacts, const FactorBaselines& factorBaselines) const {
+    CellLevels lv = setPoint(cellType, milieu, contacts, factorBaselines);
     const auto& ct = model_->cellTypes()[cellType];
     NkState s;
     s.receptors = std::move(lv.receptors);
@@ -557,6 +584,11 @@ NkState Regulator::nkState(Index cellType, const Milieu& milieu, const Contacts&
 
 TargetState Regulator::targetState(Index cellType, const Milieu& milieu, const Contacts& contacts) const {
     return TargetState{setPoint(cellType, milieu, contacts).ligands};
+}
+
+TargetState Regulator::targetState(Index cellType, const Milieu& milieu, const Contacts& contacts,
+                                   const FactorBaselines& factorBaselines) const {
+    return TargetState{setPoint(cellType, milieu, contacts, factorBaselines).ligands};
 }
 
 }  // namespace nkscape::synapse

@@ -344,7 +344,7 @@ SynapseOutcome Synapse::decide(const SynapseContext& ctx, const NkState& nk, con
         if (bound <= 0) continue;
         for (std::uint32_t r : eg.receptors) {
             // The bridged receptor's adaptors must be counted even if it binds no endogenous ligand.
-            double s = eg.gain * std::min(rf[r], bound) * invRef;
+            double s = eg.gain * t.weight[r] * std::min(rf[r], bound) * invRef;
             for (std::uint32_t a = t.adaptorStart[r]; a < t.adaptorStart[r + 1]; ++a) s *= rec[t.adaptorList[a]] / (rec[t.adaptorList[a]] + c.adaptorHalf);
             act += s;
         }
@@ -484,7 +484,7 @@ void Synapse::decideBatch(const SynapseContext& ctx, const NkState* nk, const Ta
                 const double bound = lig[eg.antigen] * lFree[eg.antigen] * ctx.engaged[ei];
                 if (bound <= 0) continue;
                 for (std::uint32_t r : eg.receptors) {
-                    double sg = eg.gain * std::min(rf[r * kLanes + i], bound) * invRef;
+                    double sg = eg.gain * t.weight[r] * std::min(rf[r * kLanes + i], bound) * invRef;
                     for (std::uint32_t q = t.adaptorStart[r]; q < t.adaptorStart[r + 1]; ++q)
                         sg *= rec[t.adaptorList[q]] / (rec[t.adaptorList[q]] + c.adaptorHalf);
                     a += sg;
@@ -596,7 +596,7 @@ SynapseOutcome Synapse::decideReference(const Milieu& milieu, const NkState& nk,
             const double bound = target.ligands.at(mech.target.index) * lFree[mech.target.index] * occ;
             if (bound <= 0) continue;
             for (Index r : mech.receptors)
-                act += m.value(mech.param("gain")) * adaptorFactor(m.receptors()[r]) * std::min(free[r], bound) / c.referenceComplexes;
+                act += m.value(mech.param("gain")) * m.value(m.receptors()[r].weight) * adaptorFactor(m.receptors()[r]) * std::min(free[r], bound) / c.referenceComplexes;
         }
     }
     if (nk.car && nk.car->antigen != kNoIndex) {

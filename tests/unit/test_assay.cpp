@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -422,4 +423,196 @@ TEST(AssayOutputs, CsvAndSummaryHaveTheDocumentedShape) {
     EXPECT_TRUE(j["results"][0]["top10pct_kill_share"]["mean"].is_number());
     EXPECT_EQ(j["inputs"]["conditions"][0]["fraction_nonkiller"]["from"], "cell type");
     fs::remove_all(dir);
+}
+
+// ---- shedding, target factor baselines and conditioning (V5's mechanism) ------------------------
+
+namespace {
+
+// The test model plus MICA/B shedding: ADAM10 in the targets sheds MICA/B and releases sMICA (half-
+// life 6 h), which lowers NKG2D on NK cells; an ADAM10 inhibitor. The targets also secrete TGF-β,
+// which has no decay in this model. Numbers chosen for the tests.
+const std::string& sheddingModelText() {
+    static const std::string text = replaced(modelText(), "[[cell_type]]\nname = \"CAF\"",
+                                             R"TOML(secretion = { "sMICA" = { value = 0.05, unit = "pg/(cell.h)", source = "assumption: test" }, "TGF-b" = { value = 0.01, unit = "pg/(cell.h)", source = "assumption: test" } }
+
+[[cell_type]]
+name = "CAF")TOML") + R"TOML(
+[[mediator]]
+name = "sMICA"
+kind = "soluble_ligand"
+ligand_of = "MICA/B"
+unit = "pg/mL"
+half_life = { value = 6, unit = "h", source = "assumption: test" }
+
+[[factor]]
+name = "ADAM10"
+role = "enzyme"
+cells = ["tumour"]
+
+[[regulation]]
+name = "ADAM10 sheds MICA/B"
+by = "ADAM10"
+on = ["tumour"]
+target = "MICA/B"
+direction = "down"
+ec50 = { value = 3, unit = "1", source = "assumption: test" }
+emax = { value = 0.9, unit = "1", source = "assumption: test" }
+hill = { value = 1, unit = "1", source = "assumption: test" }
+tau = { value = 6, unit = "h", source = "assumption: test" }
+
+[[regulation]]
+name = "ADAM10 raises sMICA"
+by = "ADAM10"
+on = ["tumour"]
+target = "sMICA"
+direction = "up"
+ec50 = { value = 3, unit = "1", source = "assumption: test" }
+emax = { value = 3, unit = "1", source = "assumption: test" }
+hill = { value = 1, unit = "1", source = "assumption: test" }
+tau = { value = 6, unit = "h", source = "assumption: test" }
+
+[[regulation]]
+name = "sMICA lowers NKG2D"
+by = "sMICA"
+on = ["nk"]
+target = "NKG2D"
+direction = "down"
+ec50 = { value = 500, unit = "pg/mL", source = "assumption: test" }
+emax = { value = 0.7, unit = "1", source = "assumption: test" }
+hill = { value = 1, unit = "1", source = "assumption: test" }
+tau = { value = 12, unit = "h", source = "assumption: test" }
+
+[[therapy]]
+name = "ADAM10 inhibitor"
+kind = "small_molecule"
+dose_unit = "mg"
+pk = { model = "none" }
+[[therapy.mechanism]]
+action = "inhibit"
+target = "ADAM10"
+ic50 = { value = 100, unit = "nM", source = "assumption: test" }
+emax = { value = 0.9, unit = "1", source = "assumption: test" }
+)TOML";
+    return text;
+}
+
+const model::CompiledModel& sheddingModel() {
+    static const model::CompiledModel m = model::loadModelFromString(sheddingModelText(), "assay-test.toml");
+    return m;
+}
+
+}  // namespace
+
+TEST(AssayScenario, TargetFactorsAndConditioningParse) {
+    const auto s = parse(scenarioText(kAssay + "conditioning = { value = 1, unit = \"d\" }\n", R"(
+[[condition]]
+name = "shedding"
+effector = "CD56dim NK"
+target = "MDA-MB-231"
+target_factors = { ADAM10 = { value = 4, unit = "1" } }
+)"),
+                         sheddingModel());
+    EXPECT_DOUBLE_EQ(s.conditioningHours, 24.0);
+    const auto& c = s.conditions.at(0);
+    ASSERT_EQ(c.targetFactors.size(), 1u);
+    EXPECT_EQ(c.targetFactors[0].index, *sheddingModel().indexOf(model::Kind::Factor, "ADAM10"));
+    EXPECT_DOUBLE_EQ(c.targetFactors[0].value, 4.0);
+    EXPECT_DOUBLE_EQ(parse(scenarioText(kAssay, kCondition), sheddingModel()).conditioningHours, 0.0);  // default: none
+
+    std::string err;
+    try {
+        (void)parse(scenarioText(kAssay + "conditioning = { value = 24, unit = \"uL\" }\n", R"(
+[[condition]]
+name = "bad"
+effector = "CD56dim NK"
+target = "MDA-MB-231"
+target_factors = { ADAM1 = { value = 4, unit = "1" }, ADAM10 = { value = 4, unit = "nM" }, perforin = { value = 1, unit = "1" } }
+)"),
+                    sheddingModel());
+    } catch (const model::ModelError& e) {
+        err = e.what();
+    }
+    EXPECT_EQ(err,
+              "scenarios/test.toml:13:37: error: [assay]: key 'conditioning': unit 'uL' does not convert to 'h' (the unit of this key)\n"
+              "scenarios/test.toml:20:20: error: condition 'bad': key 'target_factors.ADAM1': no factor named 'ADAM1' in model 'assay-test' (did you mean 'ADAM10'?) (target_factors sets baseline factors of the target)\n"
+              "scenarios/test.toml:20:84: error: condition 'bad': key 'target_factors.ADAM10': unit 'nM' does not convert to '1' (the unit of this key)\n"
+              "scenarios/test.toml:20:103: error: condition 'bad': key 'target_factors.perforin': factor 'perforin' does not live in tumour cells (its cells: nk)");
+}
+
+TEST(AssayEngine, ConditioningAccumulatesWhatTheTargetsSecrete) {
+    // 200 targets in 0.2 mL for 24 h. sMICA: S = 0.05·(1 + 3·1/(1 + 3)) = 0.0875 pg/(cell.h) at
+    // ADAM10 = 1, k = ln2/6 h: c = S·N/(V·k)·(1 − 2^−4). TGF-β has no decay: c = S·N·t/V = 240 pg/mL.
+    const auto s = parse(scenarioText(replaced(kAssay, "[1, 2.5, 5, 10, 20]", "[1]") + "conditioning = { value = 24, unit = \"h\" }\n", kCondition),
+                         sheddingModel());
+    const auto r = runAssay(sheddingModel(), s);
+    const auto& setup = r.conditions.at(0).setup;
+    EXPECT_DOUBLE_EQ(setup.conditioningHours, 24.0);
+    ASSERT_EQ(setup.conditioned.size(), 2u);
+    const auto& m = sheddingModel();
+    const double k = std::log(2.0) / 6.0;
+    for (const auto& x : setup.conditioned) {
+        if (x.mediator == *m.indexOf(model::Kind::Mediator, "sMICA")) {
+            EXPECT_TRUE(x.decays);
+            EXPECT_NEAR(x.decayPerHour, k, 1e-15);
+            EXPECT_NEAR(x.secretion, 0.0875, 1e-15);
+            EXPECT_NEAR(x.concentration, 0.0875 * 200 / (0.2 * k) * (1 - 1.0 / 16), 1e-9);
+            EXPECT_NEAR(x.concentration, 710.0764654375367, 1e-9);
+        } else {
+            EXPECT_EQ(x.mediator, *m.indexOf(model::Kind::Mediator, "TGF-b"));
+            EXPECT_FALSE(x.decays);
+            EXPECT_NEAR(x.concentration, 240.0, 1e-9);
+        }
+    }
+    // The conditioned medium is the well's medium, and summary.json records it.
+    double smica = 0;
+    for (const auto& x : setup.milieu)
+        if (x.index == *m.indexOf(model::Kind::Mediator, "sMICA")) smica = x.value;
+    EXPECT_NEAR(smica, 710.0764654375367, 1e-9);
+    const auto j = summaryJson(m, s, r);
+    const auto& jc = j["inputs"]["conditions"][0]["conditioning"];
+    EXPECT_EQ(jc["duration_h"], 24.0);
+    EXPECT_NEAR(jc["mediators"]["sMICA"]["value"].get<double>(), 710.0764654375367, 1e-9);
+    EXPECT_EQ(jc["mediators"]["sMICA"]["unit"], "pg/mL");
+    EXPECT_TRUE(jc["mediators"]["TGF-b"]["decay_rate_per_h"].is_null());
+    // Without conditioning nothing is added.
+    const auto r0 = runAssay(m, parse(scenarioText(replaced(kAssay, "[1, 2.5, 5, 10, 20]", "[1]"), kCondition), m));
+    EXPECT_TRUE(r0.conditions.at(0).setup.conditioned.empty());
+    EXPECT_TRUE(r0.conditions.at(0).setup.milieu.empty());
+}
+
+TEST(AssayEngine, SheddingTargetsEscapeAndAnAdamInhibitorRestoresLysis) {
+    const std::string conditions = R"(
+[[condition]]
+name = "control"
+effector = "CD56dim NK"
+target = "MDA-MB-231"
+
+[[condition]]
+name = "shedding"
+effector = "CD56dim NK"
+target = "MDA-MB-231"
+target_factors = { ADAM10 = { value = 4, unit = "1" } }
+
+[[condition]]
+name = "shedding + inhibitor"
+effector = "CD56dim NK"
+target = "MDA-MB-231"
+target_factors = { ADAM10 = { value = 4, unit = "1" } }
+therapies = { "ADAM10 inhibitor" = { value = 1, unit = "uM" } }
+)";
+    const auto s = parse(scenarioText(replaced(replaced(kAssay, "[1, 2.5, 5, 10, 20]", "[5]"), "replicates = 3", "replicates = 4") +
+                                          "conditioning = { value = 24, unit = \"h\" }\n",
+                                      conditions),
+                         sheddingModel());
+    const auto r = runAssay(sheddingModel(), s);
+    const double control = r.conditions.at(0).ratios.at(0).lysisPct.mean;
+    const double shedding = r.conditions.at(1).ratios.at(0).lysisPct.mean;
+    const double inhibited = r.conditions.at(2).ratios.at(0).lysisPct.mean;
+    RecordProperty("lysis_control", std::to_string(control));
+    RecordProperty("lysis_shedding", std::to_string(shedding));
+    RecordProperty("lysis_inhibited", std::to_string(inhibited));
+    std::printf("lysis control %.3f, shedding %.3f, shedding + inhibitor %.3f\n", control, shedding, inhibited);
+    EXPECT_LT(shedding, control - 10.0);
+    EXPECT_GT(inhibited, shedding + 10.0);
 }

@@ -887,3 +887,54 @@ TEST(RegulationDefaultModel, EveryCellTypeHasAFiniteSetPointAndItIsFast) {
     EXPECT_GT(sink, 0.0);
     EXPECT_LT(us, 1000.0) << "setPoint took " << us << " us";  // loose: also runs under sanitizers
 }
+
+// A cell line that over-expresses a factor: its baseline is replaced before anything acts on it.
+TEST(RegulationBaselineOverride, FactorBaselinesAreWhatTherapiesAndRegulationsActOn) {
+    Fixture f;
+    const Index cd16 = f.rec("CD16"), adam17 = f.fac("ADAM17"), stat5 = f.fac("STAT5");
+    auto shed = [](double a) { return 1.0 - 0.8 * a * a / (a * a + 2.5 * 2.5); };
+    // NK with ADAM17 = 4 as its baseline, no IL-2: STAT5 = 1 raises ADAM17 by 1 + 3·1/(1 + 2) = 2,
+    // so ADAM17 = 8 and CD16 = 2e5·(1 − 0.8·64/70.25).
+    const FactorBaselines high{{adam17, 4.0}};
+    const CellLevels n = f.reg.setPoint(f.nk, f.milieu, f.contacts, high);
+    EXPECT_REL(n.factors[stat5], 1.0);
+    EXPECT_REL(n.factors[adam17], 8.0);
+    EXPECT_REL(n.receptors[cd16], 2e5 * (1.0 - 0.8 * 64.0 / 70.25));
+    EXPECT_NEAR(n.receptors[cd16], 54234.875444839858, 1e-6);
+    // The inhibitor at its IC50 lowers the new baseline: 4·(1 − 0.9·½) = 2.2, then ×2 = 4.4.
+    f.milieu.therapies[f.drug("ADAM17 inhibitor")] = 10;
+    const CellLevels ni = f.reg.setPoint(f.nk, f.milieu, f.contacts, high);
+    EXPECT_REL(ni.factors[adam17], 4.4);
+    EXPECT_REL(ni.receptors[cd16], 2e5 * shed(4.4));
+    EXPECT_GT(ni.receptors[cd16], n.receptors[cd16]);
+    // nkState carries the same levels; an empty list and the plain call are the cell type itself.
+    EXPECT_REL(f.reg.nkState(f.nk, f.milieu, f.contacts, high).receptors[cd16], 2e5 * shed(4.4));
+    EXPECT_REL(f.reg.setPoint(f.nk, f.milieu, f.contacts, {}).receptors[cd16], 2e5 * shed(1.1));  // 1·0.55·2
+    EXPECT_REL(f.nkAt().receptors[cd16], 2e5 * shed(1.1));
+    f.milieu.therapies[f.drug("ADAM17 inhibitor")] = 0;
+
+    // Tumour with HLA-I methylation 0.9 instead of 0.3: HLA-I = 3e4·(1 − 0.9·0.9/1.2) = 9750.
+    const Index meth = f.fac("HLA-I methylation"), hla = f.lig("HLA-I");
+    const FactorBaselines methylated{{meth, 0.9}};
+    EXPECT_REL(f.reg.targetState(f.tumour, f.milieu, f.contacts, methylated).ligands[hla], 9750.0);
+    EXPECT_REL(f.tumourAt().ligands[hla], 3e4 * (1.0 - 0.9 * 0.3 / 0.6));  // 16500: the cell type's own 0.3
+    // Restore still aims at the factor's own reference (0.05): the DNMT inhibitor at its IC50
+    // (share 0.4) takes 0.9 to 0.9 + 0.4·(0.05 − 0.9) = 0.56.
+    f.milieu.therapies[f.drug("DNMT inhibitor")] = 100;
+    const CellLevels tr = f.reg.setPoint(f.tumour, f.milieu, f.contacts, methylated);
+    EXPECT_REL(tr.factors[meth], 0.56);
+    EXPECT_REL(tr.ligands[hla], 3e4 * (1.0 - 0.9 * 0.56 / 0.86));
+    f.milieu.therapies[f.drug("DNMT inhibitor")] = 0;
+
+    // A pathway edge out of an overridden factor takes the new level as its resting state: AKT = 2
+    // as the baseline leaves GSK-3β (AKT ⊣ GSK-3β) and MICA/B at rest.
+    const CellLevels ta = f.reg.setPoint(f.tumour, f.milieu, f.contacts, {{f.fac("AKT"), 2.0}});
+    EXPECT_REL(ta.factors[f.fac("AKT")], 2.0);
+    EXPECT_REL(ta.factors[f.fac("GSK-3b")], 1.0);
+    EXPECT_REL(ta.ligands[f.lig("MICA/B")], 1e4);
+
+    // Bad overrides are refused.
+    EXPECT_THROW((void)f.reg.setPoint(f.nk, f.milieu, f.contacts, {{static_cast<Index>(f.m.factors().size()), 1.0}}), nkscape::Error);
+    EXPECT_THROW((void)f.reg.setPoint(f.nk, f.milieu, f.contacts, {{adam17, -1.0}}), nkscape::Error);
+    EXPECT_THROW((void)f.reg.setPoint(f.nk, f.milieu, f.contacts, {{adam17, std::nan("")}}), nkscape::Error);
+}

@@ -64,6 +64,15 @@ struct RatioResult {
     Interval ifng;
 };
 
+/// A mediator the targets secreted into the medium while conditioning it (docs/assay.md, "Conditioning").
+struct ConditionedMediator {
+    model::Index mediator = model::kNoIndex;
+    double concentration = 0;  ///< added to the medium by the end of conditioning, in the mediator's unit
+    double secretion = 0;      ///< per target cell, <mediator unit>.mL/(cell.h), from the targets' set-point
+    double decayPerHour = 0;   ///< k used: decay_rate, or ln2/half_life; 0 if the mediator has neither (no decay)
+    bool decays = false;       ///< the mediator has a decay_rate or half_life
+};
+
 /// What a condition resolved to: the numbers the wells were run with.
 struct ConditionSetup {
     double fractionNonkiller = 0;   ///< of the effector cell type, or the constant assay.fraction_nonkiller
@@ -72,7 +81,9 @@ struct ConditionSetup {
     double granuleRefillHours = 0;  ///< of the effector cell type, or the constant assay.granule_refill_time
     bool refillFromCellType = false;
     double cd16Affinity = 1;        ///< relative to V158
-    std::vector<IndexedValue> milieu;  ///< mediators at a non-zero level in the well (mediator's unit)
+    std::vector<IndexedValue> milieu;  ///< mediators at a non-zero level in the well (mediator's unit), conditioning included
+    double conditioningHours = 0;      ///< 0: the medium was not conditioned
+    std::vector<ConditionedMediator> conditioned;  ///< what conditioning added, one per mediator the targets secrete
 };
 
 /// One condition.

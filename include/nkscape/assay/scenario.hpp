@@ -45,6 +45,10 @@ struct AssayCondition {
     std::vector<IndexedValue> targetExpression;     ///< ligand index → molecule/cell (replaces the set-point)
     std::vector<IndexedValue> effectorExpression;   ///< receptor index → molecule/cell (replaces the set-point)
     std::vector<IndexedValue> effectorFactors;      ///< factor index → relative level, 1 (replaces the set-point)
+    /// factor index → relative level, 1: replaces the target cell type's *baseline* before
+    /// regulation and therapies act (Regulator::setPoint with factor baselines), e.g. ADAM10 = 4 for
+    /// a shedding line that an ADAM10/17 inhibitor then lowers
+    std::vector<IndexedValue> targetFactors;
     Fcgr3a fcgr3a = Fcgr3a::V158;
     model::SourceLocation where;                    ///< the [[condition]] table
 };
@@ -63,6 +67,9 @@ struct AssayScenario {
     std::uint32_t targets = 0;           ///< target cells simulated per well, >= 1
     std::uint32_t replicates = 0;        ///< wells per condition and ratio, >= 1
     double wellVolumeMl = 0;             ///< > 0, mL
+    /// >= 0, h: the targets alone condition the medium this long before the NK cells are added
+    /// (docs/assay.md, "Conditioning"); 0 = no conditioning
+    double conditioningHours = 0;
     std::vector<AssayCondition> conditions;
 };
 

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nkscape/model/model.hpp"
@@ -47,6 +48,10 @@ struct CellLevels {
 /// regulation (hypoxia) is at full effect.
 [[nodiscard]] Milieu basalMilieu(const model::CompiledModel& m);
 
+/// Factor levels that replace a cell type's own baseline: (factor index, relative level ≥ 0).
+/// Later entries for the same factor win.
+using FactorBaselines = std::vector<std::pair<model::Index, double>>;
+
 /// Precompiled regulations, pathways and therapy effects of a model.
 class Regulator {
 public:
@@ -59,6 +64,17 @@ public:
     /// Steady-state levels of `cellType` in `milieu` with `contacts` (see the file comment).
     [[nodiscard]] CellLevels setPoint(model::Index cellType, const Milieu& milieu, const Contacts& contacts) const;
 
+    /// The same for a variant of `cellType` whose baseline factor levels are replaced by
+    /// `factorBaselines` before anything acts on them: a cell line that over-expresses a sheddase
+    /// (ADAM10 = 4). Therapies, regulations and pathway edges then act on the new baseline exactly as
+    /// on a cell type that declared it — an inhibitor lowers it, regulations by the factor read it,
+    /// and pathway edges out of the factor take it as their resting level (so the override alone
+    /// does not move the pathway's downstream nodes). `restore` still returns a factor toward the
+    /// factor's own (healthy) baseline. An empty list gives setPoint(cellType, milieu, contacts).
+    /// \throws Error if an index is not a factor of the model or a level is negative or not finite.
+    [[nodiscard]] CellLevels setPoint(model::Index cellType, const Milieu& milieu, const Contacts& contacts,
+                                      const FactorBaselines& factorBaselines) const;
+
     /// Moves `levels` toward `target` over `dt` hours: each level relaxes with the time constant of
     /// the regulations acting on it (the fastest one; levels without a regulation stay put).
     void relax(model::Index cellType, CellLevels& levels, const CellLevels& target, double dtHours) const;
@@ -66,9 +82,15 @@ public:
     /// An NK state at the set-point of `cellType` (receptors, factors, secretion, the cell type's
     /// kill time and granule capacity, and its CAR if a cell therapy of the model uses it as product).
     [[nodiscard]] NkState nkState(model::Index cellType, const Milieu& milieu, const Contacts& contacts) const;
+    /// The same with the cell type's baseline factor levels replaced (see setPoint()).
+    [[nodiscard]] NkState nkState(model::Index cellType, const Milieu& milieu, const Contacts& contacts,
+                                  const FactorBaselines& factorBaselines) const;
 
     /// A target state at the set-point of `cellType`.
     [[nodiscard]] TargetState targetState(model::Index cellType, const Milieu& milieu, const Contacts& contacts) const;
+    /// The same with the cell type's baseline factor levels replaced (see setPoint()).
+    [[nodiscard]] TargetState targetState(model::Index cellType, const Milieu& milieu, const Contacts& contacts,
+                                          const FactorBaselines& factorBaselines) const;
 
 private:
     /// One [[regulation]], resolved: what it reads and its numbers (the target is its Node's).
@@ -122,6 +144,8 @@ private:
     };
 
     void checkSizes(model::Index cellType, const Milieu& milieu, const Contacts& contacts) const;
+    /// setPoint() from the baseline `base` (the cell type's, or one with factors replaced).
+    [[nodiscard]] CellLevels setPointFrom(model::Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts) const;
 
     const model::CompiledModel* model_;  ///< not owned; must outlive the Regulator
     std::array<CategoryPlan, model::kCellCategoryCount> plans_;
