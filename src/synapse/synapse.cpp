@@ -317,6 +317,12 @@ SynapseOutcome Synapse::decide(const SynapseContext& ctx, const NkState& nk, con
         double l = lig[b.ligand] * lFree[b.ligand];
         if (b.ligand == t.opsoninLigand) l += fcDensity;
         if (l <= 0) continue;
+        if (b.end == b.begin + 1) {  // one receptor for this ligand (most ligands): no competition loop
+            const std::uint32_t p = b.begin;
+            const double x = rf[pRec[p]] * pAff[p] * fcScale[pFc[p]];
+            tot[pRec[p]] += l / (1.0 + x) * x;
+            continue;
+        }
         double denom = 1.0;
         for (std::uint32_t p = b.begin; p < b.end; ++p) {
             xs[p] = rf[pRec[p]] * pAff[p] * fcScale[pFc[p]];
@@ -424,6 +430,16 @@ void Synapse::decideBatch(const SynapseContext& ctx, const NkState* nk, const Ta
         const TargetState* tgb = target + base;
         // Transpose into lanes.
         for (std::size_t i = 0; i < w; ++i) {
+            // The states live in separate heap blocks: fetch a few contacts ahead so the transpose
+            // is not one cache miss after another.
+            if (i + 4 < w) {
+                __builtin_prefetch(nkb[i + 4].receptors.data());
+                __builtin_prefetch(nkb[i + 4].receptors.data() + 8);
+                __builtin_prefetch(nkb[i + 4].receptors.data() + 16);
+                __builtin_prefetch(tgb[i + 4].ligands.data());
+                __builtin_prefetch(tgb[i + 4].ligands.data() + 8);
+                __builtin_prefetch(tgb[i + 4].ligands.data() + 16);
+            }
             const double* rec = nkb[i].receptors.data();
             for (std::size_t k = 0; k < nR; ++k) rf[k * kLanes + i] = rec[k] * rFree[k];
             for (std::uint32_t a : t.adaptorsUsed) alpha[a * kLanes + i] = rec[a] / (rec[a] + c.adaptorHalf);
