@@ -1,5 +1,6 @@
 # nkscape — the two commands a new user needs:
-#   make run    install what is missing, build (Release), run the default scenario
+#   make run    install what is missing, build (Release), validate and summarise the default model,
+#               run the example killing assay (out/example-et-curve/)
 #   make test   install what is missing, build (Release), run the whole test suite
 # Both are idempotent. Other targets: asan (sanitiser build + tests), fuzz (loader fuzzer), bench.
 
@@ -7,7 +8,7 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 NKSCAPE  := build/release/apps/nkscape/nkscape
 FUZZ_SECONDS ?= 60
 
-.PHONY: run test deps build asan fuzz bench docs clean
+.PHONY: run test deps build asan fuzz bench docs clean validation
 
 deps:
 	@bash scripts/install-deps.sh
@@ -19,6 +20,10 @@ build: deps
 run: build
 	@$(NKSCAPE) validate models/default.toml
 	@$(NKSCAPE) describe --model models/default.toml
+	@echo
+	@$(NKSCAPE) assay scenarios/assays/example-et-curve.toml --out out/example-et-curve
+	@echo
+	@cat out/example-et-curve/lysis.csv
 
 test: build
 	@ctest --preset release -j $(JOBS)
@@ -36,9 +41,12 @@ fuzz: deps
 bench: build
 	@build/release/bench/nkscape_bench
 
+validation: build
+	@ctest --preset release -L validation
+
 docs: build
 	@$(NKSCAPE) describe --model models/default.toml --markdown > docs/model-reference.md.tmp
 	@mv docs/model-reference.md.tmp docs/model-reference.md
 
 clean:
-	rm -rf build
+	rm -rf build out

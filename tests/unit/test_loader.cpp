@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <set>
+#include <sstream>
 
+#include "nkscape/model/constants.hpp"
 #include "nkscape/model/describe.hpp"
 #include "nkscape/model/loader.hpp"
 
@@ -385,4 +388,16 @@ value = { value = 1, unit = "nM", source = "assumption: wrong dimension" }
     ASSERT_EQ(errs.size(), 2u);
     EXPECT_TRUE(anyContains(errs, "constant 'synapse.treshold': key 'name': no engine uses a constant named 'synapse.treshold' (did you mean 'synapse.threshold'?)"));
     EXPECT_TRUE(anyContains(errs, "constant 'synapse.scan_time': key 'value': unit 'nM' does not convert to 'min'"));
+}
+
+TEST(Constants, EveryRegisteredConstantIsDocumented) {
+    std::ifstream in(NKSCAPE_SOURCE_DIR "/docs/model-format.md");
+    ASSERT_TRUE(in);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string doc = ss.str();
+    for (const auto& c : constantSpecs()) {
+        const std::string row = "| `" + std::string(c.name) + "` | `" + std::string(c.unit) + "`";
+        EXPECT_NE(doc.find(row), std::string::npos) << "docs/model-format.md lacks the constants-table row for " << c.name << " (" << c.unit << ")";
+    }
 }
