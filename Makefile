@@ -22,8 +22,6 @@ run: build
 	@$(NKSCAPE) describe --model models/default.toml
 	@echo
 	@$(NKSCAPE) assay scenarios/assays/example-et-curve.toml --out out/example-et-curve
-	@echo
-	@cat out/example-et-curve/lysis.csv
 
 test: build
 	@ctest --preset release -j $(JOBS)
