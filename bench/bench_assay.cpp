@@ -7,6 +7,7 @@
 #include "nkscape/assay/assay.hpp"
 #include "nkscape/assay/scenario.hpp"
 #include "nkscape/model/loader.hpp"
+#include "synthetic.hpp"
 
 using namespace nkscape;
 
@@ -60,20 +61,14 @@ std::string syntheticModel(int pairs) {
     }
     s += "[[cell_type]]\nname = \"NK\"\ncategory = \"nk\"\n[cell_type.expression]\n" + nkExpr;
     s += "[[cell_type]]\nname = \"T\"\ncategory = \"tumour\"\nsubtype = \"tnbc\"\n[cell_type.expression]\n" + tuExpr;
-    const char* constants[] = {
+    s += benchConstants({
         "synapse.confinement|0.0005|nM.cell/molecule", "synapse.reference_complexes|250|molecule/cell", "synapse.threshold|12|1",
         "synapse.inhibition_scale|5|1", "synapse.hill|2|1", "synapse.max_kill_probability|0.8|1", "synapse.scan_time|5|min",
         "synapse.kill_time|12.8|min", "synapse.kill_time_no_granzyme|30|min", "synapse.kill_time_no_perforin|68|min",
         "synapse.death_receptor_efficacy|0.2|1", "synapse.adaptor_half|5000|molecule/cell", "synapse.car_half_antigen|20000|molecule/cell",
         "synapse.car_level|30000|molecule/cell", "assay.encounter_rate|2|1/h", "assay.receptor_cv|0.5|1", "assay.ligand_cv|0.5|1",
         "assay.fraction_nonkiller|0.5|1", "assay.exhaustion_per_kill|0.1|1", "assay.granule_refill_time|6|h",
-        "assay.spontaneous_lysis|0.1|1", "assay.cd16_f158_affinity|0.6|1"};
-    for (const char* c : constants) {
-        const std::string t(c);
-        const auto a = t.find('|'), b = t.rfind('|');
-        s += "[[constant]]\nname = \"" + t.substr(0, a) + "\"\nvalue = { value = " + t.substr(a + 1, b - a - 1) + ", unit = \"" +
-             t.substr(b + 1) + "\", source = \"assumption: benchmark\" }\n";
-    }
+        "assay.spontaneous_lysis|0.1|1", "assay.cd16_f158_affinity|0.6|1"});
     return s;
 }
 

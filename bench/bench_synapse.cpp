@@ -6,6 +6,7 @@
 #include <string>
 
 #include "nkscape/model/loader.hpp"
+#include "synthetic.hpp"
 #include "nkscape/synapse/synapse.hpp"
 
 using namespace nkscape;
@@ -60,16 +61,11 @@ std::string syntheticModel(int pairs) {
         s += "[[interaction]]\nname = \"" + r + ":" + l + "\"\nreceptor = \"" + r + "\"\nligand = \"" + l +
              "\"\nkd = { value = 100, unit = \"nM\", source = \"assumption: benchmark\" }\n";
     }
-    for (const char* c : {"synapse.confinement|0.2|nM.cell/molecule", "synapse.reference_complexes|1000|molecule/cell", "synapse.threshold|1|1",
+    s += benchConstants({"synapse.confinement|0.2|nM.cell/molecule", "synapse.reference_complexes|1000|molecule/cell", "synapse.threshold|1|1",
                           "synapse.inhibition_scale|1|1", "synapse.hill|2|1", "synapse.max_kill_probability|0.8|1", "synapse.scan_time|5|min",
                           "synapse.kill_time|12.8|min", "synapse.kill_time_no_granzyme|30|min", "synapse.kill_time_no_perforin|68|min",
                           "synapse.death_receptor_efficacy|0.2|1", "synapse.adaptor_half|1000|molecule/cell",
-                          "synapse.car_half_antigen|10000|molecule/cell"}) {
-        const std::string t(c);
-        const auto a = t.find('|'), b = t.rfind('|');
-        s += "[[constant]]\nname = \"" + t.substr(0, a) + "\"\nvalue = { value = " + t.substr(a + 1, b - a - 1) + ", unit = \"" + t.substr(b + 1) +
-             "\", source = \"assumption: benchmark\" }\n";
-    }
+                          "synapse.car_half_antigen|10000|molecule/cell"});
     return s;
 }
 

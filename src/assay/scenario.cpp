@@ -2,6 +2,7 @@
 // and reported together, like the model loader does; nothing is thrown before the whole file has
 // been read.
 
+#include "model/toml_names.hpp"
 #include "nkscape/assay/scenario.hpp"
 
 #include <toml++/toml.h>
@@ -34,20 +35,7 @@ namespace {
 constexpr std::uint32_t kMaxTargets = 10'000'000;   // per well: beyond this a well no longer fits in memory comfortably
 constexpr std::uint32_t kMaxReplicates = 100'000;
 
-std::string typeName(const toml::node& n) {
-    switch (n.type()) {
-        case toml::node_type::table: return "a table";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "an integer";
-        case toml::node_type::floating_point: return "a float";
-        case toml::node_type::boolean: return "a boolean";
-        case toml::node_type::date: return "a date";
-        case toml::node_type::time: return "a time";
-        case toml::node_type::date_time: return "a date-time";
-        default: return "nothing";
-    }
-}
+std::string typeName(const toml::node& n) { return model::detail::tomlTypeName(n); }
 
 std::string fmtNumber(double v) {
     char buf[64];

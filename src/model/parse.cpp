@@ -9,26 +9,14 @@
 #include <filesystem>
 #include <set>
 
+#include "toml_names.hpp"
 #include "nkscape/model/units.hpp"
 #include "parse.hpp"
 
 namespace nkscape::model::detail {
 namespace {
 
-std::string typeName(const toml::node& n) {
-    switch (n.type()) {
-        case toml::node_type::table: return "a table";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "an integer";
-        case toml::node_type::floating_point: return "a float";
-        case toml::node_type::boolean: return "a boolean";
-        case toml::node_type::date: return "a date";
-        case toml::node_type::time: return "a time";
-        case toml::node_type::date_time: return "a date-time";
-        default: return "nothing";
-    }
-}
+std::string typeName(const toml::node& n) { return model::detail::tomlTypeName(n); }
 
 std::string joinValues(const std::vector<std::string_view>& v) {
     std::string s;
