@@ -39,6 +39,9 @@ args=(
 [[ -f $dict ]] && args+=(-dict="$dict")
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+# Known third-party leaks (fuzz/lsan.supp says which and why); ours still fail the run.
+supp=$(cd "$(dirname "$0")/.." && pwd)/fuzz/lsan.supp
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 echo "run-fuzzer: $name for ${seconds}s; corpus $work/corpus ($(ls "$work/corpus" | wc -l) seeds)"
