@@ -18,20 +18,9 @@ namespace {
 
 std::string typeName(const toml::node& n) { return model::detail::tomlTypeName(n); }
 
-std::string joinValues(const std::vector<std::string_view>& v) {
-    std::string s;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        if (i) s += ", ";
-        s += v[i];
-    }
-    return s;
-}
+std::string joinValues(const std::vector<std::string_view>& v) { return model::detail::joinWords(v); }
 
-std::string fmtNumber(double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.6g", v);
-    return buf;
-}
+std::string fmtNumber(double v) { return model::detail::formatNumber(v); }
 
 bool hasEdgeSpace(const std::string& s) {
     return !s.empty() && (std::isspace(static_cast<unsigned char>(s.front())) || std::isspace(static_cast<unsigned char>(s.back())));

@@ -1,10 +1,14 @@
 #pragma once
-// Internal: how toml++ node types are named in error messages ("expected a string, got an integer").
-// Shared by the model loader and the scenario readers so that every file reads the same way.
+// Internal: the wording shared by the model loader and the scenario readers' error messages — how
+// toml++ node types are named ("expected a string, got an integer"), lists of choices, numbers —
+// so that every file's errors read the same way.
 
 #include <toml++/toml.h>
 
+#include <cstdio>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace nkscape::model::detail {
 
@@ -22,6 +26,23 @@ inline std::string tomlTypeName(const toml::node& n) {
         case toml::node_type::date_time: return "a date-time";
         default: return "nothing";
     }
+}
+
+/// "a, b, c".
+inline std::string joinWords(const std::vector<std::string_view>& words) {
+    std::string s;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        if (i) s += ", ";
+        s += words[i];
+    }
+    return s;
+}
+
+/// A number as error messages print it (%.6g).
+inline std::string formatNumber(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    return buf;
 }
 
 }  // namespace nkscape::model::detail
