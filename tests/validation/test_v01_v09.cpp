@@ -90,6 +90,29 @@ TEST(V01_MissingSelf, LysisRisesWithEtAndSaturates) {
     EXPECT_LT(r.lysis("HLA-I high", 10), 4.0 * r.lysis("HLA-I high", 2.5));
 }
 
+// NK heterogeneity (PARAMETERS.md, Vanherberghen et al. 2013): about half of NK cells kill nothing
+// and a minority of serial killers do most of the killing. Bands: "about half" is read as 40–75 %
+// (the paper's imaging counts vary by donor and target); "a minority ... most" as serial killers
+// (≥ 2 kills) under 30 % of the NK cells making over half of the kills.
+TEST(NkHeterogeneity, HalfKillNothingAndSerialKillersDoMostOfTheKilling) {
+    const AssayRun& r = run("serial-killing-heterogeneity.toml");
+    for (const auto& ratio : r.condition("activated NK vs MDA-MB-231").ratios) {
+        double nk = 0, without = 0, serial = 0, serialKills = 0, kills = 0;
+        for (const auto& w : ratio.wells) {
+            nk += w.effectors;
+            without += w.nkWithoutKill;
+            serial += w.serialKillers;
+            serialKills += w.serialKills;
+            kills += w.kills;
+        }
+        ASSERT_GT(kills, 0.0);
+        EXPECT_GE(without / nk, 0.40) << "E:T " << ratio.etRatio;
+        EXPECT_LE(without / nk, 0.75) << "E:T " << ratio.etRatio;
+        EXPECT_LT(serial / nk, 0.30) << "E:T " << ratio.etRatio;
+        EXPECT_GT(serialKills / kills, 0.50) << "E:T " << ratio.etRatio;
+    }
+}
+
 // V2 — HLA-E with NKG2A+ NK cells lowers lysis; monalizumab restores it; on HLA-E-negative targets
 // the antibody changes nothing.
 TEST(V02_Nkg2aBlockade, HlaELowersLysisAndMonalizumabRestoresIt) {
