@@ -1,0 +1,160 @@
+#pragma once
+/// \file
+/// A small RAII wrapper over SUNDIALS CVODE for the well-mixed (QSP) engine: BDF with a Newton
+/// iteration and a dense direct linear solver; the Jacobian is CVODE's difference quotient unless
+/// the system supplies an analytic one. The solver integrates exactly to each requested time
+/// (CV_NORMAL with the stop time set to the target, so it never steps past a dose), can be
+/// re-initialised after a discontinuity, locates roots of user functions, keeps states declared
+/// non-negative at or above zero (CVodeSetConstraints), and reports every failure as a
+/// qsp::SolverError that names the system, the CVODE flag, the time reached and the offending
+/// states. See docs/qsp.md, "ODE solver".
+///
+/// Time and state units are those of the system (the QSP engine uses days); nothing here assumes
+/// a unit.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nkscape/error.hpp"
+
+namespace nkscape::qsp {
+
+/// CVODE failed (convergence, error-test or step-limit failure, or an RHS/Jacobian/root callback
+/// that signalled a non-recoverable error without throwing). The message names the system, the
+/// CVODE flag (e.g. CV_CONV_FAILURE), the time reached and the largest-magnitude and most negative
+/// states by name.
+class SolverError : public Error {
+public:
+    using Error::Error;
+};
+
+/// A dense Jacobian to be filled by OdeSystem::jacobian: J(i, j) = ∂f_i/∂y_j, in (state unit of i)
+/// per (state unit of j) per time unit. Zeroed before each call. A view over CVODE's column-major
+/// storage; valid only during the call.
+class JacobianView {
+public:
+    JacobianView(double* columnMajor, std::size_t n) noexcept : data_(columnMajor), n_(n) {}
+    /// Entry (row i, column j); no bounds check in release builds.
+    [[nodiscard]] double& operator()(std::size_t i, std::size_t j) noexcept { return data_[j * n_ + i]; }
+    /// Number of rows (= columns = states).
+    [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
+private:
+    double* data_;
+    std::size_t n_;
+};
+
+/// The right-hand side dy/dt = f(t, y) of an ODE system. Implementations may throw any exception
+/// from rhs/jacobian: the solver catches it at the C boundary and rethrows it from advanceTo
+/// (an nkscape::Error unchanged, anything else wrapped in a SolverError naming the system).
+class OdeSystem {
+public:
+    virtual ~OdeSystem() = default;
+
+    /// Number of states (constant over the system's life).
+    [[nodiscard]] virtual std::size_t size() const = 0;
+    /// dydt = f(t, y). `t` in the system's time unit, `y` and `dydt` of length size() in each
+    /// state's unit (and unit per time unit). A non-finite dydt makes CVODE retry with a smaller
+    /// step (a recoverable error); repeated, it fails with CV_REPTD_RHSFUNC_ERR.
+    virtual void rhs(double t, std::span<const double> y, std::span<double> dydt) = 0;
+    /// Whether jacobian() is implemented; if false (the default) CVODE's difference-quotient
+    /// dense Jacobian is used.
+    [[nodiscard]] virtual bool hasJacobian() const { return false; }
+    /// Fills the dense Jacobian J = ∂f/∂y at (t, y); `f` is f(t, y), already computed. J is zeroed
+    /// on entry. Only called when hasJacobian() is true; the default throws NotImplementedError.
+    virtual void jacobian(double t, std::span<const double> y, std::span<const double> f, JacobianView J);
+    /// A readable name of state i, used in error messages ("trastuzumab.central"); defaults to
+    /// "y[i]".
+    [[nodiscard]] virtual std::string stateName(std::size_t i) const;
+    /// Whether state i must stay ≥ 0 (amounts, concentrations, cell numbers). Declared
+    /// non-negative states are constrained through CVodeSetConstraints: a step that would make
+    /// one negative is rejected and retried smaller. Defaults to false.
+    [[nodiscard]] virtual bool nonNegative(std::size_t i) const;
+    /// A name for the whole system, used in error messages ("ODE system '<name>'"); defaults to
+    /// "unnamed".
+    [[nodiscard]] virtual std::string name() const { return "unnamed"; }
+};
+
+/// Solver settings. Tolerances are in each state's unit; the error test is
+/// |local error_i| ≤ rtol·|y_i| + atol_i (weighted RMS over states ≤ 1).
+struct OdeOptions {
+    double rtol = 1e-6;                ///< relative tolerance (1), > 0
+    double atol = 1e-12;               ///< absolute tolerance for every state, used when atolPerState is empty
+    std::vector<double> atolPerState;  ///< one absolute tolerance per state (state units), or empty
+    long maxSteps = 100000;            ///< most internal steps per advanceTo call (CVODE mxstep)
+    double maxStep = 0;                ///< largest step size (time unit); 0 = unlimited
+    double initialStep = 0;            ///< first step size (time unit); 0 = CVODE's estimate
+    int maxOrder = 5;                  ///< highest BDF order, 1..5
+};
+
+/// Counters accumulated since the solver was constructed (across reinitialize calls).
+struct OdeStats {
+    long steps = 0;               ///< internal steps taken
+    long rhsEvals = 0;            ///< RHS evaluations, including those for the difference-quotient Jacobian
+    long rhsEvalsForJacobian = 0; ///< of which for the difference-quotient Jacobian
+    long jacobianEvals = 0;       ///< Jacobian evaluations (analytic or difference quotient)
+    long errorTestFailures = 0;   ///< local error-test failures
+    long nonlinearIterations = 0; ///< Newton iterations
+    long nonlinearConvergenceFailures = 0;  ///< Newton convergence failures
+    long rootEvals = 0;           ///< root-function evaluations
+};
+
+/// What advanceTo reached.
+struct AdvanceResult {
+    double t = 0;            ///< time reached: the target, or the root's time if a root fired first
+    bool rootFound = false;  ///< whether a root function crossed zero before the target
+    /// Per root function, when rootFound: +1 if it crossed zero rising, -1 falling, 0 not at all.
+    std::vector<int> roots;
+};
+
+/// Root functions g(t, y): `g` has one entry per function; a sign change of g_k is a root.
+using RootFunction = std::function<void(double t, std::span<const double> y, std::span<double> g)>;
+
+/// CVODE (BDF, Newton, dense) integrating one OdeSystem. Owns its SUNContext and every CVODE
+/// object; movable, not copyable. The system must outlive the solver.
+class OdeSolver {
+public:
+    /// Starts at time t0 (time unit of the system) in state y0 (length system.size()).
+    /// \throws InputError if y0 has the wrong length, a tolerance is not positive or the options
+    ///         are out of range (message names the system); SolverError if CVODE refuses to set up.
+    OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, const OdeOptions& options = {});
+    ~OdeSolver();
+    OdeSolver(OdeSolver&&) noexcept;
+    OdeSolver& operator=(OdeSolver&&) noexcept;
+    OdeSolver(const OdeSolver&) = delete;
+    OdeSolver& operator=(const OdeSolver&) = delete;
+
+    /// Integrates from the current time to `t` (≥ current time), never stepping past t, and
+    /// returns there — or earlier, at a root, if root functions are set and one crosses zero
+    /// (then call advanceTo(t) again to continue). state() is then the solution at result.t.
+    /// \throws SolverError on a CVODE failure; rethrows an exception thrown by the system's
+    ///         callbacks or a root function.
+    AdvanceResult advanceTo(double t);
+
+    /// Restarts at time t in state y (length size()), e.g. after a bolus dose changed a state
+    /// discontinuously. Keeps the options, root functions and accumulated statistics.
+    void reinitialize(double t, std::span<const double> y);
+
+    /// Sets n root functions (replacing any); n = 0 or an empty callback removes them.
+    void setRoots(std::size_t n, RootFunction g);
+
+    /// Current time (time unit of the system).
+    [[nodiscard]] double time() const noexcept;
+    /// Current state, valid until the next call that changes it.
+    [[nodiscard]] std::span<const double> state() const noexcept;
+    /// Number of states.
+    [[nodiscard]] std::size_t size() const noexcept;
+    /// Counters accumulated since construction.
+    [[nodiscard]] OdeStats stats() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nkscape::qsp

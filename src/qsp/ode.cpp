@@ -1,0 +1,387 @@
+// CVODE wrapper: BDF + Newton + dense linear solver, exact stops, roots, constraints, and errors
+// that name the states. See include/nkscape/qsp/ode.hpp and docs/qsp.md ("ODE solver").
+
+#include "nkscape/qsp/ode.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <exception>
+#include <numeric>
+#include <utility>
+
+#include <cvode/cvode.h>
+#include <nvector/nvector_serial.h>
+#include <sundials/sundials_context.h>
+#include <sunlinsol/sunlinsol_dense.h>
+#include <sunmatrix/sunmatrix_dense.h>
+
+#include <fmt/format.h>
+
+namespace nkscape::qsp {
+
+void OdeSystem::jacobian(double /*t*/, std::span<const double> /*y*/, std::span<const double> /*f*/, JacobianView /*J*/) {
+    throw NotImplementedError(name() + ": analytic Jacobian (hasJacobian() is true but jacobian() is not overridden)");
+}
+
+std::string OdeSystem::stateName(std::size_t i) const { return fmt::format("y[{}]", i); }
+
+bool OdeSystem::nonNegative(std::size_t /*i*/) const { return false; }
+
+namespace {
+
+std::string flagName(int flag) {
+    char* raw = CVodeGetReturnFlagName(flag);
+    std::string name = raw != nullptr ? std::string(raw) : fmt::format("flag {}", flag);
+    std::free(raw);  // NOLINT(cppcoreguidelines-no-malloc): CVODE allocates the name with malloc
+    return name;
+}
+
+}  // namespace
+
+struct OdeSolver::Impl {
+    OdeSystem* system = nullptr;
+    std::size_t n = 0;
+    OdeOptions options;
+    SUNContext ctx = nullptr;
+    void* mem = nullptr;
+    N_Vector y = nullptr;
+    N_Vector atol = nullptr;
+    N_Vector constraints = nullptr;
+    SUNMatrix matrix = nullptr;
+    SUNLinearSolver linsol = nullptr;
+    double t = 0;
+    std::exception_ptr pending;   // thrown by a callback, rethrown after CVode returns
+    std::string cvodeMessage;     // last error CVODE reported through the handler
+    RootFunction rootFn;
+    std::size_t nRoots = 0;
+    OdeStats base;                // counters before the last CVodeReInit
+
+    Impl() = default;
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+    ~Impl() {
+        if (mem != nullptr) CVodeFree(&mem);
+        if (linsol != nullptr) SUNLinSolFree(linsol);
+        if (matrix != nullptr) SUNMatDestroy(matrix);
+        if (constraints != nullptr) N_VDestroy(constraints);
+        if (atol != nullptr) N_VDestroy(atol);
+        if (y != nullptr) N_VDestroy(y);
+        if (ctx != nullptr) SUNContext_Free(&ctx);
+    }
+
+    [[nodiscard]] std::string who() const { return fmt::format("ODE system '{}'", system->name()); }
+
+    void check(int flag, const char* what) const {
+        if (flag < 0) {
+            throw SolverError(fmt::format("{}: CVODE setup failed in {} with {}{}", who(), what, flagName(flag),
+                                          cvodeMessage.empty() ? "" : ": " + cvodeMessage));
+        }
+    }
+
+    std::span<double> data(N_Vector v) const { return {N_VGetArrayPointer(v), n}; }
+
+    // ---- C callbacks: no exception crosses them ----
+
+    static int rhsFn(sunrealtype t, N_Vector yv, N_Vector ydot, void* userData) {
+        auto* self = static_cast<Impl*>(userData);
+        try {
+            const auto out = self->data(ydot);
+            self->system->rhs(t, self->data(yv), out);
+            for (double v : out) {
+                if (!std::isfinite(v)) return 1;  // recoverable: CVODE retries with a smaller step
+            }
+            return 0;
+        } catch (...) {
+            self->pending = std::current_exception();
+            return -1;
+        }
+    }
+
+    static int jacFn(sunrealtype t, N_Vector yv, N_Vector fy, SUNMatrix J, void* userData, N_Vector, N_Vector, N_Vector) {
+        auto* self = static_cast<Impl*>(userData);
+        try {
+            SUNMatZero(J);
+            self->system->jacobian(t, self->data(yv), self->data(fy), JacobianView(SUNDenseMatrix_Data(J), self->n));
+            return 0;
+        } catch (...) {
+            self->pending = std::current_exception();
+            return -1;
+        }
+    }
+
+    static int rootFnC(sunrealtype t, N_Vector yv, sunrealtype* gout, void* userData) {
+        auto* self = static_cast<Impl*>(userData);
+        try {
+            self->rootFn(t, self->data(yv), std::span<double>(gout, self->nRoots));
+            return 0;
+        } catch (...) {
+            self->pending = std::current_exception();
+            return -1;
+        }
+    }
+
+    static void errFn(int code, const char* /*module*/, const char* function, char* msg, void* userData) {
+        auto* self = static_cast<Impl*>(userData);
+        if (code < 0) self->cvodeMessage = fmt::format("{}: {}", function != nullptr ? function : "CVODE", msg != nullptr ? msg : "");
+    }
+
+    [[nodiscard]] OdeStats current() const {
+        OdeStats s;
+        long nfe = 0, nfeLs = 0;
+        CVodeGetNumSteps(mem, &s.steps);
+        CVodeGetNumRhsEvals(mem, &nfe);
+        CVodeGetNumLinRhsEvals(mem, &nfeLs);
+        s.rhsEvals = nfe + nfeLs;
+        s.rhsEvalsForJacobian = nfeLs;
+        CVodeGetNumJacEvals(mem, &s.jacobianEvals);
+        CVodeGetNumErrTestFails(mem, &s.errorTestFailures);
+        CVodeGetNumNonlinSolvIters(mem, &s.nonlinearIterations);
+        CVodeGetNumNonlinSolvConvFails(mem, &s.nonlinearConvergenceFailures);
+        if (nRoots > 0) CVodeGetNumGEvals(mem, &s.rootEvals);
+        return s;
+    }
+
+    // The failure message: flag, time, CVODE's own text, and the states to look at.
+    [[nodiscard]] std::string failure(int flag, double tReached, double target) const {
+        const auto yv = data(y);
+        std::vector<std::size_t> idx(n);
+        std::iota(idx.begin(), idx.end(), std::size_t{0});
+        auto list = [&](std::vector<std::size_t> order, auto keep, std::size_t most) {
+            std::string s;
+            std::size_t shown = 0;
+            for (std::size_t i : order) {
+                if (shown == most || !keep(i)) break;
+                s += fmt::format("{}{} = {:.6g}", shown == 0 ? "" : ", ", system->stateName(i), yv[i]);
+                ++shown;
+            }
+            return s;
+        };
+        auto byMagnitude = idx;
+        std::stable_sort(byMagnitude.begin(), byMagnitude.end(), [&](std::size_t a, std::size_t b) {
+            const double ma = std::isfinite(yv[a]) ? std::abs(yv[a]) : HUGE_VAL;
+            const double mb = std::isfinite(yv[b]) ? std::abs(yv[b]) : HUGE_VAL;
+            return ma > mb;
+        });
+        auto byValue = idx;
+        std::stable_sort(byValue.begin(), byValue.end(), [&](std::size_t a, std::size_t b) { return yv[a] < yv[b]; });
+        std::string msg = fmt::format("{}: CVODE failed with {} at t = {:.9g} (integrating to t = {:.9g})", who(), flagName(flag),
+                                      tReached, target);
+        if (!cvodeMessage.empty()) msg += " [" + cvodeMessage + "]";
+        if (n > 0) msg += "; largest |y|: " + list(byMagnitude, [](std::size_t) { return true; }, 3);
+        const std::string neg = list(byValue, [&](std::size_t i) { return yv[i] < 0 || std::isnan(yv[i]); }, 3);
+        if (!neg.empty()) msg += "; most negative: " + neg;
+        // States that dominate the weighted local error estimate (error-test and convergence failures).
+        N_Vector w = N_VClone(y);
+        N_Vector e = N_VClone(y);
+        if (w != nullptr && e != nullptr && CVodeGetErrWeights(mem, w) == CV_SUCCESS && CVodeGetEstLocalErrors(mem, e) == CV_SUCCESS) {
+            const auto wv = data(w);
+            const auto ev = data(e);
+            auto byError = idx;
+            std::stable_sort(byError.begin(), byError.end(),
+                             [&](std::size_t a, std::size_t b) { return std::abs(wv[a] * ev[a]) > std::abs(wv[b] * ev[b]); });
+            std::string s;
+            for (std::size_t k = 0; k < std::min<std::size_t>(3, n); ++k) {
+                const std::size_t i = byError[k];
+                const double contribution = std::abs(wv[i] * ev[i]);
+                if (!(contribution > 0)) break;
+                s += fmt::format("{}{} ({:.3g})", k == 0 ? "" : ", ", system->stateName(i), contribution);
+            }
+            if (!s.empty()) msg += "; largest weighted local error: " + s;
+        }
+        if (w != nullptr) N_VDestroy(w);
+        if (e != nullptr) N_VDestroy(e);
+        return msg;
+    }
+
+    // Rethrows a callback's exception: nkscape errors unchanged, anything else wrapped.
+    [[noreturn]] void rethrowPending(double tReached) {
+        std::exception_ptr p = std::exchange(pending, nullptr);
+        try {
+            std::rethrow_exception(p);
+        } catch (const Error&) {
+            throw;
+        } catch (const std::exception& ex) {
+            throw SolverError(fmt::format("{}: a callback threw at t = {:.9g}: {}", who(), tReached, ex.what()));
+        } catch (...) {
+            throw SolverError(fmt::format("{}: a callback threw a non-standard exception at t = {:.9g}", who(), tReached));
+        }
+    }
+};
+
+OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, const OdeOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+    Impl& im = *impl_;
+    im.system = &system;
+    im.n = system.size();
+    im.options = options;
+    im.t = t0;
+    const std::string who = im.who();
+    if (y0.size() != im.n) {
+        throw InputError(fmt::format("{}: initial state has {} values, the system has {} states", who, y0.size(), im.n));
+    }
+    if (im.n == 0) throw InputError(who + ": the system has no states");
+    if (!(options.rtol > 0) || !std::isfinite(options.rtol)) throw InputError(fmt::format("{}: rtol must be > 0, got {}", who, options.rtol));
+    if (!options.atolPerState.empty() && options.atolPerState.size() != im.n) {
+        throw InputError(fmt::format("{}: atolPerState has {} values, the system has {} states", who, options.atolPerState.size(), im.n));
+    }
+    for (std::size_t i = 0; i < options.atolPerState.size(); ++i) {
+        if (!(options.atolPerState[i] >= 0) || !std::isfinite(options.atolPerState[i])) {
+            throw InputError(fmt::format("{}: atol of state {} must be ≥ 0, got {}", who, system.stateName(i), options.atolPerState[i]));
+        }
+    }
+    if (options.atolPerState.empty() && (!(options.atol >= 0) || !std::isfinite(options.atol))) {
+        throw InputError(fmt::format("{}: atol must be ≥ 0, got {}", who, options.atol));
+    }
+    if (options.maxSteps <= 0) throw InputError(fmt::format("{}: maxSteps must be > 0, got {}", who, options.maxSteps));
+    if (!(options.maxStep >= 0)) throw InputError(fmt::format("{}: maxStep must be ≥ 0, got {}", who, options.maxStep));
+    if (!(options.initialStep >= 0)) throw InputError(fmt::format("{}: initialStep must be ≥ 0, got {}", who, options.initialStep));
+    if (options.maxOrder < 1 || options.maxOrder > 5) throw InputError(fmt::format("{}: maxOrder must be 1..5, got {}", who, options.maxOrder));
+    for (std::size_t i = 0; i < im.n; ++i) {
+        if (!std::isfinite(y0[i])) throw InputError(fmt::format("{}: initial value of {} is {}", who, system.stateName(i), y0[i]));
+    }
+
+    if (SUNContext_Create(nullptr, &im.ctx) != 0) throw SolverError(who + ": SUNContext_Create failed");
+    const auto len = static_cast<sunindextype>(im.n);
+    im.y = N_VNew_Serial(len, im.ctx);
+    if (im.y == nullptr) throw SolverError(who + ": cannot allocate the state vector");
+    std::copy(y0.begin(), y0.end(), N_VGetArrayPointer(im.y));
+    im.mem = CVodeCreate(CV_BDF, im.ctx);
+    if (im.mem == nullptr) throw SolverError(who + ": CVodeCreate failed");
+    im.check(CVodeSetErrHandlerFn(im.mem, &Impl::errFn, &im), "CVodeSetErrHandlerFn");
+    im.check(CVodeInit(im.mem, &Impl::rhsFn, t0, im.y), "CVodeInit");
+    im.check(CVodeSetUserData(im.mem, &im), "CVodeSetUserData");
+    if (options.atolPerState.empty()) {
+        im.check(CVodeSStolerances(im.mem, options.rtol, options.atol), "CVodeSStolerances");
+    } else {
+        im.atol = N_VNew_Serial(len, im.ctx);
+        if (im.atol == nullptr) throw SolverError(who + ": cannot allocate the tolerance vector");
+        std::copy(options.atolPerState.begin(), options.atolPerState.end(), N_VGetArrayPointer(im.atol));
+        im.check(CVodeSVtolerances(im.mem, options.rtol, im.atol), "CVodeSVtolerances");
+    }
+    im.matrix = SUNDenseMatrix(len, len, im.ctx);
+    if (im.matrix == nullptr) throw SolverError(who + ": cannot allocate the dense matrix");
+    im.linsol = SUNLinSol_Dense(im.y, im.matrix, im.ctx);
+    if (im.linsol == nullptr) throw SolverError(who + ": cannot create the dense linear solver");
+    im.check(CVodeSetLinearSolver(im.mem, im.linsol, im.matrix), "CVodeSetLinearSolver");
+    if (system.hasJacobian()) im.check(CVodeSetJacFn(im.mem, &Impl::jacFn), "CVodeSetJacFn");
+    im.check(CVodeSetMaxNumSteps(im.mem, options.maxSteps), "CVodeSetMaxNumSteps");
+    im.check(CVodeSetMaxOrd(im.mem, options.maxOrder), "CVodeSetMaxOrd");
+    im.check(CVodeSetMaxHnilWarns(im.mem, -1), "CVodeSetMaxHnilWarns");
+    if (options.maxStep > 0) im.check(CVodeSetMaxStep(im.mem, options.maxStep), "CVodeSetMaxStep");
+    if (options.initialStep > 0) im.check(CVodeSetInitStep(im.mem, options.initialStep), "CVodeSetInitStep");
+    bool anyConstraint = false;
+    for (std::size_t i = 0; i < im.n; ++i) anyConstraint = anyConstraint || system.nonNegative(i);
+    if (anyConstraint) {
+        im.constraints = N_VNew_Serial(len, im.ctx);
+        if (im.constraints == nullptr) throw SolverError(who + ": cannot allocate the constraint vector");
+        const auto c = im.data(im.constraints);
+        for (std::size_t i = 0; i < im.n; ++i) {
+            c[i] = system.nonNegative(i) ? 1.0 : 0.0;  // 1: y_i ≥ 0
+            if (c[i] > 0 && y0[i] < 0) {
+                throw InputError(fmt::format("{}: state {} is declared non-negative but starts at {}", who, system.stateName(i), y0[i]));
+            }
+        }
+        im.check(CVodeSetConstraints(im.mem, im.constraints), "CVodeSetConstraints");
+    }
+}
+
+OdeSolver::~OdeSolver() = default;
+OdeSolver::OdeSolver(OdeSolver&&) noexcept = default;
+OdeSolver& OdeSolver::operator=(OdeSolver&&) noexcept = default;
+
+AdvanceResult OdeSolver::advanceTo(double t) {
+    Impl& im = *impl_;
+    AdvanceResult result;
+    if (!std::isfinite(t)) throw SolverError(fmt::format("{}: target time {} is not finite", im.who(), t));
+    if (t < im.t) {
+        throw SolverError(fmt::format("{}: cannot integrate backwards from t = {:.9g} to t = {:.9g}", im.who(), im.t, t));
+    }
+    result.t = im.t;
+    if (t == im.t) return result;
+    sunrealtype tn = im.t;
+    CVodeGetCurrentTime(im.mem, &tn);
+    // After a root return CVODE's internal time may be ahead of im.t; a target behind it is
+    // interpolated, and a stop time behind it would be rejected.
+    if (t >= tn) im.check(CVodeSetStopTime(im.mem, t), "CVodeSetStopTime");
+    im.pending = nullptr;
+    im.cvodeMessage.clear();
+    sunrealtype tret = im.t;
+    const int flag = CVode(im.mem, t, im.y, &tret, CV_NORMAL);
+    if (im.pending) im.rethrowPending(tret);
+    if (flag == CV_TOO_CLOSE) {
+        // The target is within round-off of the start time: nothing to integrate.
+        im.t = t;
+        result.t = t;
+        return result;
+    }
+    if (flag < 0) throw SolverError(im.failure(flag, tret, t));
+    im.t = (flag == CV_ROOT_RETURN) ? tret : t;
+    result.t = im.t;
+    if (flag == CV_ROOT_RETURN) {
+        result.rootFound = true;
+        result.roots.assign(im.nRoots, 0);
+        im.check(CVodeGetRootInfo(im.mem, result.roots.data()), "CVodeGetRootInfo");
+    }
+    return result;
+}
+
+void OdeSolver::reinitialize(double t, std::span<const double> y) {
+    Impl& im = *impl_;
+    if (y.size() != im.n) {
+        throw InputError(fmt::format("{}: reinitialize got {} values, the system has {} states", im.who(), y.size(), im.n));
+    }
+    for (std::size_t i = 0; i < im.n; ++i) {
+        if (!std::isfinite(y[i])) throw InputError(fmt::format("{}: reinitialize: {} is {}", im.who(), im.system->stateName(i), y[i]));
+        if (im.constraints != nullptr && im.system->nonNegative(i) && y[i] < 0) {
+            throw InputError(fmt::format("{}: reinitialize: non-negative state {} set to {}", im.who(), im.system->stateName(i), y[i]));
+        }
+    }
+    const OdeStats now = im.current();
+    im.base.steps += now.steps;
+    im.base.rhsEvals += now.rhsEvals;
+    im.base.rhsEvalsForJacobian += now.rhsEvalsForJacobian;
+    im.base.jacobianEvals += now.jacobianEvals;
+    im.base.errorTestFailures += now.errorTestFailures;
+    im.base.nonlinearIterations += now.nonlinearIterations;
+    im.base.nonlinearConvergenceFailures += now.nonlinearConvergenceFailures;
+    im.base.rootEvals += now.rootEvals;
+    std::copy(y.begin(), y.end(), N_VGetArrayPointer(im.y));
+    im.check(CVodeReInit(im.mem, t, im.y), "CVodeReInit");
+    im.t = t;
+}
+
+void OdeSolver::setRoots(std::size_t n, RootFunction g) {
+    Impl& im = *impl_;
+    if (n == 0 || !g) {
+        im.check(CVodeRootInit(im.mem, 0, nullptr), "CVodeRootInit");
+        im.rootFn = nullptr;
+        im.nRoots = 0;
+        return;
+    }
+    im.rootFn = std::move(g);
+    im.nRoots = n;
+    im.check(CVodeRootInit(im.mem, static_cast<int>(n), &Impl::rootFnC), "CVodeRootInit");
+}
+
+double OdeSolver::time() const noexcept { return impl_->t; }
+
+std::span<const double> OdeSolver::state() const noexcept { return impl_->data(impl_->y); }
+
+std::size_t OdeSolver::size() const noexcept { return impl_->n; }
+
+OdeStats OdeSolver::stats() const {
+    OdeStats s = impl_->current();
+    const OdeStats& b = impl_->base;
+    s.steps += b.steps;
+    s.rhsEvals += b.rhsEvals;
+    s.rhsEvalsForJacobian += b.rhsEvalsForJacobian;
+    s.jacobianEvals += b.jacobianEvals;
+    s.errorTestFailures += b.errorTestFailures;
+    s.nonlinearIterations += b.nonlinearIterations;
+    s.nonlinearConvergenceFailures += b.nonlinearConvergenceFailures;
+    s.rootEvals += b.rootEvals;
+    return s;
+}
+
+}  // namespace nkscape::qsp

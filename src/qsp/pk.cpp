@@ -1,0 +1,509 @@
+// Pharmacokinetics (linear multi-compartment, absorption depot, QSS TMDD, cell kinetics) and
+// dosing regimens. See include/nkscape/qsp/pk.hpp and docs/qsp.md.
+
+#include "nkscape/qsp/pk.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <numbers>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace nkscape::qsp {
+
+namespace {
+
+constexpr double kHoursPerDay = 24.0;
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) s.remove_suffix(1);
+    return s;
+}
+
+// Leading number of s (decimal or scientific); the rest is returned in `rest`.
+std::optional<double> leadingNumber(std::string_view s, std::string_view& rest) {
+    s = trim(s);
+    double v = 0;
+    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || ptr == s.data()) return std::nullopt;
+    rest = trim(std::string_view(ptr, static_cast<std::size_t>(s.data() + s.size() - ptr)));
+    return v;
+}
+
+std::string modelKey(model::PkModel m) {
+    switch (m) {
+        case model::PkModel::None: return "none";
+        case model::PkModel::OneCompartment: return "one_compartment";
+        case model::PkModel::TwoCompartment: return "two_compartment";
+        case model::PkModel::ThreeCompartment: return "three_compartment";
+        case model::PkModel::CellKinetics: return "cell_kinetics";
+    }
+    return "?";
+}
+
+// Real roots of λ³ − a·λ² + b·λ − c = 0 (three real roots for a mammillary model), ascending.
+std::vector<double> cubicRoots(double a, double b, double c) {
+    // Depressed cubic in x = λ − a/3: x³ + p·x + q = 0.
+    const double p = b - a * a / 3.0;
+    const double q = -2.0 * a * a * a / 27.0 + a * b / 3.0 - c;
+    std::vector<double> r;
+    if (p < 0) {
+        const double m = 2.0 * std::sqrt(-p / 3.0);
+        const double arg = std::clamp(3.0 * q / (p * m), -1.0, 1.0);
+        const double theta = std::acos(arg) / 3.0;
+        for (int k = 0; k < 3; ++k) r.push_back(m * std::cos(theta - 2.0 * std::numbers::pi * k / 3.0) + a / 3.0);
+    } else {
+        r.assign(3, a / 3.0 + std::cbrt(-q));
+    }
+    // Polish each root with a few Newton steps on the original polynomial.
+    for (double& x : r) {
+        for (int it = 0; it < 4; ++it) {
+            const double f = ((x - a) * x + b) * x - c;
+            const double df = (3.0 * x - 2.0 * a) * x + b;
+            if (df == 0) break;
+            x -= f / df;
+        }
+    }
+    std::sort(r.begin(), r.end());
+    return r;
+}
+
+}  // namespace
+
+PkRoute parsePkRoute(std::string_view key) {
+    const std::string k = lower(trim(key));
+    if (k == "iv_bolus" || k.empty()) return PkRoute::IvBolus;
+    if (k == "iv_infusion") return PkRoute::IvInfusion;
+    if (k == "subcutaneous") return PkRoute::Subcutaneous;
+    if (k == "oral") return PkRoute::Oral;
+    if (k == "intratumoural") return PkRoute::Intratumoural;
+    if (k == "local") return PkRoute::Local;
+    throw InputError(fmt::format("unknown PK route '{}' (expected iv_bolus, iv_infusion, subcutaneous, oral, intratumoural or local)", key));
+}
+
+// ---- DrugPk ------------------------------------------------------------------------------------
+
+DrugPk::DrugPk(std::string name, const PkParameters& parameters) : name_(std::move(name)), p_(parameters) {
+    const std::string who = fmt::format("therapy '{}' ({})", name_, modelKey(p_.model));
+    auto need = [&](double v, const char* key, const char* unit) {
+        if (!(v > 0) || !std::isfinite(v)) throw InputError(fmt::format("{}: pk.{} must be > 0 {}, got {}", who, key, unit, v));
+    };
+    auto nonNeg = [&](double v, const char* key) {
+        if (!(v >= 0) || !std::isfinite(v)) throw InputError(fmt::format("{}: pk.{} must be ≥ 0, got {}", who, key, v));
+    };
+    for (auto [v, key] : {std::pair{p_.clearance, "clearance"}, {p_.halfLife, "half_life"}, {p_.v1, "v1"}, {p_.v2, "v2"},
+                          {p_.v3, "v3"}, {p_.q, "q"}, {p_.q2, "q2"}, {p_.ka, "ka"}, {p_.tmddKd, "tmdd_kd"},
+                          {p_.tmddKint, "tmdd_kint"}, {p_.molecularWeight, "molecular_weight"}, {p_.expansionRate, "expansion_rate"},
+                          {p_.contractionRate, "contraction_rate"}, {p_.persistence, "persistence"}, {p_.mgPerMiu, "MIU conversion"}}) {
+        nonNeg(v, key);
+    }
+    if (!(p_.bioavailability > 0 && p_.bioavailability <= 1)) {
+        throw InputError(fmt::format("{}: pk.bioavailability must be in (0, 1], got {}", who, p_.bioavailability));
+    }
+    switch (p_.model) {
+        case model::PkModel::None:
+            throw InputError(fmt::format("therapy '{}' has no pharmacokinetic model (pk.model = none)", name_));
+        case model::PkModel::CellKinetics: {
+            if (p_.halfLife > 0) {
+                k10_ = std::numbers::ln2 / (p_.halfLife / kHoursPerDay);
+            } else if (p_.persistence > 0) {
+                k10_ = 1.0 / p_.persistence;
+            } else {
+                throw InputError(fmt::format("{}: needs pk.half_life or pk.persistence", who));
+            }
+            if (p_.expansionRate > 0 && !(p_.contractionRate > 0)) {
+                throw InputError(fmt::format("{}: pk.expansion_rate needs pk.contraction_rate (else expansion never ends)", who));
+            }
+            central_ = 0;
+            nStates_ = 1;
+            if (p_.expansionRate > 0) drive_ = nStates_++;
+            doseState_ = central_;
+            return;
+        }
+        case model::PkModel::OneCompartment:
+        case model::PkModel::TwoCompartment:
+        case model::PkModel::ThreeCompartment: break;
+    }
+    need(p_.v1, "v1", "L");
+    if (p_.clearance > 0) {
+        k10_ = p_.clearance / p_.v1;
+    } else if (p_.model == model::PkModel::OneCompartment && p_.halfLife > 0) {
+        k10_ = std::numbers::ln2 / (p_.halfLife / kHoursPerDay);
+    } else {
+        throw InputError(fmt::format("{}: needs pk.clearance{}", who, p_.model == model::PkModel::OneCompartment ? " or pk.half_life" : ""));
+    }
+    if (p_.model != model::PkModel::OneCompartment) {
+        need(p_.q, "q", "L/d");
+        need(p_.v2, "v2", "L");
+        k12_ = p_.q / p_.v1;
+        k21_ = p_.q / p_.v2;
+    }
+    if (p_.model == model::PkModel::ThreeCompartment) {
+        need(p_.q2, "q2", "L/d");
+        need(p_.v3, "v3", "L");
+        k13_ = p_.q2 / p_.v1;
+        k31_ = p_.q2 / p_.v3;
+    }
+    if (p_.tmddKint > 0) need(p_.tmddKd, "tmdd_kd", "nM (needed by tmdd_kint)");
+    const bool extravascular = p_.route == PkRoute::Subcutaneous || p_.route == PkRoute::Oral;
+    nStates_ = 0;
+    if (extravascular && p_.ka > 0) depot_ = nStates_++;
+    central_ = nStates_++;
+    if (p_.model != model::PkModel::OneCompartment) periph1_ = nStates_++;
+    if (p_.model == model::PkModel::ThreeCompartment) periph2_ = nStates_++;
+    doseState_ = depot_ != SIZE_MAX ? depot_ : central_;
+}
+
+DrugPk DrugPk::fromTherapy(const model::CompiledModel& m, model::Index therapy) {
+    const auto& t = m.therapies().at(therapy);
+    const std::string& name = m.entities(model::Kind::Therapy).at(therapy).name;
+    PkParameters p;
+    p.model = t.pk.model;
+    try {
+        p.route = parsePkRoute(t.pk.route);
+    } catch (const InputError& e) {
+        throw InputError(fmt::format("therapy '{}': {}", name, e.what()));
+    }
+    auto val = [&](model::PkParam k, double fallback) { return m.valueOr(t.pk.param(k), fallback); };
+    using model::PkParam;
+    p.clearance = val(PkParam::Clearance, 0);
+    p.halfLife = val(PkParam::HalfLife, 0);
+    p.v1 = val(PkParam::V1, 0);
+    p.v2 = val(PkParam::V2, 0);
+    p.v3 = val(PkParam::V3, 0);
+    p.q = val(PkParam::Q, 0);
+    p.q2 = val(PkParam::Q2, 0);
+    p.ka = val(PkParam::Ka, 0);
+    p.bioavailability = val(PkParam::Bioavailability, 1);
+    p.tmddKd = val(PkParam::TmddKd, 0);
+    p.tmddKint = val(PkParam::TmddKint, 0);
+    p.expansionRate = val(PkParam::ExpansionRate, 0);
+    p.contractionRate = val(PkParam::ContractionRate, 0);
+    p.persistence = val(PkParam::Persistence, 0);
+    p.molecularWeight = m.valueOr(t.molecularWeight, 0);
+    // MIU converts to mg only for IL-2 (a therapy that supplies the mediator IL-2).
+    if (lower(t.doseUnit) == "miu") {
+        for (const auto& mech : t.mechanisms) {
+            if (mech.action == model::MechanismAction::Supply && mech.target.valid() && mech.target.kind == model::Kind::Mediator &&
+                m.name(mech.target) == "IL-2") {
+                p.mgPerMiu = kAldesleukinMgPerMiu;
+            }
+        }
+    }
+    return DrugPk(name, p);
+}
+
+DrugPk DrugPk::fromTherapy(const model::CompiledModel& m, std::string_view therapy) {
+    return fromTherapy(m, m.require(model::Kind::Therapy, therapy));
+}
+
+std::string DrugPk::stateName(std::size_t i) const {
+    const char* part = "?";
+    if (i == central_) part = isCellProduct() ? "cells" : "central";
+    else if (i == depot_) part = "depot";
+    else if (i == periph1_) part = "peripheral";
+    else if (i == periph2_) part = "peripheral2";
+    else if (i == drive_) part = "expansion_drive";
+    return fmt::format("{}.{}", name_, part);
+}
+
+void DrugPk::addDerivatives(std::span<const double> y, std::span<double> dydt, std::size_t offset, double inputRate,
+                            double targetNm) const {
+    const std::size_t o = offset;
+    const std::size_t c = o + central_;
+    if (isCellProduct()) {
+        const double s = drive_ != SIZE_MAX ? y[o + drive_] : 0.0;
+        dydt[c] += (p_.expansionRate * s - k10_) * y[c] + inputRate;
+        if (drive_ != SIZE_MAX) dydt[o + drive_] += -p_.contractionRate * s;
+        return;
+    }
+    double toCentral = 0;
+    if (depot_ != SIZE_MAX) {
+        const double absorbed = p_.ka * y[o + depot_];
+        dydt[o + depot_] += -absorbed + p_.bioavailability * inputRate;
+        toCentral = absorbed;
+    } else {
+        toCentral = inputRate;
+    }
+    const double a1 = y[c];
+    double d1 = toCentral - (k10_ + k12_ + k13_) * a1;
+    if (periph1_ != SIZE_MAX) {
+        const double a2 = y[o + periph1_];
+        d1 += k21_ * a2;
+        dydt[o + periph1_] += k12_ * a1 - k21_ * a2;
+    }
+    if (periph2_ != SIZE_MAX) {
+        const double a3 = y[o + periph2_];
+        d1 += k31_ * a3;
+        dydt[o + periph2_] += k13_ * a1 - k31_ * a3;
+    }
+    if (p_.tmddKint > 0 && targetNm > 0 && p_.molecularWeight > 0) {
+        const double conc = std::max(a1, 0.0) / p_.v1 * 1000.0 / p_.molecularWeight;  // nM
+        const double nmolPerDay = p_.tmddKint * targetNm * conc / (p_.tmddKd + conc) * p_.v1;
+        d1 -= nmolPerDay * p_.molecularWeight / 1000.0;  // nmol × kDa → µg; /1000 → mg
+    }
+    dydt[c] += d1;
+}
+
+void DrugPk::applyBolus(std::span<double> y, std::size_t offset, double amount) const {
+    if (depot_ != SIZE_MAX) {
+        y[offset + depot_] += p_.bioavailability * amount;
+    } else {
+        y[offset + central_] += amount;
+    }
+    if (drive_ != SIZE_MAX && amount > 0) y[offset + drive_] = 1.0;
+}
+
+double DrugPk::centralAmount(std::span<const double> y, std::size_t offset) const { return y[offset + central_]; }
+
+double DrugPk::concentration(std::span<const double> y, std::size_t offset) const {
+    if (isCellProduct()) {
+        throw InputError(fmt::format("therapy '{}' is a cell product: it has a number of cells (centralAmount), not a molar concentration", name_));
+    }
+    if (!(p_.molecularWeight > 0)) {
+        throw InputError(fmt::format("therapy '{}' has no molecular_weight: its concentration in nM is unknown", name_));
+    }
+    return y[offset + central_] / p_.v1 * 1000.0 / p_.molecularWeight;
+}
+
+std::vector<double> DrugPk::dispositionRates() const {
+    switch (p_.model) {
+        case model::PkModel::TwoCompartment: {
+            const double s = k10_ + k12_ + k21_;
+            const double d = std::sqrt(s * s - 4.0 * k10_ * k21_);
+            // β = (s − d)/2 computed as k10·k21/α to avoid cancellation.
+            const double alpha = 0.5 * (s + d);
+            return {k10_ * k21_ / alpha, alpha};
+        }
+        case model::PkModel::ThreeCompartment: {
+            const double a = k10_ + k12_ + k13_ + k21_ + k31_;
+            const double b = k10_ * k21_ + k10_ * k31_ + k21_ * k31_ + k12_ * k31_ + k13_ * k21_;
+            const double c = k10_ * k21_ * k31_;
+            return cubicRoots(a, b, c);
+        }
+        default: return {k10_};
+    }
+}
+
+double DrugPk::terminalHalfLife() const { return std::numbers::ln2 / dispositionRates().front(); }
+
+// ---- dosing ------------------------------------------------------------------------------------
+
+Schedule parseSchedule(std::string_view schedule) {
+    const std::string s = lower(trim(schedule));
+    auto bad = [&](const std::string& why) {
+        return InputError(fmt::format("schedule '{}': {} (expected 'once' or '<interval> x <count>', e.g. 'q3w x 6', 'qd x 14', 'bid x 7 d')",
+                                      schedule, why));
+    };
+    if (s.empty()) throw bad("empty");
+    if (s == "once" || s == "single") return {0.0, 1};
+    // Split at " x " / "x" / "×".
+    std::string norm = s;
+    for (std::size_t pos; (pos = norm.find("×")) != std::string::npos;) norm.replace(pos, std::string("×").size(), " x ");
+    const std::size_t xpos = norm.find(" x ");
+    std::string_view head, tail;
+    if (xpos != std::string::npos) {
+        head = trim(std::string_view(norm).substr(0, xpos));
+        tail = trim(std::string_view(norm).substr(xpos + 3));
+    } else {
+        const std::size_t x = norm.rfind('x');
+        if (x == std::string::npos || x == 0) throw bad("no ' x <count>'");
+        head = trim(std::string_view(norm).substr(0, x));
+        tail = trim(std::string_view(norm).substr(x + 1));
+    }
+    double interval = 0;
+    if (head == "qd" || head == "daily" || head == "od") interval = 1.0;
+    else if (head == "bid") interval = 0.5;
+    else if (head == "tid") interval = 1.0 / 3.0;
+    else if (head == "qid") interval = 0.25;
+    else if (head == "qw" || head == "weekly") interval = 7.0;
+    else if (head.size() >= 3 && head.front() == 'q') {
+        std::string_view rest;
+        const auto n = leadingNumber(head.substr(1), rest);
+        if (!n || !(*n > 0)) throw bad(fmt::format("interval '{}' has no positive number", head));
+        if (rest == "h") interval = *n / kHoursPerDay;
+        else if (rest == "d") interval = *n;
+        else if (rest == "w") interval = *n * 7.0;
+        else throw bad(fmt::format("interval '{}' has unit '{}' (expected h, d or w)", head, rest));
+    } else {
+        throw bad(fmt::format("unknown interval '{}'", head));
+    }
+    std::string_view rest;
+    const auto n = leadingNumber(tail, rest);
+    if (!n || !(*n >= 1) || std::floor(*n) != *n || *n > 1e6) throw bad(fmt::format("count '{}' is not a whole number ≥ 1", tail));
+    if (rest.empty() || rest == "doses" || rest == "dose" || rest == "cycles" || rest == "cycle") return {interval, static_cast<int>(*n)};
+    double span = 0;
+    if (rest == "d" || rest == "day" || rest == "days") span = *n;
+    else if (rest == "w" || rest == "wk" || rest == "week" || rest == "weeks") span = *n * 7.0;
+    else throw bad(fmt::format("count unit '{}' (expected nothing, d/days or w/weeks)", rest));
+    const double doses = std::round(span / interval);
+    if (std::abs(doses * interval - span) > 1e-9 * span || doses < 1) {
+        throw bad(fmt::format("a span of {} d is not a whole number of {} d intervals", span, interval));
+    }
+    return {interval, static_cast<int>(doses)};
+}
+
+double parseDuration(std::string_view duration) {
+    const std::string_view d = trim(duration);
+    if (d.empty()) return 0;
+    std::string_view rest;
+    const auto n = leadingNumber(d, rest);
+    if (!n || !(*n >= 0) || !std::isfinite(*n)) throw InputError(fmt::format("duration '{}': expected '<number ≥ 0> <min|h|d>'", duration));
+    const std::string u = lower(rest);
+    if (u.empty()) {
+        if (*n == 0) return 0;
+        throw InputError(fmt::format("duration '{}': missing unit (min, h or d)", duration));
+    }
+    if (u == "s" || u == "sec") return *n / 86400.0;
+    if (u == "min" || u == "mins" || u == "minutes" || u == "minute") return *n / 1440.0;
+    if (u == "h" || u == "hr" || u == "hours" || u == "hour") return *n / kHoursPerDay;
+    if (u == "d" || u == "day" || u == "days") return *n;
+    if (u == "w" || u == "week" || u == "weeks") return *n * 7.0;
+    throw InputError(fmt::format("duration '{}': unknown unit '{}' (expected min, h or d)", duration, rest));
+}
+
+double convertDoseAmount(std::string_view amount, std::string_view targetUnit, const BodySize& body, double mgPerMiu,
+                         std::string_view who) {
+    std::string_view rest;
+    const auto n = leadingNumber(amount, rest);
+    if (!n || !std::isfinite(*n)) throw InputError(fmt::format("{}: dose '{}' does not start with a number", who, amount));
+    if (*n < 0) throw InputError(fmt::format("{}: dose '{}' is negative", who, amount));
+    std::string unit = lower(rest);
+    unit.erase(std::remove(unit.begin(), unit.end(), ' '), unit.end());
+    std::string numer = unit, denom;
+    if (const auto slash = unit.find('/'); slash != std::string::npos) {
+        numer = unit.substr(0, slash);
+        denom = unit.substr(slash + 1);
+    }
+    // Numerator: a mass (→ mg), international units (→ MIU → mg), or cells.
+    enum class Dim { Mass, Iu, Cell } dim = Dim::Mass;
+    double factor = 0;
+    if (numer == "g") factor = 1e3;
+    else if (numer == "mg") factor = 1.0;
+    else if (numer == "ug" || numer == "µg" || numer == "μg" || numer == "mcg") factor = 1e-3;
+    else if (numer == "ng") factor = 1e-6;
+    else if (numer == "iu") { dim = Dim::Iu; factor = 1e-6; }
+    else if (numer == "kiu") { dim = Dim::Iu; factor = 1e-3; }
+    else if (numer == "miu") { dim = Dim::Iu; factor = 1.0; }
+    else if (numer == "cell" || numer == "cells") { dim = Dim::Cell; factor = 1.0; }
+    else {
+        throw InputError(fmt::format("{}: dose '{}' has unknown unit '{}' (expected g, mg, ug, ng, IU, MIU or cells, optionally /kg or /m2)",
+                                     who, amount, rest.empty() ? "<none>" : std::string(rest)));
+    }
+    const std::string target = lower(targetUnit);
+    if (target == "cell") {
+        if (dim != Dim::Cell) throw InputError(fmt::format("{}: dose '{}' is not a number of cells, but the product is dosed in cells", who, amount));
+    } else if (target == "mg") {
+        if (dim == Dim::Cell) throw InputError(fmt::format("{}: dose '{}' is in cells, but the drug is dosed by mass (mg)", who, amount));
+        if (dim == Dim::Iu) {
+            if (!(mgPerMiu > 0)) {
+                throw InputError(fmt::format("{}: dose '{}' is in international units, which convert to mg only for IL-2 (aldesleukin, "
+                                             "1.3 mg = 22 MIU); give the dose in mg",
+                                             who, amount));
+            }
+            factor *= mgPerMiu;
+        }
+    } else {
+        throw InputError(fmt::format("{}: unknown drug amount unit '{}' (expected mg or cell)", who, targetUnit));
+    }
+    double value = *n * factor;
+    if (denom == "kg") {
+        if (!body.weight_kg || !(*body.weight_kg > 0)) {
+            throw InputError(fmt::format("{}: dose '{}' is per kg, but no body weight (kg) was given", who, amount));
+        }
+        value *= *body.weight_kg;
+    } else if (denom == "m2" || denom == "m^2" || denom == "m²") {
+        if (!body.surface_m2 || !(*body.surface_m2 > 0)) {
+            throw InputError(fmt::format("{}: dose '{}' is per m², but no body surface area (m²) was given", who, amount));
+        }
+        value *= *body.surface_m2;
+    } else if (!denom.empty()) {
+        throw InputError(fmt::format("{}: dose '{}' is per '{}' (expected /kg or /m2)", who, amount, denom));
+    }
+    return value;
+}
+
+DosingRegimen::DosingRegimen(std::vector<Dose> doses, std::string unit) : doses_(std::move(doses)), unit_(std::move(unit)) {
+    for (const Dose& d : doses_) {
+        if (!(d.time_d >= 0) || !(d.amount >= 0) || !(d.duration_d >= 0) || !std::isfinite(d.time_d) || !std::isfinite(d.amount) ||
+            !std::isfinite(d.duration_d)) {
+            throw InputError(fmt::format("dosing: dose at t = {} d of {} {} over {} d: time, amount and duration must be finite and ≥ 0",
+                                         d.time_d, d.amount, unit_, d.duration_d));
+        }
+    }
+    std::stable_sort(doses_.begin(), doses_.end(), [](const Dose& a, const Dose& b) { return a.time_d < b.time_d; });
+}
+
+DosingRegimen DosingRegimen::parse(const DosingSpec& spec, std::string_view unit, const BodySize& body, double mgPerMiu,
+                                   std::string_view who) {
+    const double amount = convertDoseAmount(spec.amount, unit, body, mgPerMiu, who);
+    const bool hasLoading = !trim(spec.loadingAmount).empty();
+    const double loading =
+        hasLoading ? convertDoseAmount(spec.loadingAmount, unit, body, mgPerMiu, fmt::format("{} (loading dose)", who)) : amount;
+    Schedule schedule;
+    double duration = 0;
+    try {
+        schedule = parseSchedule(spec.schedule);
+        duration = parseDuration(spec.infusion);
+    } catch (const InputError& e) {
+        throw InputError(fmt::format("{}: {}", who, e.what()));
+    }
+    if (!(spec.startDay >= 0) || !std::isfinite(spec.startDay)) {
+        throw InputError(fmt::format("{}: start day must be ≥ 0, got {}", who, spec.startDay));
+    }
+    std::vector<Dose> doses;
+    doses.reserve(static_cast<std::size_t>(schedule.count));
+    for (int i = 0; i < schedule.count; ++i) {
+        doses.push_back({spec.startDay + i * schedule.interval_d, (i == 0 && hasLoading) ? loading : amount, duration});
+    }
+    return DosingRegimen(std::move(doses), std::string(unit));
+}
+
+DosingRegimen DosingRegimen::parse(const DosingSpec& spec, const DrugPk& drug, const BodySize& body) {
+    return parse(spec, drug.amountUnit(), body, drug.parameters().mgPerMiu, fmt::format("therapy '{}'", drug.name()));
+}
+
+std::vector<double> DosingRegimen::eventTimes() const {
+    std::vector<double> t;
+    for (const Dose& d : doses_) {
+        t.push_back(d.time_d);
+        if (d.duration_d > 0) t.push_back(d.time_d + d.duration_d);
+    }
+    std::sort(t.begin(), t.end());
+    t.erase(std::unique(t.begin(), t.end(), [](double a, double b) { return std::abs(a - b) <= 1e-9; }), t.end());
+    return t;
+}
+
+double DosingRegimen::bolusAt(double t_d) const {
+    double sum = 0;
+    for (const Dose& d : doses_) {
+        if (d.duration_d == 0 && std::abs(d.time_d - t_d) <= 1e-9) sum += d.amount;
+    }
+    return sum;
+}
+
+double DosingRegimen::infusionRate(double t_d) const {
+    double rate = 0;
+    for (const Dose& d : doses_) {
+        if (d.duration_d > 0 && t_d >= d.time_d && t_d < d.time_d + d.duration_d) rate += d.amount / d.duration_d;
+    }
+    return rate;
+}
+
+double DosingRegimen::totalAmount() const {
+    double sum = 0;
+    for (const Dose& d : doses_) sum += d.amount;
+    return sum;
+}
+
+}  // namespace nkscape::qsp

@@ -1,0 +1,357 @@
+// The CVODE wrapper (include/nkscape/qsp/ode.hpp): closed forms, a stiff problem, convergence as
+// tolerances tighten, exact stops, roots, re-initialisation, statistics, and errors that cross the
+// C boundary or name the failing state.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "nkscape/qsp/ode.hpp"
+
+using namespace nkscape;
+using namespace nkscape::qsp;
+
+namespace {
+
+double relErr(double got, double want) { return std::abs(got - want) / std::abs(want); }
+
+std::string sci(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+    return buf;
+}
+
+/// A system given by a lambda.
+class LambdaSystem : public OdeSystem {
+public:
+    using Rhs = std::function<void(double, std::span<const double>, std::span<double>)>;
+    LambdaSystem(std::size_t n, Rhs f, std::string name = "test") : n_(n), f_(std::move(f)), name_(std::move(name)) {}
+    [[nodiscard]] std::size_t size() const override { return n_; }
+    void rhs(double t, std::span<const double> y, std::span<double> dydt) override {
+        maxT = std::max(maxT, t);
+        f_(t, y, dydt);
+    }
+    [[nodiscard]] std::string name() const override { return name_; }
+    double maxT = -std::numeric_limits<double>::infinity();  ///< latest time the RHS was evaluated at
+
+private:
+    std::size_t n_;
+    Rhs f_;
+    std::string name_;
+};
+
+/// Robertson's stiff chemical kinetics, optionally with its analytic Jacobian.
+class Robertson : public OdeSystem {
+public:
+    explicit Robertson(bool analytic) : analytic_(analytic) {}
+    [[nodiscard]] std::size_t size() const override { return 3; }
+    void rhs(double, std::span<const double> y, std::span<double> f) override {
+        f[0] = -0.04 * y[0] + 1e4 * y[1] * y[2];
+        f[2] = 3e7 * y[1] * y[1];
+        f[1] = -f[0] - f[2];
+    }
+    [[nodiscard]] bool hasJacobian() const override { return analytic_; }
+    void jacobian(double, std::span<const double> y, std::span<const double>, JacobianView J) override {
+        J(0, 0) = -0.04;
+        J(0, 1) = 1e4 * y[2];
+        J(0, 2) = 1e4 * y[1];
+        J(2, 1) = 6e7 * y[1];
+        J(1, 0) = 0.04;
+        J(1, 1) = -1e4 * y[2] - 6e7 * y[1];
+        J(1, 2) = -1e4 * y[1];
+    }
+    [[nodiscard]] std::string stateName(std::size_t i) const override { return "y" + std::to_string(i + 1); }
+    [[nodiscard]] bool nonNegative(std::size_t) const override { return true; }
+    [[nodiscard]] std::string name() const override { return "Robertson"; }
+
+private:
+    bool analytic_;
+};
+
+OdeOptions tight() {
+    OdeOptions o;
+    o.rtol = 1e-9;
+    o.atol = 1e-14;
+    return o;
+}
+
+}  // namespace
+
+TEST(OdeSolver, ExponentialDecayMatchesClosedForm) {
+    const double k = 0.7, y0 = 2.0;
+    LambdaSystem sys(1, [k](double, std::span<const double> y, std::span<double> f) { f[0] = -k * y[0]; });
+    const std::vector<double> init{y0};
+    OdeSolver s(sys, 0.0, init, tight());
+    double worst = 0;
+    for (double t = 0.5; t <= 10.0 + 1e-12; t += 0.5) {
+        const auto r = s.advanceTo(t);
+        EXPECT_EQ(r.t, t);
+        EXPECT_FALSE(r.rootFound);
+        worst = std::max(worst, relErr(s.state()[0], y0 * std::exp(-k * t)));
+    }
+    EXPECT_LT(worst, 1e-6);
+    RecordProperty("max_rel_error", sci(worst));
+}
+
+TEST(OdeSolver, LogisticGrowthMatchesClosedForm) {
+    const double r = 1.3, K = 10.0, y0 = 0.1;
+    LambdaSystem sys(1, [&](double, std::span<const double> y, std::span<double> f) { f[0] = r * y[0] * (1 - y[0] / K); });
+    const std::vector<double> init{y0};
+    OdeSolver s(sys, 0.0, init, tight());
+    double worst = 0;
+    for (double t = 0.25; t <= 15.0 + 1e-12; t += 0.25) {
+        s.advanceTo(t);
+        const double exact = K / (1 + (K / y0 - 1) * std::exp(-r * t));
+        worst = std::max(worst, relErr(s.state()[0], exact));
+    }
+    EXPECT_LT(worst, 1e-6);
+    RecordProperty("max_rel_error", sci(worst));
+}
+
+TEST(OdeSolver, StiffRobertsonSolvesWithDifferenceQuotientAndAnalyticJacobian) {
+    // Reference values at t = 0.4 and 4e10 (CVODE example cvRoberts_dns, rtol 1e-4; Hairer & Wanner).
+    for (bool analytic : {false, true}) {
+        Robertson sys(analytic);
+        OdeOptions o;
+        o.rtol = 1e-8;
+        o.atolPerState = {1e-12, 1e-16, 1e-12};
+        const std::vector<double> init{1.0, 0.0, 0.0};
+        OdeSolver s(sys, 0.0, init, o);
+        s.advanceTo(0.4);
+        EXPECT_NEAR(s.state()[0], 0.9851721, 2e-6);
+        EXPECT_NEAR(s.state()[1], 3.386395e-5, 1e-9);
+        EXPECT_NEAR(s.state()[2], 1.479479e-2, 2e-6);
+        s.advanceTo(4e10);
+        const auto y = s.state();
+        EXPECT_NEAR(y[0] + y[1] + y[2], 1.0, 1e-6);
+        EXPECT_GE(y[1], 0.0);
+        EXPECT_NEAR(y[0], 5.2e-8, 1e-8);  // y1(4e10) ≈ 5.2e-8
+        const OdeStats st = s.stats();
+        EXPECT_GT(st.steps, 0);
+        EXPECT_LT(st.steps, 5000) << "BDF should take few steps on a stiff problem";
+        EXPECT_GT(st.jacobianEvals, 0);
+        EXPECT_GT(st.nonlinearIterations, 0);
+        EXPECT_GE(st.rhsEvals, st.steps);
+        if (analytic) {
+            EXPECT_EQ(st.rhsEvalsForJacobian, 0);
+        } else {
+            EXPECT_GT(st.rhsEvalsForJacobian, 0);
+        }
+    }
+}
+
+TEST(OdeSolver, ErrorDecreasesMonotonicallyAsTolerancesTighten) {
+    // Harmonic oscillator y'' = −y over 10 time units: both components, max over samples.
+    LambdaSystem sys(2, [](double, std::span<const double> y, std::span<double> f) {
+        f[0] = y[1];
+        f[1] = -y[0];
+    });
+    double previous = std::numeric_limits<double>::infinity();
+    std::string trail;
+    for (int e = 4; e <= 10; ++e) {
+        OdeOptions o;
+        o.rtol = std::pow(10.0, -e);
+        o.atol = o.rtol * 1e-3;
+        const std::vector<double> init{1.0, 0.0};
+        OdeSolver s(sys, 0.0, init, o);
+        double err = 0;
+        for (double t = 1; t <= 10; t += 1) {
+            s.advanceTo(t);
+            err = std::max({err, std::abs(s.state()[0] - std::cos(t)), std::abs(s.state()[1] + std::sin(t))});
+        }
+        trail += " " + sci(err);
+        EXPECT_LT(err, previous) << "rtol 1e-" << e << ":" << trail;
+        previous = err;
+    }
+    EXPECT_LT(previous, 1e-7) << trail;
+    RecordProperty("max_abs_errors_rtol_1e-4_to_1e-10", trail);
+}
+
+TEST(OdeSolver, NeverEvaluatesPastTheTarget) {
+    LambdaSystem sys(1, [](double, std::span<const double> y, std::span<double> f) { f[0] = -y[0]; });
+    const std::vector<double> init{1.0};
+    OdeSolver s(sys, 0.0, init);
+    for (double t : {0.3, 1.0, 2.5, 7.0}) {
+        const auto r = s.advanceTo(t);
+        EXPECT_EQ(r.t, t);
+        EXPECT_EQ(s.time(), t);
+        EXPECT_LE(sys.maxT, t * (1 + 1e-12)) << "the RHS was evaluated after the stop time";
+    }
+}
+
+TEST(OdeSolver, ReinitializeAfterABolus) {
+    const double k = 0.4;
+    LambdaSystem sys(1, [k](double, std::span<const double> y, std::span<double> f) { f[0] = -k * y[0]; });
+    const std::vector<double> init{1.0};
+    OdeSolver s(sys, 0.0, init, tight());
+    s.advanceTo(2.0);
+    std::vector<double> y(s.state().begin(), s.state().end());
+    y[0] += 3.0;
+    const long stepsBefore = s.stats().steps;
+    s.reinitialize(2.0, y);
+    // A target within round-off of the restart time (an event list's near-duplicate) is a no-op.
+    EXPECT_NO_THROW(s.advanceTo(std::nextafter(2.0, 3.0)));
+    s.advanceTo(5.0);
+    const double exact = (std::exp(-k * 2.0) + 3.0) * std::exp(-k * 3.0);
+    EXPECT_LT(relErr(s.state()[0], exact), 1e-6);
+    EXPECT_GT(s.stats().steps, stepsBefore) << "statistics accumulate across reinitialize";
+}
+
+TEST(OdeSolver, RootsAreLocatedPrecisely) {
+    const double k = 0.9;
+    LambdaSystem sys(1, [k](double, std::span<const double> y, std::span<double> f) { f[0] = -k * y[0]; });
+    const std::vector<double> init{1.0};
+    OdeOptions o;
+    o.rtol = 1e-10;
+    o.atol = 1e-14;
+    OdeSolver s(sys, 0.0, init, o);
+    // g0: y crosses 0.5 (falling) at ln2/k; g1: t crosses 3 (rising).
+    s.setRoots(2, [](double t, std::span<const double> y, std::span<double> g) {
+        g[0] = y[0] - 0.5;
+        g[1] = t - 3.0;
+    });
+    auto r = s.advanceTo(10.0);
+    ASSERT_TRUE(r.rootFound);
+    EXPECT_NEAR(r.t, std::log(2.0) / k, 1e-8);
+    RecordProperty("root_error", sci(std::abs(r.t - std::log(2.0) / k)));
+    EXPECT_EQ(r.roots, (std::vector<int>{-1, 0}));
+    EXPECT_NEAR(s.state()[0], 0.5, 1e-8);
+    r = s.advanceTo(10.0);
+    ASSERT_TRUE(r.rootFound);
+    EXPECT_NEAR(r.t, 3.0, 1e-8);
+    EXPECT_EQ(r.roots, (std::vector<int>{0, 1}));
+    r = s.advanceTo(10.0);
+    EXPECT_FALSE(r.rootFound);
+    EXPECT_EQ(r.t, 10.0);
+    EXPECT_LT(relErr(s.state()[0], std::exp(-k * 10.0)), 1e-6);
+    EXPECT_GT(s.stats().rootEvals, 0);
+    s.setRoots(0, nullptr);
+    EXPECT_FALSE(s.advanceTo(12.0).rootFound);
+}
+
+TEST(OdeSolver, NkscapeExceptionsFromTheRhsPropagateUnchanged) {
+    LambdaSystem sys(1, [](double t, std::span<const double> y, std::span<double> f) {
+        if (t > 0.5) throw InputError("mediator 'IL-2': negative secretion rate");
+        f[0] = -y[0];
+    });
+    const std::vector<double> init{1.0};
+    OdeSolver s(sys, 0.0, init);
+    EXPECT_NO_THROW(s.advanceTo(0.4));
+    try {
+        s.advanceTo(1.0);
+        FAIL() << "expected an exception";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("IL-2"), std::string::npos) << e.what();
+    }
+}
+
+TEST(OdeSolver, ForeignExceptionsFromTheRhsBecomeSolverErrors) {
+    LambdaSystem sys(
+        1,
+        [](double, std::span<const double>, std::span<double>) -> void { throw std::out_of_range("index 7 out of range"); },
+        "qsp-test");
+    const std::vector<double> init{1.0};
+    OdeSolver s(sys, 0.0, init);
+    try {
+        s.advanceTo(1.0);
+        FAIL() << "expected an exception";
+    } catch (const SolverError& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("index 7 out of range"), std::string::npos) << m;
+        EXPECT_NE(m.find("qsp-test"), std::string::npos) << m;
+    }
+}
+
+TEST(OdeSolver, FailureMessageNamesFlagTimeAndState) {
+    // y' = y² blows up at t = 1; with few steps allowed CVODE gives up before.
+    class Blowup : public OdeSystem {
+    public:
+        [[nodiscard]] std::size_t size() const override { return 2; }
+        void rhs(double, std::span<const double> y, std::span<double> f) override {
+            f[0] = y[0] * y[0];
+            f[1] = -1.0;
+        }
+        [[nodiscard]] std::string stateName(std::size_t i) const override { return i == 0 ? "tumour.cells" : "drug.central"; }
+        [[nodiscard]] std::string name() const override { return "blowup"; }
+    } sys;
+    OdeOptions o;
+    o.maxSteps = 200;
+    const std::vector<double> init{1.0, 0.0};
+    OdeSolver s(sys, 0.0, init, o);
+    try {
+        s.advanceTo(2.0);
+        FAIL() << "expected a SolverError";
+    } catch (const SolverError& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("blowup"), std::string::npos) << m;
+        EXPECT_NE(m.find("CV_"), std::string::npos) << m;
+        EXPECT_NE(m.find("tumour.cells"), std::string::npos) << m;
+        EXPECT_NE(m.find("most negative: drug.central"), std::string::npos) << m;
+        EXPECT_NE(m.find("t = 0.99"), std::string::npos) << m;
+        RecordProperty("message", m);
+    }
+}
+
+TEST(OdeSolver, NonNegativeStatesStayNonNegative) {
+    // Saturable elimination y' = −50·y/(0.01 + y) with loose tolerances: unconstrained, CVODE
+    // overshoots far below zero (and the RHS then drives y further down); declared non-negative,
+    // the constraint keeps y ≥ 0.
+    class Drain : public OdeSystem {
+    public:
+        explicit Drain(bool constrained) : constrained_(constrained) {}
+        [[nodiscard]] std::size_t size() const override { return 1; }
+        void rhs(double, std::span<const double> y, std::span<double> f) override { f[0] = -50.0 * y[0] / (0.01 + y[0]); }
+        [[nodiscard]] bool nonNegative(std::size_t) const override { return constrained_; }
+
+    private:
+        bool constrained_;
+    };
+    OdeOptions o;
+    o.rtol = 1e-3;
+    o.atol = 1e-3;
+    const std::vector<double> init{1.0};
+    double lowest[2] = {1.0, 1.0};
+    for (int constrained = 0; constrained < 2; ++constrained) {
+        Drain sys(constrained == 1);
+        OdeSolver s(sys, 0.0, init, o);
+        for (double t = 0.001; t < 1.0; t *= 1.1) {
+            s.advanceTo(t);
+            lowest[constrained] = std::min(lowest[constrained], s.state()[0]);
+        }
+    }
+    EXPECT_LT(lowest[0], -1e-3) << "the unconstrained run was expected to go negative";
+    EXPECT_GE(lowest[1], 0.0);
+}
+
+TEST(OdeSolver, RejectsBadInput) {
+    LambdaSystem sys(2, [](double, std::span<const double>, std::span<double> f) { f[0] = f[1] = 0; }, "bad-input");
+    const std::vector<double> one{1.0};
+    const std::vector<double> two{1.0, 2.0};
+    EXPECT_THROW(OdeSolver(sys, 0.0, one), InputError);
+    OdeOptions o;
+    o.rtol = 0;
+    EXPECT_THROW(OdeSolver(sys, 0.0, two, o), InputError);
+    o = {};
+    o.atolPerState = {1e-8};
+    EXPECT_THROW(OdeSolver(sys, 0.0, two, o), InputError);
+    OdeSolver s(sys, 1.0, two);
+    EXPECT_THROW(s.advanceTo(0.5), SolverError);
+    EXPECT_THROW(s.reinitialize(1.0, one), InputError);
+}
+
+TEST(OdeSolver, IsMovable) {
+    LambdaSystem sys(1, [](double, std::span<const double> y, std::span<double> f) { f[0] = -y[0]; });
+    const std::vector<double> init{1.0};
+    OdeSolver a(sys, 0.0, init, tight());
+    a.advanceTo(1.0);
+    OdeSolver b = std::move(a);
+    b.advanceTo(2.0);
+    EXPECT_LT(relErr(b.state()[0], std::exp(-2.0)), 1e-6);
+}
