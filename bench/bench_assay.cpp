@@ -49,16 +49,7 @@ void runOne(benchmark::State& state, const model::CompiledModel& m, const assay:
 std::string syntheticModel(int pairs) {
     std::string s = "[model]\nname = \"synthetic\"\n";
     std::string nkExpr, tuExpr;
-    for (int i = 0; i < pairs; ++i) {
-        const std::string r = "R" + std::to_string(i), l = "L" + std::to_string(i);
-        s += "[[receptor]]\nname = \"" + r + "\"\nclass = \"" + (i % 3 == 2 ? "inhibitory" : "activating") +
-             "\"\nweight = { value = 1, unit = \"1\", source = \"assumption: benchmark\" }\n";
-        s += "[[ligand]]\nname = \"" + l + "\"\nform = \"membrane\"\ncategory = \"activating_ligand\"\n";
-        s += "[[interaction]]\nname = \"" + r + ":" + l + "\"\nreceptor = \"" + r + "\"\nligand = \"" + l +
-             "\"\nkd = { value = 1000, unit = \"nM\", source = \"assumption: benchmark\" }\n";
-        nkExpr += "\"" + r + "\" = { value = 1e4, unit = \"molecule/cell\", source = \"assumption: benchmark\" }\n";
-        tuExpr += "\"" + l + "\" = { value = 1e4, unit = \"molecule/cell\", source = \"assumption: benchmark\" }\n";
-    }
+    s += benchPairs(pairs, 1000, &nkExpr, &tuExpr);
     s += "[[cell_type]]\nname = \"NK\"\ncategory = \"nk\"\n[cell_type.expression]\n" + nkExpr;
     s += "[[cell_type]]\nname = \"T\"\ncategory = \"tumour\"\nsubtype = \"tnbc\"\n[cell_type.expression]\n" + tuExpr;
     s += benchConstants({

@@ -53,14 +53,7 @@ void runSingle(benchmark::State& state, const model::CompiledModel& m) {
 
 std::string syntheticModel(int pairs) {
     std::string s = "[model]\nname = \"synthetic\"\n";
-    for (int i = 0; i < pairs; ++i) {
-        const std::string r = "R" + std::to_string(i), l = "L" + std::to_string(i);
-        s += "[[receptor]]\nname = \"" + r + "\"\nclass = \"" + (i % 3 == 2 ? "inhibitory" : "activating") +
-             "\"\nweight = { value = 1, unit = \"1\", source = \"assumption: benchmark\" }\n";
-        s += "[[ligand]]\nname = \"" + l + "\"\nform = \"membrane\"\ncategory = \"activating_ligand\"\n";
-        s += "[[interaction]]\nname = \"" + r + ":" + l + "\"\nreceptor = \"" + r + "\"\nligand = \"" + l +
-             "\"\nkd = { value = 100, unit = \"nM\", source = \"assumption: benchmark\" }\n";
-    }
+    s += benchPairs(pairs, 100);
     s += benchConstants({"synapse.confinement|0.2|nM.cell/molecule", "synapse.reference_complexes|1000|molecule/cell", "synapse.threshold|1|1",
                           "synapse.inhibition_scale|1|1", "synapse.hill|2|1", "synapse.max_kill_probability|0.8|1", "synapse.scan_time|5|min",
                           "synapse.kill_time|12.8|min", "synapse.kill_time_no_granzyme|30|min", "synapse.kill_time_no_perforin|68|min",
