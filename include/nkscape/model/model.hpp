@@ -101,7 +101,7 @@ enum class Trigger : std::uint8_t { High, Low };
 struct Receptor {
     ReceptorClass cls = ReceptorClass::Activating;
     std::vector<Index> adaptors;             ///< receptors of class Adaptor
-    ParamId weight = kNoParam;               ///< dimensionless, relative to NKG2D = 1
+    ParamId weight = kNoParam;               ///< dimensionless signal per engaged complex (docs/synapse.md)
     ParamId activatingFraction = kNoParam;   ///< Mixed only
 };
 
