@@ -1,0 +1,153 @@
+// The well-mixed engine, first version: growth against its closed form, drug PK inside the engine
+// against the drug alone, killing by NK cells, clones arising by switching, determinism, bad specs.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "nkscape/model/loader.hpp"
+#include "nkscape/qsp/engine.hpp"
+
+using namespace nkscape;
+using namespace nkscape::model;
+using namespace nkscape::qsp;
+
+namespace {
+
+const CompiledModel& defaultModel() {
+    static const CompiledModel m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
+    return m;
+}
+
+SimulationSpec untreatedTnbc(double days) {
+    const auto& m = defaultModel();
+    SimulationSpec s;
+    s.tumourCellType = m.require(Kind::CellType, "TNBC");
+    s.clones.push_back(CloneSpec{"founding", {}, 1e8, 0});
+    s.durationDays = days;
+    s.outputIntervalDays = 10;
+    s.ode.rtol = 1e-10;
+    s.ode.atol = 1e-6;
+    return s;
+}
+
+std::size_t column(const SimulationResult& r, const std::string& name) {
+    for (std::size_t j = 0; j < r.columns.size(); ++j)
+        if (r.columns[j] == name) return j;
+    throw std::runtime_error("no column " + name);
+}
+
+}  // namespace
+
+TEST(Engine, UntreatedGrowthIsLogisticInClosedForm) {
+    const auto& m = defaultModel();
+    const auto r = simulate(m, untreatedTnbc(300));
+    const double rate = std::numbers::ln2 / 103.0;           // TNBC volume doubling time (Ryu et al. 2014)
+    const double k = m.constant("qsp.carrying_capacity");    // TNBC declares none
+    const std::size_t col = column(r, "tumour.cells");
+    ASSERT_EQ(r.times.size(), 31u);
+    for (std::size_t i = 0; i < r.times.size(); ++i) {
+        const double e = std::exp(rate * r.times[i]);
+        const double exact = k * 1e8 * e / (k + 1e8 * (e - 1.0));
+        EXPECT_NEAR(r.rows[i][col] / exact, 1.0, 1e-6) << "t = " << r.times[i];
+    }
+}
+
+TEST(Engine, DrugInsideTheEngineFollowsItsOwnPk) {
+    const auto& m = defaultModel();
+    auto s = untreatedTnbc(42);
+    s.outputIntervalDays = 1;
+    const Index tras = m.require(Kind::Therapy, "trastuzumab");
+    const DrugPk pk = DrugPk::fromTherapy(m, tras);
+    s.drugs.push_back(DrugRegimen{tras, DosingRegimen({Dose{0, 420, 0}, Dose{21, 420, 0}}, "mg")});
+    const auto r = simulate(m, s);
+    const std::size_t col = column(r, "drug.trastuzumab");
+    EXPECT_EQ(r.units[col], "nM");
+    // The two-compartment bolus in closed form (superposed doses): C(t) = D/V1 (A e^-αt + B e^-βt).
+    const auto& p = pk.parameters();
+    const double k10 = p.clearance / p.v1, k12 = p.q / p.v1, k21 = p.q / p.v2;
+    const double sum = k10 + k12 + k21, disc = std::sqrt(sum * sum - 4 * k10 * k21);
+    const double alpha = 0.5 * (sum + disc), beta = 0.5 * (sum - disc);
+    const double mw = m.value(m.therapies()[tras].molecularWeight);
+    auto amountCentral = [&](double t) {
+        return 420.0 * ((alpha - k21) / (alpha - beta) * std::exp(-alpha * t) + (k21 - beta) / (alpha - beta) * std::exp(-beta * t));
+    };
+    for (std::size_t i = 0; i < r.times.size(); ++i) {
+        const double t = r.times[i];
+        double a = amountCentral(t);
+        if (t >= 21) a += amountCentral(t - 21);
+        const double nm = a / p.v1 * 1000.0 / mw;
+        EXPECT_NEAR(r.rows[i][col] / nm, 1.0, 1e-6) << "t = " << t;
+    }
+    ASSERT_EQ(r.events.size(), 2u);
+    EXPECT_EQ(r.events[1].time_d, 21.0);
+}
+
+TEST(Engine, NkCellsSlowTheTumour) {
+    const auto& m = defaultModel();
+    auto without = untreatedTnbc(100);
+    auto with = without;
+    with.nk.push_back(NkPopulationSpec{m.require(Kind::CellType, "CD56dim NK"), 1e7, 1e6});
+    const auto a = simulate(m, without), b = simulate(m, with);
+    const std::size_t col = column(a, "tumour.cells");
+    EXPECT_LT(b.rows.back()[col], 0.9 * a.rows.back()[col]);
+    EXPECT_GT(b.rows.back()[column(b, "nk.CD56dim NK")], 0.0);
+}
+
+TEST(Engine, VariantClonesAriseBySwitchingAndEvasiveOnesAreSelected) {
+    const auto& m = defaultModel();
+    auto s = untreatedTnbc(200);
+    const Index hla = m.require(Kind::Ligand, "HLA-I"), mica = m.require(Kind::Ligand, "MICA/B");
+    // An NK-evasive variant (MICA/B lost) and a neutral one (HLA-I lost exposes it to NK cells).
+    s.clones.push_back(CloneSpec{"MICA-low", {{mica, 0.05}}, 0, 1e-3});
+    s.clones.push_back(CloneSpec{"HLA-I-loss", {{hla, 0.05}}, 0, 1e-3});
+    s.nk.push_back(NkPopulationSpec{m.require(Kind::CellType, "CD56dim NK"), 1e5, 1e4});  // pressure without elimination
+    const auto r = simulate(m, s);
+    const double evasive = r.rows.back()[column(r, "clone.MICA-low")];
+    const double exposed = r.rows.back()[column(r, "clone.HLA-I-loss")];
+    EXPECT_GT(evasive, 0.0);
+    EXPECT_GT(exposed, 0.0);
+    EXPECT_GT(evasive, exposed);  // same switching rate; NK pressure selects the MICA-low clone
+}
+
+TEST(Engine, StrongNkPressureEliminatesTheTumourAndTheSolverCopes) {
+    const auto& m = defaultModel();
+    auto s = untreatedTnbc(150);
+    s.ode.rtol = 1e-6;
+    s.nk.push_back(NkPopulationSpec{m.require(Kind::CellType, "CD56dim NK"), 1e7, 1e6});
+    const auto r = simulate(m, s);
+    const std::size_t col = column(r, "tumour.cells");
+    EXPECT_LT(r.rows.back()[col], 1.0);  // fewer than one cell: eliminated
+    for (const auto& row : r.rows) EXPECT_GE(row[col], 0.0);
+}
+
+TEST(Engine, SameSpecSameNumbers) {
+    const auto& m = defaultModel();
+    auto s = untreatedTnbc(60);
+    s.nk.push_back(NkPopulationSpec{m.require(Kind::CellType, "CD56dim NK"), 1e6, 1e5});
+    const auto a = simulate(m, s), b = simulate(m, s);
+    ASSERT_EQ(a.rows.size(), b.rows.size());
+    for (std::size_t i = 0; i < a.rows.size(); ++i) EXPECT_EQ(a.rows[i], b.rows[i]);
+    EXPECT_GT(a.stats.rhsEvals, 0);
+}
+
+TEST(Engine, BadSpecsAreRefusedWithAReason) {
+    const auto& m = defaultModel();
+    auto s = untreatedTnbc(10);
+    s.tumourCellType = m.require(Kind::CellType, "CD56dim NK");
+    EXPECT_THROW((void)simulate(m, s), InputError);
+    s = untreatedTnbc(10);
+    s.clones.clear();
+    EXPECT_THROW((void)simulate(m, s), InputError);
+    s = untreatedTnbc(0);
+    EXPECT_THROW((void)simulate(m, s), InputError);
+    s = untreatedTnbc(10);
+    s.clones.push_back(CloneSpec{"founding", {}, 1, 0.1});
+    try {
+        (void)simulate(m, s);
+        FAIL();
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("'founding' is used twice"), std::string::npos) << e.what();
+    }
+}
