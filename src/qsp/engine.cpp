@@ -133,8 +133,24 @@ public:
     void rhs(double /*t*/, std::span<const double> y, std::span<double> dydt) override {
         std::fill(dydt.begin(), dydt.end(), 0.0);
         const synapse::Milieu mil = milieu(y);
-        const auto ctx = synapse_.context(mil);
-        const auto tumourLevels = regulator_.setPoint(spec_.tumourCellType, mil, contacts_);
+        // Set-points and the synapse context depend on the milieu only. CVODE's difference-quotient
+        // Jacobian perturbs one state at a time, mostly cells, which leaves the milieu bit-for-bit
+        // the same: reuse them then (exact equality, so results do not depend on the cache).
+        if (!cacheValid_ || mil.mediators != cachedMilieu_.mediators || mil.therapies != cachedMilieu_.therapies) {
+            cachedMilieu_ = mil;
+            cachedContext_ = synapse_.context(mil);
+            cachedTumour_ = regulator_.setPoint(spec_.tumourCellType, mil, contacts_);
+            cachedNk_.clear();
+            cacheValid_ = true;
+        }
+        const auto& ctx = cachedContext_;
+        const auto& tumourLevels = cachedTumour_;
+        auto nkStateOf = [&](Index cellType) -> const synapse::NkState& {
+            for (const auto& [ct, st] : cachedNk_)
+                if (ct == cellType) return st;
+            cachedNk_.emplace_back(cellType, regulator_.nkState(cellType, mil, contacts_));
+            return cachedNk_.back().second;
+        };
 
         double nTot = 0;
         for (std::size_t c = 0; c < nClones_; ++c) nTot += std::max(0.0, y[c]);
@@ -160,7 +176,7 @@ public:
         std::vector<double> secretion(nMed_, 0.0);
         for (const auto& e : eff) {
             effectorCells += e.cells;
-            const synapse::NkState nk = regulator_.nkState(e.cellType, mil, contacts_);
+            const synapse::NkState& nk = nkStateOf(e.cellType);
             // Constitutive secretion (VEGF, MMP-9 of CD56bright cells); IFN-γ and TNF-α are
             // released in contacts, from the synapse, below.
             for (std::size_t k = 0; k < nMed_; ++k)
@@ -236,6 +252,12 @@ private:
     std::vector<double> decay_, basal_;
     Index prolifFactor_ = kNoIndex, viabilityFactor_ = kNoIndex;
     std::size_t ifng_ = 0, tnfa_ = 0;  // mediator indices; nMed_ when the model has none
+    // Cache of the milieu-dependent quantities (see rhs).
+    bool cacheValid_ = false;
+    synapse::Milieu cachedMilieu_;
+    synapse::SynapseContext cachedContext_;
+    synapse::CellLevels cachedTumour_;
+    std::vector<std::pair<Index, synapse::NkState>> cachedNk_;
 };
 
 void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
