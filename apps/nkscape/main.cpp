@@ -19,6 +19,9 @@
 #include "nkscape/error.hpp"
 #include "nkscape/model/describe.hpp"
 #include "nkscape/model/loader.hpp"
+#include "nkscape/qsp/engine.hpp"
+#include "nkscape/qsp/ode.hpp"
+#include "nkscape/qsp/scenario.hpp"
 #include "nkscape/version.hpp"
 
 namespace {
@@ -165,6 +168,37 @@ int runAssay(const std::string& scenarioPath, const std::string& outDir, int thr
     return kExitOk;
 }
 
+int runSimulate(const std::string& scenarioPath, const std::string& outDir, bool quiet) {
+    using namespace nkscape;
+    std::optional<qsp::LoadedSimulationScenario> loaded;
+    try {
+        loaded = qsp::loadSimulationScenario(std::filesystem::path(scenarioPath));
+    } catch (const model::ModelError& e) {
+        std::cerr << e.what() << "\n";
+        std::cerr << fmt::format("{}: {} error{}\n", scenarioPath, e.diagnostics().size(), e.diagnostics().size() == 1 ? "" : "s");
+        return kExitBadInput;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    qsp::SimulationResult result;
+    try {
+        result = qsp::simulate(loaded->model, loaded->spec);
+    } catch (const qsp::SolverError& e) {
+        std::cerr << "nkscape: simulation failed: " << e.what() << "\n";
+        return kExitFailure;
+    }
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto files = qsp::writeSimulationOutputs(std::filesystem::path(outDir), *loaded, result, wall);
+    if (!quiet) {
+        fmt::print("simulate '{}': {:g} d, {} output times, {} steps in {:.2f} s\n", loaded->name, loaded->spec.durationDays,
+                   result.times.size(), result.stats.steps, wall);
+        if (!result.rows.empty()) fmt::print("  tumour cells: {:.4g} -> {:.4g}\n", result.rows.front()[0], result.rows.back()[0]);
+        std::string list;
+        for (const auto& f : files) list += (list.empty() ? "" : ", ") + f.string();
+        fmt::print("wrote {}\n", list);
+    }
+    return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -180,6 +214,8 @@ int main(int argc, char** argv) {
   nkscape describe --markdown > docs/model-reference.md
   nkscape assay scenarios/assays/example-et-curve.toml --out out/et-curve
                                                 run a killing assay: lysis.csv, ifng.csv, summary.json
+  nkscape simulate scenarios/simulate/tnbc-untreated.toml --out out/tnbc
+                                                simulate a tumour: timeseries.csv, events.csv, summary.json
 
 Exit codes: 0 success, 2 bad input (model, scenario or arguments), 1 other failure.
 The default model is models/default.toml, or $NKSCAPE_MODEL.)");
@@ -208,6 +244,13 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
         ->check(CLI::PositiveNumber);
     assayCmd->add_flag("-q,--quiet", assayQuiet, "No progress bar and no summary; errors only");
 
+    auto* simulateCmd = app.add_subcommand("simulate", "Run a well-mixed tumour simulation scenario; write timeseries.csv, events.csv and summary.json");
+    std::string simScenarioPath, simOutDir;
+    bool simQuiet = false;
+    simulateCmd->add_option("SCENARIO", simScenarioPath, "Simulation scenario file (TOML, docs/qsp.md)")->required();
+    simulateCmd->add_option("-o,--out", simOutDir, "Output folder (created if missing)")->required();
+    simulateCmd->add_flag("-q,--quiet", simQuiet, "No summary; errors only");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -219,6 +262,7 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
         if (*validate) return runValidate(validateFiles, quiet);
         if (*describe) return runDescribe(modelPath, what, markdown);
         if (*assayCmd) return runAssay(scenarioPath, outDir, threads, assayQuiet);
+        if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simQuiet);
     } catch (const nkscape::model::ModelError& e) {
         std::cerr << e.what() << "\n";
         return kExitBadInput;

@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 
+#include "io/scenario_checker.hpp"
 #include "model/spec.hpp"
 #include "nkscape/io/file.hpp"
 #include "nkscape/model/loader.hpp"
@@ -35,34 +36,17 @@ namespace {
 constexpr std::uint32_t kMaxTargets = 10'000'000;   // per well: beyond this a well no longer fits in memory comfortably
 constexpr std::uint32_t kMaxReplicates = 100'000;
 
-std::string typeName(const toml::node& n) { return model::detail::tomlTypeName(n); }
 
-std::string fmtNumber(double v) { return model::detail::formatNumber(v); }
 
-std::string joinValues(const std::vector<std::string_view>& v) { return model::detail::joinWords(v); }
 
-std::string kindWithArticle(Kind k) {
-    const std::string_view key = model::kindKey(k);
-    std::string s(key);
-    std::replace(s.begin(), s.end(), '_', ' ');
-    const bool vowel = !s.empty() && std::string_view("aeiou").find(s.front()) != std::string_view::npos;
-    return (vowel ? "an " : "a ") + s;
-}
 
-std::string kindName(Kind k) {
-    std::string s(model::kindKey(k));
-    std::replace(s.begin(), s.end(), '_', ' ');
-    return s;
-}
-
-enum class Sign { Positive, NonNegative };
+using io::detail::Sign;
 
 /// Reads one scenario document. `model` may be null (the model failed to load): then everything
 /// that does not need the model is still checked.
-class Checker {
+class Checker : public io::detail::ScenarioChecker {
 public:
-    Checker(std::string path, const CompiledModel* m, const model::UnitSystem& units, Diagnostics& diag)
-        : path_(std::move(path)), m_(m), units_(units), diag_(diag) {}
+    using ScenarioChecker::ScenarioChecker;
 
     AssayScenario check(const toml::table& doc) {
         AssayScenario s;
@@ -105,179 +89,6 @@ public:
             error(top, "", "condition", "no [[condition]]: an assay needs at least one (effector, target)");
         }
         return s;
-    }
-
-private:
-    std::string path_;
-    const CompiledModel* m_;
-    const model::UnitSystem& units_;
-    Diagnostics& diag_;
-    std::vector<std::string> seen_;  // top-level keys written with a wrong type (no "missing" cascade)
-
-    bool wasSeen(const std::string& k) const { return std::find(seen_.begin(), seen_.end(), k) != seen_.end(); }
-
-    SourceLocation loc(const toml::node& n) const {
-        const auto& b = n.source().begin;
-        return SourceLocation{path_, b.line, b.column};
-    }
-    SourceLocation loc(const toml::key& k) const {
-        const auto& b = k.source().begin;
-        return SourceLocation{path_, b.line, b.column};
-    }
-    void error(SourceLocation where, const std::string& entity, const std::string& key, const std::string& msg) {
-        diag_.error(std::move(where), entity, key, msg);
-    }
-
-    void unknownKey(const toml::key& key, const std::string& entity, const std::string& k, const std::vector<std::string_view>& allowed,
-                    const std::string& what) {
-        std::string msg = what;
-        if (auto m = model::detail::closestMatch(k, allowed); !m.empty()) msg += " (did you mean '" + m + "'?)";
-        else msg += "; expected one of: " + joinValues(allowed);
-        error(loc(key), entity, k, msg);
-    }
-
-    /// Checks the keys of `t` against `allowed`; reports the unknown ones.
-    void checkKeys(const toml::table& t, const std::string& entity, const std::string& prefix, const std::vector<std::string_view>& allowed,
-                   const std::string& what) {
-        for (auto&& [key, _] : t) {
-            const std::string k(key.str());
-            if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
-                unknownKey(key, entity, prefix.empty() ? k : prefix + "." + k, allowed, "unknown key for " + what);
-        }
-    }
-
-    std::optional<std::string> text(const toml::table& t, std::string_view key, const std::string& entity, bool required,
-                                    const std::string& missingHint = {}) {
-        const toml::node* n = t.get(key);
-        if (!n) {
-            if (required) error(loc(t), entity, std::string(key), "missing required key" + missingHint);
-            return std::nullopt;
-        }
-        const auto* s = n->as_string();
-        if (!s) {
-            error(loc(*n), entity, std::string(key), "expected a string, got " + typeName(*n));
-            return std::nullopt;
-        }
-        return s->get();
-    }
-
-    /// Integer in [lo, hi].
-    std::optional<std::int64_t> integer(const toml::table& t, std::string_view key, const std::string& entity, std::int64_t lo,
-                                        std::int64_t hi, const std::string& what) {
-        const toml::node* n = t.get(key);
-        if (!n) {
-            error(loc(t), entity, std::string(key), "missing required key (" + what + ")");
-            return std::nullopt;
-        }
-        const auto* i = n->as_integer();
-        if (!i) {
-            error(loc(*n), entity, std::string(key), "expected an integer (" + what + "), got " + typeName(*n));
-            return std::nullopt;
-        }
-        const std::int64_t v = i->get();
-        if (v < lo || v > hi) {
-            const std::string range = hi == std::numeric_limits<std::int64_t>::max() ? ">= " + std::to_string(lo)
-                                                                                    : "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-            error(loc(*n), entity, std::string(key), "must be " + range + ", got " + std::to_string(v));
-            return std::nullopt;
-        }
-        return v;
-    }
-
-    struct RawQuantity {
-        double value = 0;
-        std::string unit;
-        SourceLocation where;       // of the table
-        SourceLocation unitWhere;   // of the unit string
-    };
-
-    /// { value = <number>, unit = "<unit>" } with a finite value and a unit that parses.
-    std::optional<RawQuantity> rawQuantity(const toml::node& n, const std::string& entity, const std::string& key) {
-        const auto* t = n.as_table();
-        if (!t) {
-            error(loc(n), entity, key,
-                  "expected a quantity { value = ..., unit = \"...\" }, got " + typeName(n) + " (every number with a dimension needs a unit)");
-            return std::nullopt;
-        }
-        bool ok = true;
-        for (auto&& [k, _] : *t) {
-            if (k.str() != "value" && k.str() != "unit" && k.str() != "note") {
-                std::string msg = "unknown key in a quantity; expected one of: value, unit, note";
-                if (auto m = model::detail::closestMatch(k.str(), {"value", "unit", "note"}); !m.empty()) msg += " (did you mean '" + m + "'?)";
-                error(loc(k), entity, key + "." + std::string(k.str()), msg);
-                ok = false;
-            }
-        }
-        RawQuantity q;
-        q.where = loc(n);
-        if (const toml::node* v = t->get("value")) {
-            if (const auto* i = v->as_integer()) q.value = static_cast<double>(i->get());
-            else if (const auto* d = v->as_floating_point()) q.value = d->get();
-            else {
-                error(loc(*v), entity, key, "value must be a number, got " + typeName(*v));
-                ok = false;
-            }
-            if (ok && !std::isfinite(q.value)) {
-                error(loc(*v), entity, key, "value is not finite");
-                ok = false;
-            }
-        } else {
-            error(loc(n), entity, key, "missing 'value'");
-            ok = false;
-        }
-        if (const toml::node* u = t->get("unit")) {
-            q.unitWhere = loc(*u);
-            if (const auto* s = u->as_string()) {
-                q.unit = s->get();
-                if (!units_.parses(q.unit)) {
-                    error(loc(*u), entity, key, "unit '" + q.unit + "' does not parse");
-                    ok = false;
-                }
-            } else {
-                error(loc(*u), entity, key, "unit must be a string, got " + typeName(*u));
-                ok = false;
-            }
-        } else {
-            error(loc(n), entity, key, "missing 'unit' (write \"1\" for a dimensionless number)");
-            ok = false;
-        }
-        if (!ok) return std::nullopt;
-        return q;
-    }
-
-    bool checkSign(const RawQuantity& q, double converted, Sign sign, const std::string& entity, const std::string& key) {
-        if (sign == Sign::Positive && !(converted > 0)) {
-            error(q.where, entity, key, "must be > 0, got " + fmtNumber(q.value) + " " + q.unit);
-            return false;
-        }
-        if (sign == Sign::NonNegative && converted < 0) {
-            error(q.where, entity, key, "must be >= 0, got " + fmtNumber(q.value) + " " + q.unit);
-            return false;
-        }
-        return true;
-    }
-
-    /// A quantity converted to `unit`, with its sign checked.
-    std::optional<double> quantity(const toml::node& n, std::string_view unit, Sign sign, const std::string& entity, const std::string& key) {
-        auto q = rawQuantity(n, entity, key);
-        if (!q) return std::nullopt;
-        if (!units_.convertible(q->unit, unit)) {
-            error(q->unitWhere, entity, key, "unit '" + q->unit + "' does not convert to '" + std::string(unit) + "' (the unit of this key)");
-            return std::nullopt;
-        }
-        const double v = units_.convertOrThrow(q->value, q->unit, unit);
-        if (!checkSign(*q, v, sign, entity, key)) return std::nullopt;
-        return v;
-    }
-
-    std::optional<double> requiredQuantity(const toml::table& t, std::string_view key, std::string_view unit, Sign sign,
-                                           const std::string& entity, const std::string& what) {
-        const toml::node* n = t.get(key);
-        if (!n) {
-            error(loc(t), entity, std::string(key), "missing required key (" + what + ")");
-            return std::nullopt;
-        }
-        return quantity(*n, unit, sign, entity, std::string(key));
     }
 
     // ---- [scenario] ------------------------------------------------------------------------------
@@ -357,49 +168,6 @@ private:
 
     // ---- [[condition]] ---------------------------------------------------------------------------
 
-    /// Resolves `name` to an entity of kind `want`; reports unknown names and names of another kind.
-    std::optional<Index> resolve(const std::string& name, Kind want, const SourceLocation& where, const std::string& entity,
-                                 const std::string& key, const std::string& role) {
-        if (!m_) return std::nullopt;
-        if (auto i = m_->indexOf(want, name)) return i;
-        if (auto r = m_->find(name)) {
-            error(where, entity, key,
-                  "'" + name + "' is " + kindWithArticle(r->kind) + " of model '" + m_->info().name + "', not " + kindWithArticle(want) +
-                      " (" + role + ")");
-            return std::nullopt;
-        }
-        std::vector<std::string_view> names;
-        for (const auto& e : m_->entities(want)) {
-            names.push_back(e.name);
-            for (const auto& a : e.aliases) names.push_back(a);
-        }
-        std::string msg = "no " + kindName(want) + " named '" + name + "' in model '" + m_->info().name + "'";
-        if (auto m = model::detail::closestMatch(name, names); !m.empty()) msg += " (did you mean '" + m + "'?)";
-        msg += " (" + role + ")";
-        error(where, entity, key, msg);
-        return std::nullopt;
-    }
-
-    std::optional<Index> cellType(const toml::table& t, std::string_view key, model::CellCategory want, const std::string& entity,
-                                  const std::string& role) {
-        auto name = text(t, key, entity, true, " (" + role + ")");
-        if (!name) return std::nullopt;
-        const SourceLocation where = loc(*t.get(key));
-        if (name->empty()) {
-            error(where, entity, std::string(key), "must not be empty");
-            return std::nullopt;
-        }
-        auto i = resolve(*name, Kind::CellType, where, entity, std::string(key), role);
-        if (!i) return std::nullopt;
-        const auto cat = m_->cellTypes()[*i].category;
-        if (cat != want) {
-            error(where, entity, std::string(key),
-                  "cell type '" + m_->entities(Kind::CellType)[*i].name + "' is of category " + std::string(model::cellCategoryKey(cat)) +
-                      "; the " + std::string(key) + " must be of category " + std::string(model::cellCategoryKey(want)));
-            return std::nullopt;
-        }
-        return i;
-    }
 
     /// A table name → quantity: each name resolved to `kind`, each value converted by `convert`.
     template <class Convert>
@@ -546,22 +314,12 @@ AssayScenario checkScenario(const toml::table& doc, const std::string& path, con
     return checker.check(doc);
 }
 
-/// Parses the TOML text; records a malformed document in `diag`.
-std::optional<toml::table> parseToml(const std::string& text, const std::string& path, Diagnostics& diag) {
-    try {
-        return toml::parse(text, path);
-    } catch (const toml::parse_error& e) {
-        const auto& b = e.source().begin;
-        diag.error(SourceLocation{path, b.line, b.column}, "", "", "malformed TOML: " + std::string(e.description()));
-        return std::nullopt;
-    }
-}
 
 }  // namespace
 
 AssayScenario parseAssayScenario(const std::string& toml, const std::string& path, const CompiledModel& m) {
     Diagnostics diag;
-    auto doc = parseToml(toml, path, diag);
+    auto doc = io::detail::parseScenarioToml(toml, path, diag);
     diag.throwIfAny();
     model::UnitSystem units;
     AssayScenario s = checkScenario(*doc, path, &m, units, diag);
@@ -571,47 +329,12 @@ AssayScenario parseAssayScenario(const std::string& toml, const std::string& pat
 }
 
 LoadedAssayScenario loadAssayScenario(const std::filesystem::path& file) {
-    const std::string path = file.lexically_normal().generic_string();
     Diagnostics diag;
-    std::string text;
-    try {
-        text = io::readFile(file);
-    } catch (const IoError&) {
-        diag.error(SourceLocation{path, 0, 0}, "", "", "cannot read scenario file '" + path + "'");
-        diag.throwIfAny();
-    }
-    auto doc = parseToml(text, path, diag);
-    diag.throwIfAny();
-
-    // The model first, so that names can be checked; if it does not load, the scenario is still
-    // checked for everything else and both reports are given together.
-    std::optional<CompiledModel> model;
-    std::vector<model::Diagnostic> modelErrors;
-    const toml::node* modelNode = doc->at_path("scenario.model").node();
-    if (modelNode && modelNode->is_string() && !modelNode->as_string()->get().empty()) {
-        const std::string rel = modelNode->as_string()->get();
-        const std::string resolved = (std::filesystem::path(path).parent_path() / rel).lexically_normal().generic_string();
-        std::error_code ec;
-        if (!std::filesystem::is_regular_file(resolved, ec)) {
-            const auto& b = modelNode->source().begin;
-            diag.error(SourceLocation{path, b.line, b.column}, "[scenario]", "model",
-                       "cannot read model file '" + resolved + "' ('" + rel + "' relative to the scenario's folder)");
-        } else {
-            try {
-                model = model::loadModel(std::filesystem::path(resolved));
-            } catch (const model::ModelError& e) {
-                modelErrors = e.diagnostics();
-            }
-        }
-    }
+    io::detail::ScenarioDocument d = io::detail::readScenarioDocument(file, diag);
     model::UnitSystem units;
-    AssayScenario s = checkScenario(*doc, path, model ? &*model : nullptr, units, diag);
-    diag.sort();
-    if (!diag.empty() || !modelErrors.empty()) {
-        std::vector<model::Diagnostic> all = diag.items();
-        all.insert(all.end(), modelErrors.begin(), modelErrors.end());
-        throw model::ModelError(std::move(all));
-    }
+    AssayScenario s = checkScenario(d.doc, d.path, d.model ? &*d.model : nullptr, units, diag);
+    io::detail::throwScenarioErrors(diag, d.modelErrors);
+    auto& model = d.model;
     return LoadedAssayScenario{std::move(*model), std::move(s)};
 }
 

@@ -1,0 +1,344 @@
+#pragma once
+// Internal: what the scenario readers (assay, simulate) share — locations, all-errors-at-once
+// diagnostics, unknown-key reports with "did you mean", strings, integers and quantities with
+// units checked by udunits2. Each reader derives its Checker from ScenarioChecker.
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/spec.hpp"
+#include "model/toml_names.hpp"
+#include "nkscape/error.hpp"
+#include "nkscape/io/file.hpp"
+#include "nkscape/model/diagnostics.hpp"
+#include "nkscape/model/loader.hpp"
+#include "nkscape/model/model.hpp"
+#include "nkscape/model/units.hpp"
+
+namespace nkscape::io::detail {
+
+/// Sign a quantity must have.
+enum class Sign { Positive, NonNegative };
+
+class ScenarioChecker {
+public:
+    ScenarioChecker(std::string path, const model::CompiledModel* m, const model::UnitSystem& units, model::Diagnostics& diag)
+        : path_(std::move(path)), m_(m), units_(units), diag_(diag) {}
+
+protected:
+    using CompiledModel = model::CompiledModel;
+    using Diagnostics = model::Diagnostics;
+    using SourceLocation = model::SourceLocation;
+
+    static std::string typeName(const toml::node& n) { return model::detail::tomlTypeName(n); }
+    static std::string fmtNumber(double v) { return model::detail::formatNumber(v); }
+    static std::string joinValues(const std::vector<std::string_view>& v) { return model::detail::joinWords(v); }
+    using Index = model::Index;
+    using Kind = model::Kind;
+
+    static std::string kindWithArticle(Kind k) {
+        const std::string_view key = model::kindKey(k);
+        std::string s(key);
+        std::replace(s.begin(), s.end(), '_', ' ');
+        const bool vowel = !s.empty() && std::string_view("aeiou").find(s.front()) != std::string_view::npos;
+        return (vowel ? "an " : "a ") + s;
+    }
+
+    static std::string kindName(Kind k) {
+        std::string s(model::kindKey(k));
+        std::replace(s.begin(), s.end(), '_', ' ');
+        return s;
+    }
+
+    std::string path_;
+    const CompiledModel* m_;
+    const model::UnitSystem& units_;
+    Diagnostics& diag_;
+    std::vector<std::string> seen_;  // top-level keys written with a wrong type (no "missing" cascade)
+
+    bool wasSeen(const std::string& k) const { return std::find(seen_.begin(), seen_.end(), k) != seen_.end(); }
+
+    SourceLocation loc(const toml::node& n) const {
+        const auto& b = n.source().begin;
+        return SourceLocation{path_, b.line, b.column};
+    }
+    SourceLocation loc(const toml::key& k) const {
+        const auto& b = k.source().begin;
+        return SourceLocation{path_, b.line, b.column};
+    }
+    void error(SourceLocation where, const std::string& entity, const std::string& key, const std::string& msg) {
+        diag_.error(std::move(where), entity, key, msg);
+    }
+
+    void unknownKey(const toml::key& key, const std::string& entity, const std::string& k, const std::vector<std::string_view>& allowed,
+                    const std::string& what) {
+        std::string msg = what;
+        if (auto m = model::detail::closestMatch(k, allowed); !m.empty()) msg += " (did you mean '" + m + "'?)";
+        else msg += "; expected one of: " + joinValues(allowed);
+        error(loc(key), entity, k, msg);
+    }
+
+    /// Checks the keys of `t` against `allowed`; reports the unknown ones.
+    void checkKeys(const toml::table& t, const std::string& entity, const std::string& prefix, const std::vector<std::string_view>& allowed,
+                   const std::string& what) {
+        for (auto&& [key, _] : t) {
+            const std::string k(key.str());
+            if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
+                unknownKey(key, entity, prefix.empty() ? k : prefix + "." + k, allowed, "unknown key for " + what);
+        }
+    }
+
+    std::optional<std::string> text(const toml::table& t, std::string_view key, const std::string& entity, bool required,
+                                    const std::string& missingHint = {}) {
+        const toml::node* n = t.get(key);
+        if (!n) {
+            if (required) error(loc(t), entity, std::string(key), "missing required key" + missingHint);
+            return std::nullopt;
+        }
+        const auto* s = n->as_string();
+        if (!s) {
+            error(loc(*n), entity, std::string(key), "expected a string, got " + typeName(*n));
+            return std::nullopt;
+        }
+        return s->get();
+    }
+
+    /// Integer in [lo, hi].
+    std::optional<std::int64_t> integer(const toml::table& t, std::string_view key, const std::string& entity, std::int64_t lo,
+                                        std::int64_t hi, const std::string& what) {
+        const toml::node* n = t.get(key);
+        if (!n) {
+            error(loc(t), entity, std::string(key), "missing required key (" + what + ")");
+            return std::nullopt;
+        }
+        const auto* i = n->as_integer();
+        if (!i) {
+            error(loc(*n), entity, std::string(key), "expected an integer (" + what + "), got " + typeName(*n));
+            return std::nullopt;
+        }
+        const std::int64_t v = i->get();
+        if (v < lo || v > hi) {
+            const std::string range = hi == std::numeric_limits<std::int64_t>::max() ? ">= " + std::to_string(lo)
+                                                                                    : "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+            error(loc(*n), entity, std::string(key), "must be " + range + ", got " + std::to_string(v));
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    struct RawQuantity {
+        double value = 0;
+        std::string unit;
+        SourceLocation where;       // of the table
+        SourceLocation unitWhere;   // of the unit string
+    };
+
+    /// { value = <number>, unit = "<unit>" } with a finite value and a unit that parses.
+    std::optional<RawQuantity> rawQuantity(const toml::node& n, const std::string& entity, const std::string& key) {
+        const auto* t = n.as_table();
+        if (!t) {
+            error(loc(n), entity, key,
+                  "expected a quantity { value = ..., unit = \"...\" }, got " + typeName(n) + " (every number with a dimension needs a unit)");
+            return std::nullopt;
+        }
+        bool ok = true;
+        for (auto&& [k, _] : *t) {
+            if (k.str() != "value" && k.str() != "unit" && k.str() != "note") {
+                std::string msg = "unknown key in a quantity; expected one of: value, unit, note";
+                if (auto m = model::detail::closestMatch(k.str(), {"value", "unit", "note"}); !m.empty()) msg += " (did you mean '" + m + "'?)";
+                error(loc(k), entity, key + "." + std::string(k.str()), msg);
+                ok = false;
+            }
+        }
+        RawQuantity q;
+        q.where = loc(n);
+        if (const toml::node* v = t->get("value")) {
+            if (const auto* i = v->as_integer()) q.value = static_cast<double>(i->get());
+            else if (const auto* d = v->as_floating_point()) q.value = d->get();
+            else {
+                error(loc(*v), entity, key, "value must be a number, got " + typeName(*v));
+                ok = false;
+            }
+            if (ok && !std::isfinite(q.value)) {
+                error(loc(*v), entity, key, "value is not finite");
+                ok = false;
+            }
+        } else {
+            error(loc(n), entity, key, "missing 'value'");
+            ok = false;
+        }
+        if (const toml::node* u = t->get("unit")) {
+            q.unitWhere = loc(*u);
+            if (const auto* s = u->as_string()) {
+                q.unit = s->get();
+                if (!units_.parses(q.unit)) {
+                    error(loc(*u), entity, key, "unit '" + q.unit + "' does not parse");
+                    ok = false;
+                }
+            } else {
+                error(loc(*u), entity, key, "unit must be a string, got " + typeName(*u));
+                ok = false;
+            }
+        } else {
+            error(loc(n), entity, key, "missing 'unit' (write \"1\" for a dimensionless number)");
+            ok = false;
+        }
+        if (!ok) return std::nullopt;
+        return q;
+    }
+
+    bool checkSign(const RawQuantity& q, double converted, Sign sign, const std::string& entity, const std::string& key) {
+        if (sign == Sign::Positive && !(converted > 0)) {
+            error(q.where, entity, key, "must be > 0, got " + fmtNumber(q.value) + " " + q.unit);
+            return false;
+        }
+        if (sign == Sign::NonNegative && converted < 0) {
+            error(q.where, entity, key, "must be >= 0, got " + fmtNumber(q.value) + " " + q.unit);
+            return false;
+        }
+        return true;
+    }
+
+    /// A quantity converted to `unit`, with its sign checked.
+    std::optional<double> quantity(const toml::node& n, std::string_view unit, Sign sign, const std::string& entity, const std::string& key) {
+        auto q = rawQuantity(n, entity, key);
+        if (!q) return std::nullopt;
+        if (!units_.convertible(q->unit, unit)) {
+            error(q->unitWhere, entity, key, "unit '" + q->unit + "' does not convert to '" + std::string(unit) + "' (the unit of this key)");
+            return std::nullopt;
+        }
+        const double v = units_.convertOrThrow(q->value, q->unit, unit);
+        if (!checkSign(*q, v, sign, entity, key)) return std::nullopt;
+        return v;
+    }
+
+    std::optional<double> requiredQuantity(const toml::table& t, std::string_view key, std::string_view unit, Sign sign,
+                                           const std::string& entity, const std::string& what) {
+        const toml::node* n = t.get(key);
+        if (!n) {
+            error(loc(t), entity, std::string(key), "missing required key (" + what + ")");
+            return std::nullopt;
+        }
+        return quantity(*n, unit, sign, entity, std::string(key));
+    }
+
+
+    /// Resolves `name` to an entity of kind `want`; reports unknown names and names of another kind.
+    std::optional<Index> resolve(const std::string& name, Kind want, const SourceLocation& where, const std::string& entity,
+                                 const std::string& key, const std::string& role) {
+        if (!m_) return std::nullopt;
+        if (auto i = m_->indexOf(want, name)) return i;
+        if (auto r = m_->find(name)) {
+            error(where, entity, key,
+                  "'" + name + "' is " + kindWithArticle(r->kind) + " of model '" + m_->info().name + "', not " + kindWithArticle(want) +
+                      " (" + role + ")");
+            return std::nullopt;
+        }
+        std::vector<std::string_view> names;
+        for (const auto& e : m_->entities(want)) {
+            names.push_back(e.name);
+            for (const auto& a : e.aliases) names.push_back(a);
+        }
+        std::string msg = "no " + kindName(want) + " named '" + name + "' in model '" + m_->info().name + "'";
+        if (auto m = model::detail::closestMatch(name, names); !m.empty()) msg += " (did you mean '" + m + "'?)";
+        msg += " (" + role + ")";
+        error(where, entity, key, msg);
+        return std::nullopt;
+    }
+
+    std::optional<Index> cellType(const toml::table& t, std::string_view key, model::CellCategory want, const std::string& entity,
+                                  const std::string& role) {
+        auto name = text(t, key, entity, true, " (" + role + ")");
+        if (!name) return std::nullopt;
+        const SourceLocation where = loc(*t.get(key));
+        if (name->empty()) {
+            error(where, entity, std::string(key), "must not be empty");
+            return std::nullopt;
+        }
+        auto i = resolve(*name, Kind::CellType, where, entity, std::string(key), role);
+        if (!i) return std::nullopt;
+        const auto cat = m_->cellTypes()[*i].category;
+        if (cat != want) {
+            error(where, entity, std::string(key),
+                  "cell type '" + m_->entities(Kind::CellType)[*i].name + "' is of category " + std::string(model::cellCategoryKey(cat)) +
+                      "; the " + std::string(key) + " must be of category " + std::string(model::cellCategoryKey(want)));
+            return std::nullopt;
+        }
+        return i;
+    }
+};
+
+/// Parses TOML text; records a malformed document in `diag` (and returns nothing).
+inline std::optional<toml::table> parseScenarioToml(const std::string& text, const std::string& path, model::Diagnostics& diag) {
+    try {
+        return toml::parse(text, path);
+    } catch (const toml::parse_error& e) {
+        const auto& b = e.source().begin;
+        diag.error(model::SourceLocation{path, b.line, b.column}, "", "", "malformed TOML: " + std::string(e.description()));
+        return std::nullopt;
+    }
+}
+
+/// A scenario file read and parsed, with the model its [scenario] names loaded (if it loads).
+struct ScenarioDocument {
+    std::string path;  ///< the file, normalised
+    toml::table doc;
+    std::optional<model::CompiledModel> model;
+    std::vector<model::Diagnostic> modelErrors;  ///< the model's own errors, reported with the scenario's
+};
+
+/// Reads `file` and loads its model (`scenario.model`, relative to the file). An unreadable or
+/// malformed file throws ModelError at once; a model that does not load is kept as errors so that
+/// the scenario is still checked for everything else and both reports come together.
+inline ScenarioDocument readScenarioDocument(const std::filesystem::path& file, model::Diagnostics& diag) {
+    ScenarioDocument d;
+    d.path = file.lexically_normal().generic_string();
+    std::string text;
+    try {
+        text = io::readFile(file);
+    } catch (const IoError&) {
+        diag.error(model::SourceLocation{d.path, 0, 0}, "", "", "cannot read scenario file '" + d.path + "'");
+        diag.throwIfAny();
+    }
+    auto doc = parseScenarioToml(text, d.path, diag);
+    diag.throwIfAny();
+    d.doc = std::move(*doc);
+    const toml::node* modelNode = d.doc.at_path("scenario.model").node();
+    if (modelNode && modelNode->is_string() && !modelNode->as_string()->get().empty()) {
+        const std::string rel = modelNode->as_string()->get();
+        const std::string resolved = (std::filesystem::path(d.path).parent_path() / rel).lexically_normal().generic_string();
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(resolved, ec)) {
+            const auto& b = modelNode->source().begin;
+            diag.error(model::SourceLocation{d.path, b.line, b.column}, "[scenario]", "model",
+                       "cannot read model file '" + resolved + "' ('" + rel + "' relative to the scenario's folder)");
+        } else {
+            try {
+                d.model = model::loadModel(std::filesystem::path(resolved));
+            } catch (const model::ModelError& e) {
+                d.modelErrors = e.diagnostics();
+            }
+        }
+    }
+    return d;
+}
+
+/// Throws one ModelError with the scenario's diagnostics (sorted) and the model's, if any.
+inline void throwScenarioErrors(model::Diagnostics& diag, const std::vector<model::Diagnostic>& modelErrors) {
+    diag.sort();
+    if (diag.empty() && modelErrors.empty()) return;
+    std::vector<model::Diagnostic> all = diag.items();
+    all.insert(all.end(), modelErrors.begin(), modelErrors.end());
+    throw model::ModelError(std::move(all));
+}
+
+}  // namespace nkscape::io::detail

@@ -1,0 +1,357 @@
+// Simulation scenario files: TOML → SimulationScenario. Every problem is recorded with its
+// file:line:column and reported together, like the model loader and the assay reader do; nothing
+// is thrown before the whole file has been read. The quantity and name helpers follow
+// src/assay/scenario.cpp so that both readers word their errors the same way.
+
+#include "model/toml_names.hpp"
+#include "nkscape/qsp/scenario.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <optional>
+
+#include "io/scenario_checker.hpp"
+#include "model/spec.hpp"
+#include "nkscape/io/file.hpp"
+#include "nkscape/model/diagnostics.hpp"
+#include "nkscape/model/loader.hpp"
+#include "nkscape/model/units.hpp"
+
+namespace nkscape::qsp {
+
+using model::CompiledModel;
+using model::Diagnostics;
+using model::Index;
+using model::Kind;
+using model::SourceLocation;
+
+namespace {
+
+constexpr std::string_view kFoundingClone = "founding";
+
+
+
+
+
+using io::detail::Sign;
+
+/// Reads one scenario document. `model` may be null (the model failed to load): then everything
+/// that does not need the model is still checked.
+class Checker : public io::detail::ScenarioChecker {
+public:
+    using ScenarioChecker::ScenarioChecker;
+
+    SimulationScenario check(const toml::table& doc) {
+        SimulationScenario s;
+        s.path = path_;
+        const toml::table* scenario = nullptr;
+        const toml::table* simulation = nullptr;
+        const toml::table* tumour = nullptr;
+        const toml::table* patient = nullptr;
+        const toml::array* clones = nullptr;
+        const toml::array* nk = nullptr;
+        const toml::array* doses = nullptr;
+        for (auto&& [key, node] : doc) {
+            const std::string k(key.str());
+            if (k == "scenario" || k == "simulation" || k == "tumour" || k == "patient") {
+                const auto* t = node.as_table();
+                if (!t) {
+                    error(loc(node), "", k, "expected a table [" + k + "], got " + typeName(node));
+                    seen_.push_back(k);
+                    continue;
+                }
+                (k == "scenario" ? scenario : k == "simulation" ? simulation : k == "tumour" ? tumour : patient) = t;
+            } else if (k == "clone" || k == "nk" || k == "dose") {
+                const auto* a = node.as_array();
+                if (!a || !a->is_array_of_tables()) {
+                    error(loc(node), "", k, "expected an array of tables: write [[" + k + "]] (got " + typeName(node) + ")");
+                    seen_.push_back(k);
+                    continue;
+                }
+                (k == "clone" ? clones : k == "nk" ? nk : doses) = a;
+            } else {
+                unknownKey(key, "", k, {"scenario", "simulation", "tumour", "clone", "nk", "patient", "dose"}, "unknown top-level key");
+            }
+        }
+        const SourceLocation top{path_, 1, 1};
+        if (scenario) readScenario(*scenario, s);
+        else if (!wasSeen("scenario")) error(top, "", "scenario", "missing required table [scenario] (name, kind, model, seed)");
+        if (simulation) readSimulation(*simulation, s);
+        else if (!wasSeen("simulation")) error(top, "", "simulation", "missing required table [simulation] (duration, output_interval)");
+        if (tumour) readTumour(*tumour, s);
+        else if (!wasSeen("tumour")) error(top, "", "tumour", "missing required table [tumour] (cell_type, initial_cells)");
+        if (clones) {
+            std::size_t i = 0;
+            for (const auto& item : *clones) readClone(*item.as_table(), ++i, s);
+        }
+        if (nk) {
+            std::size_t i = 0;
+            for (const auto& item : *nk) readNk(*item.as_table(), ++i, s);
+        }
+        if (patient) readPatient(*patient, s);
+        if (doses) {
+            std::size_t i = 0;
+            for (const auto& item : *doses) readDose(*item.as_table(), ++i, s);
+        }
+        return s;
+    }
+
+private:
+
+
+    /// An optional plain number > 0 (tolerances).
+    std::optional<double> positiveNumber(const toml::table& t, std::string_view key, const std::string& entity) {
+        const toml::node* n = t.get(key);
+        if (!n) return std::nullopt;
+        std::optional<double> x;
+        if (const auto* i = n->as_integer()) x = static_cast<double>(i->get());
+        else if (const auto* d = n->as_floating_point()) x = d->get();
+        if (!x) {
+            error(loc(*n), entity, std::string(key), "expected a number, got " + typeName(*n));
+            return std::nullopt;
+        }
+        if (!std::isfinite(*x) || !(*x > 0)) {
+            error(loc(*n), entity, std::string(key), "must be > 0, got " + fmtNumber(*x));
+            return std::nullopt;
+        }
+        return x;
+    }
+
+    // ---- [scenario] ------------------------------------------------------------------------------
+
+    void readScenario(const toml::table& t, SimulationScenario& s) {
+        const std::string entity = "[scenario]";
+        checkKeys(t, entity, "", {"name", "kind", "model", "seed", "description"}, "[scenario]");
+        if (auto v = text(t, "name", entity, true)) {
+            if (v->empty()) error(loc(*t.get("name")), entity, "name", "must not be empty");
+            s.name = *v;
+        }
+        if (auto v = text(t, "kind", entity, true, " (\"simulate\" for a simulation)")) {
+            if (*v != "simulate")
+                error(loc(*t.get("kind")), entity, "kind",
+                      "'" + *v + "' is not a simulation; `nkscape simulate` runs scenarios of kind \"simulate\"");
+        }
+        if (auto v = text(t, "model", entity, true, " (the model file, relative to this scenario)")) {
+            if (v->empty()) {
+                error(loc(*t.get("model")), entity, "model", "must not be empty");
+            } else {
+                s.modelPath = *v;
+                s.modelFile = (std::filesystem::path(path_).parent_path() / *v).lexically_normal().generic_string();
+            }
+        }
+        if (t.get("seed")) {
+            if (auto v = integer(t, "seed", entity, 0, std::numeric_limits<std::int64_t>::max(), "the random seed"))
+                s.seed = static_cast<std::uint64_t>(*v);
+        }
+        if (auto v = text(t, "description", entity, false)) s.description = *v;
+    }
+
+    // ---- [simulation] ----------------------------------------------------------------------------
+
+    void readSimulation(const toml::table& t, SimulationScenario& s) {
+        const std::string entity = "[simulation]";
+        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol"}, "[simulation]");
+        if (auto v = requiredQuantity(t, "duration", "d", Sign::Positive, entity, "the simulated time, e.g. { value = 1, unit = \"yr\" }"))
+            s.spec.durationDays = *v;
+        if (const toml::node* n = t.get("output_interval")) {
+            if (auto v = quantity(*n, "d", Sign::Positive, entity, "output_interval")) s.spec.outputIntervalDays = *v;
+        } else {
+            s.spec.outputIntervalDays = 1;
+        }
+        s.spec.ode.rtol = 1e-6;
+        s.spec.ode.atol = 1e-3;
+        if (auto v = positiveNumber(t, "rtol", entity)) s.spec.ode.rtol = *v;
+        if (auto v = positiveNumber(t, "atol", entity)) s.spec.ode.atol = *v;
+    }
+
+    // ---- [tumour] --------------------------------------------------------------------------------
+
+    void readTumour(const toml::table& t, SimulationScenario& s) {
+        const std::string entity = "[tumour]";
+        checkKeys(t, entity, "", {"cell_type", "initial_cells"}, "[tumour]");
+        if (auto i = cellType(t, "cell_type", model::CellCategory::Tumour, entity, "the tumour's cells")) s.spec.tumourCellType = *i;
+        CloneSpec founding;
+        founding.name = std::string(kFoundingClone);
+        if (auto v = requiredQuantity(t, "initial_cells", "cell", Sign::Positive, entity, "tumour cells at t = 0, e.g. { value = 1e9, unit = \"cell\" }"))
+            founding.initialCells = *v;
+        s.spec.clones.insert(s.spec.clones.begin(), std::move(founding));
+    }
+
+    // ---- [[clone]] -------------------------------------------------------------------------------
+
+    void readClone(const toml::table& t, std::size_t ordinal, SimulationScenario& s) {
+        std::string entity = "clone #" + std::to_string(ordinal);
+        CloneSpec c;
+        if (auto n = text(t, "name", entity, true)) {
+            const SourceLocation where = loc(*t.get("name"));
+            if (n->empty()) {
+                error(where, entity, "name", "must not be empty");
+            } else {
+                entity = "clone '" + *n + "'";
+                if (*n == kFoundingClone)
+                    error(where, entity, "name", "'founding' is the implicit founding clone (set by [tumour]); choose another name");
+                else if (std::find(cloneNames_.begin(), cloneNames_.end(), *n) != cloneNames_.end())
+                    error(where, entity, "name", "two clones have this name");
+                cloneNames_.push_back(*n);
+                c.name = *n;
+            }
+        }
+        checkKeys(t, entity, "", {"name", "ligands", "switch_per_division", "initial_cells"}, "a [[clone]]");
+        if (const toml::node* n = t.get("initial_cells"))
+            if (auto v = quantity(*n, "cell", Sign::NonNegative, entity, "initial_cells")) c.initialCells = *v;
+        if (const toml::node* n = t.get("switch_per_division")) {
+            if (auto v = quantity(*n, "1", Sign::NonNegative, entity, "switch_per_division")) {
+                if (*v > 1) error(loc(*n), entity, "switch_per_division", "is a probability: must be <= 1, got " + fmtNumber(*v));
+                else c.switchPerDivision = *v;
+            }
+        }
+        if (const toml::node* n = t.get("ligands")) {
+            if (const auto* tab = n->as_table()) {
+                for (auto&& [k, v] : *tab) {
+                    const std::string name(k.str());
+                    const std::string dotted = "ligands." + name;
+                    auto mult = quantity(v, "1", Sign::NonNegative, entity, dotted);
+                    auto idx = resolve(name, Kind::Ligand, loc(k), entity, dotted, "ligands multiplies the founding clone's ligand levels");
+                    if (!mult || !idx) continue;
+                    if (std::any_of(c.ligandMultipliers.begin(), c.ligandMultipliers.end(), [&](const auto& e) { return e.first == *idx; })) {
+                        error(loc(k), entity, dotted, "given twice (under another name or alias)");
+                        continue;
+                    }
+                    c.ligandMultipliers.emplace_back(*idx, *mult);
+                }
+            } else {
+                error(loc(*n), entity, "ligands", "expected a table of ligand = { value, unit = \"1\" }, got " + typeName(*n));
+            }
+        }
+        s.spec.clones.push_back(std::move(c));
+    }
+
+    // ---- [[nk]] ----------------------------------------------------------------------------------
+
+    void readNk(const toml::table& t, std::size_t ordinal, SimulationScenario& s) {
+        const std::string entity = "nk #" + std::to_string(ordinal);
+        checkKeys(t, entity, "", {"cell_type", "initial_cells", "influx"}, "an [[nk]]");
+        NkPopulationSpec p;
+        if (auto i = cellType(t, "cell_type", model::CellCategory::Nk, entity, "the NK cells of this population")) {
+            p.cellType = *i;
+            if (std::any_of(s.spec.nk.begin(), s.spec.nk.end(), [&](const NkPopulationSpec& o) { return o.cellType == *i; }))
+                error(loc(*t.get("cell_type")), entity, "cell_type", "two [[nk]] populations have this cell type");
+        }
+        if (const toml::node* n = t.get("initial_cells"))
+            if (auto v = quantity(*n, "cell", Sign::NonNegative, entity, "initial_cells")) p.initialCells = *v;
+        if (const toml::node* n = t.get("influx"))
+            if (auto v = quantity(*n, "cell/d", Sign::NonNegative, entity, "influx")) p.influxPerDay = *v;
+        s.spec.nk.push_back(p);
+    }
+
+    // ---- [patient] -------------------------------------------------------------------------------
+
+    void readPatient(const toml::table& t, SimulationScenario& s) {
+        const std::string entity = "[patient]";
+        checkKeys(t, entity, "", {"weight", "surface"}, "[patient]");
+        if (const toml::node* n = t.get("weight"))
+            if (auto v = quantity(*n, "kg", Sign::Positive, entity, "weight")) s.body.weight_kg = *v;
+        if (const toml::node* n = t.get("surface"))
+            if (auto v = quantity(*n, "m2", Sign::Positive, entity, "surface")) s.body.surface_m2 = *v;
+    }
+
+    // ---- [[dose]] --------------------------------------------------------------------------------
+
+    void readDose(const toml::table& t, std::size_t ordinal, SimulationScenario& s) {
+        std::string entity = "dose #" + std::to_string(ordinal);
+        checkKeys(t, entity, "", {"therapy", "amount", "loading", "schedule", "start", "infusion"}, "a [[dose]]");
+        std::optional<Index> therapy;
+        ScenarioDose d;
+        if (auto name = text(t, "therapy", entity, true, " (the therapy given)")) {
+            const SourceLocation where = loc(*t.get("therapy"));
+            if (name->empty()) error(where, entity, "therapy", "must not be empty");
+            else therapy = resolve(*name, Kind::Therapy, where, entity, "therapy", "the drug given");
+            if (therapy) {
+                d.therapy = m_->entities(Kind::Therapy)[*therapy].name;
+                entity = "dose #" + std::to_string(ordinal) + " (" + d.therapy + ")";
+            }
+        }
+        DosingSpec spec;
+        bool ok = true;
+        if (auto v = text(t, "amount", entity, true, " (e.g. \"6 mg/kg\")")) spec.amount = d.amount = *v;
+        else ok = false;
+        if (auto v = text(t, "loading", entity, false)) spec.loadingAmount = d.loading = *v;
+        else if (t.get("loading")) ok = false;
+        if (auto v = text(t, "schedule", entity, false)) spec.schedule = *v;
+        else if (t.get("schedule")) ok = false;
+        d.schedule = spec.schedule;
+        if (auto v = text(t, "infusion", entity, false)) spec.infusion = d.infusion = *v;
+        else if (t.get("infusion")) ok = false;
+        if (const toml::node* n = t.get("start")) {
+            if (auto v = quantity(*n, "d", Sign::NonNegative, entity, "start")) spec.startDay = d.startDay = *v;
+            else ok = false;
+        }
+        if (!therapy || !ok) return;
+        const SourceLocation where = loc(t);
+        std::optional<DrugPk> pk;
+        try {
+            pk.emplace(DrugPk::fromTherapy(*m_, *therapy));
+        } catch (const InputError& e) {
+            error(loc(*t.get("therapy")), entity, "therapy", std::string("cannot be dosed: ") + e.what());
+            return;
+        }
+        DosingRegimen regimen;
+        try {
+            regimen = DosingRegimen::parse(spec, *pk, s.body);
+        } catch (const InputError& e) {
+            error(where, entity, "", e.what());
+            return;
+        }
+        for (auto& existing : s.spec.drugs) {
+            if (existing.therapy != *therapy) continue;
+            std::vector<Dose> all = existing.regimen.doses();
+            all.insert(all.end(), regimen.doses().begin(), regimen.doses().end());
+            existing.regimen = DosingRegimen(std::move(all), regimen.unit());
+            s.doses.push_back(std::move(d));
+            return;
+        }
+        s.spec.drugs.push_back(DrugRegimen{*therapy, std::move(regimen)});
+        s.doses.push_back(std::move(d));
+    }
+
+    std::vector<std::string> cloneNames_;
+};
+
+SimulationScenario checkScenario(const toml::table& doc, const std::string& path, const CompiledModel* m, const model::UnitSystem& units,
+                                 Diagnostics& diag) {
+    Checker checker(path, m, units, diag);
+    return checker.check(doc);
+}
+
+
+}  // namespace
+
+SimulationScenario parseSimulationScenario(const std::string& toml, const std::string& path, const CompiledModel& m) {
+    Diagnostics diag;
+    auto doc = io::detail::parseScenarioToml(toml, path, diag);
+    diag.throwIfAny();
+    model::UnitSystem units;
+    SimulationScenario s = checkScenario(*doc, path, &m, units, diag);
+    diag.sort();
+    diag.throwIfAny();
+    return s;
+}
+
+LoadedSimulationScenario loadSimulationScenario(const std::filesystem::path& file) {
+    Diagnostics diag;
+    io::detail::ScenarioDocument d = io::detail::readScenarioDocument(file, diag);
+    model::UnitSystem units;
+    SimulationScenario s = checkScenario(d.doc, d.path, d.model ? &*d.model : nullptr, units, diag);
+    io::detail::throwScenarioErrors(diag, d.modelErrors);
+    auto& model = d.model;
+    LoadedSimulationScenario l{std::move(*model), std::move(s.spec), std::move(s.name), std::move(s.description), std::move(s.path),
+                               std::move(s.modelFile), s.seed, s.body, std::move(s.doses)};
+    return l;
+}
+
+}  // namespace nkscape::qsp

@@ -1,0 +1,194 @@
+// Simulation scenario files (qsp/scenario.hpp): units converted, every error reported together
+// with file:line and key, the shipped scenarios run, and the output files are written.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "nkscape/io/file.hpp"
+#include "nkscape/io/json.hpp"
+#include "nkscape/model/diagnostics.hpp"
+#include "nkscape/model/loader.hpp"
+#include "nkscape/model/units.hpp"
+#include "nkscape/qsp/scenario.hpp"
+
+using namespace nkscape;
+using namespace nkscape::qsp;
+
+namespace {
+
+const model::CompiledModel& defaultModel() {
+    static const model::CompiledModel m = model::loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
+    return m;
+}
+
+const std::string kHeader = R"([scenario]
+name = "test"
+kind = "simulate"
+model = "../../models/default.toml"
+seed = 1
+)";
+
+std::vector<std::string> errorsOf(const std::string& toml) {
+    try {
+        (void)parseSimulationScenario(toml, "s.toml", defaultModel());
+    } catch (const model::ModelError& e) {
+        std::vector<std::string> out;
+        for (const auto& d : e.diagnostics()) out.push_back(d.str());
+        return out;
+    }
+    return {};
+}
+
+}  // namespace
+
+TEST(SimulateScenario, ConvertsUnits) {
+    const auto s = parseSimulationScenario(kHeader + R"(
+[simulation]
+duration = { value = 1, unit = "yr" }
+output_interval = { value = 1, unit = "week" }
+rtol = 1e-7
+atol = 1
+
+[tumour]
+cell_type = "TNBC"
+initial_cells = { value = 1e9, unit = "cell" }
+
+[[clone]]
+name = "HLA-I loss"
+ligands = { "HLA-I" = { value = 5, unit = "%" } }
+switch_per_division = { value = 1e-4, unit = "1" }
+
+[[nk]]
+cell_type = "CD56dim NK"
+initial_cells = { value = 1e7, unit = "cell" }
+influx = { value = 1e6, unit = "cell/h" }
+
+[patient]
+weight = { value = 70000, unit = "g" }
+
+[[dose]]
+therapy = "trastuzumab"
+loading = "8 mg/kg"
+amount = "6 mg/kg"
+schedule = "q3w x 3"
+start = { value = 48, unit = "h" }
+)",
+                                           "s.toml", defaultModel());
+    // udunits2's year is the tropical year, 365.242198781 d.
+    EXPECT_NEAR(s.spec.durationDays, 365.242198781, 1e-6);
+    EXPECT_DOUBLE_EQ(s.spec.outputIntervalDays, 7.0);
+    EXPECT_DOUBLE_EQ(s.spec.ode.rtol, 1e-7);
+    EXPECT_DOUBLE_EQ(s.spec.ode.atol, 1.0);
+    ASSERT_EQ(s.spec.clones.size(), 2u);
+    EXPECT_EQ(s.spec.clones[0].name, "founding");
+    EXPECT_DOUBLE_EQ(s.spec.clones[0].initialCells, 1e9);
+    EXPECT_EQ(s.spec.clones[1].name, "HLA-I loss");
+    EXPECT_DOUBLE_EQ(s.spec.clones[1].initialCells, 0.0);
+    ASSERT_EQ(s.spec.clones[1].ligandMultipliers.size(), 1u);
+    EXPECT_NEAR(s.spec.clones[1].ligandMultipliers[0].second, 0.05, 1e-12);
+    ASSERT_EQ(s.spec.nk.size(), 1u);
+    EXPECT_NEAR(s.spec.nk[0].influxPerDay, 24e6, 1e-3);
+    ASSERT_TRUE(s.body.weight_kg);
+    EXPECT_DOUBLE_EQ(*s.body.weight_kg, 70.0);
+    ASSERT_EQ(s.spec.drugs.size(), 1u);
+    const auto& doses = s.spec.drugs[0].regimen.doses();
+    ASSERT_EQ(doses.size(), 3u);
+    EXPECT_DOUBLE_EQ(doses[0].time_d, 2.0);
+    EXPECT_DOUBLE_EQ(doses[0].amount, 560.0);  // 8 mg/kg × 70 kg
+    EXPECT_DOUBLE_EQ(doses[1].time_d, 23.0);
+    EXPECT_DOUBLE_EQ(doses[1].amount, 420.0);  // 6 mg/kg × 70 kg
+}
+
+TEST(SimulateScenario, ReportsEveryErrorTogether) {
+    const auto errors = errorsOf(kHeader + R"(
+[simulation]
+duration = { value = -1, unit = "d" }
+output_interval = { value = 7, unit = "kg" }
+rtoll = 1e-6
+
+[tumour]
+cell_type = "CD56dim NK"
+initial_cells = { value = 1e9, unit = "cell" }
+
+[[clone]]
+name = "founding"
+ligands = { "HLA-X" = { value = 0.5, unit = "1" } }
+
+[[nk]]
+cell_type = "TNBC"
+
+[[dose]]
+therapy = "trastuzumob"
+amount = "6 mg/kg"
+)");
+    const std::vector<std::string> expected{
+        "s.toml:8:12: error: [simulation]: key 'duration': must be > 0, got -1 d",
+        "s.toml:9:39: error: [simulation]: key 'output_interval': unit 'kg' does not convert to 'd' (the unit of this key)",
+        "s.toml:10:1: error: [simulation]: key 'rtoll': unknown key for [simulation] (did you mean 'rtol'?)",
+        "s.toml:13:13: error: [tumour]: key 'cell_type': cell type 'CD56dim NK' is of category nk; the cell_type must be of category tumour",
+        "s.toml:17:8: error: clone 'founding': key 'name': 'founding' is the implicit founding clone (set by [tumour]); choose another name",
+        "s.toml:18:13: error: clone 'founding': key 'ligands.HLA-X': no ligand named 'HLA-X' in model 'nkscape-default' (did you mean 'HLA-I'?) "
+        "(ligands multiplies the founding clone's ligand levels)",
+        "s.toml:21:13: error: nk #1: key 'cell_type': cell type 'TNBC' is of category tumour; the cell_type must be of category nk",
+        "s.toml:24:11: error: dose #1: key 'therapy': no therapy named 'trastuzumob' in model 'nkscape-default' (did you mean 'trastuzumab'?) "
+        "(the drug given)",
+    };
+    EXPECT_EQ(errors, expected);
+}
+
+TEST(SimulateScenario, DosingErrorsAreDiagnosticsAtTheDose) {
+    const std::string toml = kHeader + R"(
+[simulation]
+duration = { value = 30, unit = "d" }
+
+[tumour]
+cell_type = "HER2-enriched"
+initial_cells = { value = 1e9, unit = "cell" }
+
+[[dose]]
+therapy = "trastuzumab"
+amount = "6 mg/kg"
+schedule = "q3w x 2"
+)";
+    // No [patient] weight: DosingRegimen::parse's own message, at the [[dose]]'s line.
+    std::string why;
+    try {
+        DosingSpec spec;
+        spec.amount = "6 mg/kg";
+        spec.schedule = "q3w x 2";
+        (void)DosingRegimen::parse(spec, DrugPk::fromTherapy(defaultModel(), "trastuzumab"), BodySize{});
+    } catch (const InputError& e) {
+        why = e.what();
+    }
+    ASSERT_FALSE(why.empty());
+    const auto errors = errorsOf(toml);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0], "s.toml:14:1: error: dose #1 (trastuzumab): " + why);
+}
+
+TEST(SimulateScenario, TnbcUntreatedGrowsAndWritesOutputs) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    EXPECT_EQ(loaded.spec.clones.size(), 2u);
+    const auto r = simulate(loaded.model, loaded.spec);
+    ASSERT_GE(r.rows.size(), 2u);
+    ASSERT_EQ(r.columns[0], "tumour.cells");
+    EXPECT_DOUBLE_EQ(r.rows.front()[0], 1e9);
+    EXPECT_GT(r.rows.back()[0], 2 * r.rows.front()[0]);
+    for (std::size_t i = 1; i < r.rows.size(); ++i) EXPECT_GT(r.rows[i][0], r.rows[i - 1][0]) << "t = " << r.times[i];
+
+    const auto dir = std::filesystem::temp_directory_path() / "nkscape-test-simulate-scenario";
+    std::filesystem::remove_all(dir);
+    const auto files = writeSimulationOutputs(dir, loaded, r, 0.5);
+    ASSERT_EQ(files.size(), 3u);
+    const std::string series = io::readFile(dir / "timeseries.csv");
+    EXPECT_EQ(series.rfind("time_d,tumour.cells [cell],clone.founding [cell],clone.HLA-I loss [cell],nk.CD56dim NK [cell],", 0), 0u);
+    EXPECT_EQ(io::readFile(dir / "events.csv").rfind("time_d,kind,detail\n0,phase,", 0), 0u);
+    const auto summary = nlohmann::json::parse(io::readFile(dir / "summary.json"));
+    EXPECT_EQ(summary["scenario"]["seed"], 1);
+    EXPECT_EQ(summary["model"]["name"], "nkscape-default");
+    EXPECT_EQ(summary["immunoediting"]["final_phase"], "escape");
+    EXPECT_GT(summary["solver"]["steps"].get<long>(), 0);
+    std::filesystem::remove_all(dir);
+}
