@@ -7,8 +7,8 @@
 ///
 /// Not yet in this version (explicit, see docs/qsp.md): blood compartment and trafficking,
 /// microenvironment cell dynamics (CAF, MDSC, TAM, Treg, CD8 T), clone switching beyond a fixed
-/// per-division rate from the founding clone, CD8 T-cell killing, scenario files and the
-/// `nkscape simulate` command.
+/// per-division rate from the founding clone, CD8 T-cell killing, calibration against V10–V18.
+/// Scenario files for it are read by qsp/scenario.hpp (`nkscape simulate`).
 
 #include <string>
 #include <utility>
