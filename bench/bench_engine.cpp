@@ -21,11 +21,11 @@ qsp::SimulationSpec patientYear(const char* tumour, int clones, bool weeklyDosin
     const auto& m = defaultModel();
     qsp::SimulationSpec s;
     s.tumourCellType = m.require(Kind::CellType, tumour);
-    s.clones.push_back(qsp::CloneSpec{"founding", {}, 1e9, 0});
+    s.clones.push_back(qsp::CloneSpec{.name = "founding", .initialCells = 1e9});
     const Index hla = m.require(Kind::Ligand, "HLA-I");
     for (int c = 1; c < clones; ++c)
-        s.clones.push_back(qsp::CloneSpec{"variant" + std::to_string(c), {{hla, 1.0 / (c + 1)}}, 0, 1e-5});
-    s.nk.push_back(qsp::NkPopulationSpec{m.require(Kind::CellType, "CD56dim NK"), 1e7, 1e6});
+        s.clones.push_back(qsp::CloneSpec{.name = "variant" + std::to_string(c), .ligandMultipliers = {{hla, 1.0 / (c + 1)}}, .switchPerDivision = 1e-5});
+    s.populations.push_back(qsp::PopulationSpec{.cellType = m.require(Kind::CellType, "CD56dim NK"), .initialCells = 1e7, .influxPerDay = 1e6});
     if (weeklyDosing) {
         const Index t = m.require(Kind::Therapy, "trastuzumab");
         const auto pk = qsp::DrugPk::fromTherapy(m, t);

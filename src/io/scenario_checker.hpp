@@ -27,7 +27,7 @@
 namespace nkscape::io::detail {
 
 /// Sign a quantity must have.
-enum class Sign { Positive, NonNegative };
+enum class Sign { Positive, NonNegative, Any };
 
 class ScenarioChecker {
 public:

@@ -263,6 +263,10 @@ private:
                             "unit '" + med.unit + "' is not a concentration (mass or amount per volume, e.g. pg/mL or nM)");
             } else {
                 unitOk = true;
+                // Computed once here, where the unit system is at hand: engines turn a supplied
+                // drug's concentration (nM) into this mediator's unit without one.
+                if (units_.convertible(med.unit, "mol/L")) med.unitPerNanomolar = units_.convertOrThrow(1.0, "nM", med.unit);
+                else med.unitPerNgPerMl = units_.convertOrThrow(1.0, "ng/mL", med.unit);
             }
         }
         if (unitOk) convertDeferred(e, e.table, "basal_level", med.unit);
@@ -729,9 +733,12 @@ private:
                 if (!t.has(k)) diag_.error(t.where, e.label(), std::string("pk.") + k, "missing required key (" + why + ")");
         };
         if (model == "none") {
+            // A local therapy (virus, procedure) has no concentration; `persistence` is how long
+            // one administration stays active in the tumour (the engine's local activity).
             for (std::size_t p = 0; p < kPkParamCount; ++p) {
                 const std::string k(pkParamKey(static_cast<PkParam>(p)));
-                if (const Field* f = t.get(k)) diag_.error(f->where, e.label(), "pk." + k, "pk model 'none' takes no parameters");
+                if (k == "persistence") continue;
+                if (const Field* f = t.get(k)) diag_.error(f->where, e.label(), "pk." + k, "pk model 'none' takes no parameter but persistence");
             }
         } else if (model == "one_compartment") {
             if (!t.has("clearance") && !t.has("half_life")) need({"clearance"}, "one_compartment needs clearance or half_life");
@@ -755,6 +762,7 @@ private:
             std::vector<std::string_view> required;
             std::vector<Kind> targets;
             bool categoryTarget;
+            std::vector<std::string_view> optional = {};
         };
         static const std::map<std::string, Rule, std::less<>> rules = {
             {"block", {{"kd"}, {Kind::Receptor, Kind::Ligand}, false}},
@@ -764,21 +772,31 @@ private:
             {"supply", {{"potency"}, {Kind::Mediator}, false}},
             {"inhibit", {{"ic50", "emax"}, {Kind::Factor, Kind::Mediator, Kind::Receptor, Kind::Ligand}, false}},
             {"neutralise", {{"kd"}, {Kind::Mediator}, false}},
-            {"lyse", {{"rate"}, {Kind::CellType}, true}},
-            {"recruit", {{"gain"}, {Kind::CellType}, true}},
-            {"deplete", {{"rate"}, {Kind::CellType}, true}},
+            // ic50: exposure of a systemic drug (c / (c + ic50)); spare_half: antigen level at
+            // which lysis is halved, for a lysis that spares antigen-high cells (with `spares`).
+            {"lyse", {{"rate"}, {Kind::CellType}, true, {"ic50", "spare_half"}}},
+            {"recruit", {{"gain"}, {Kind::CellType}, true, {"ic50"}}},
+            {"deplete", {{"rate"}, {Kind::CellType}, true, {"ic50"}}},
             {"restore", {{"emax", "ic50"}, {Kind::Factor, Kind::Ligand}, false}},
         };
         auto it = rules.find(action);
         if (it == rules.end()) return;  // bad action already reported by the parser
         const Rule& rule = it->second;
-        static const std::vector<std::string_view> numeric = {"kd", "ic50", "emax", "gain", "fc_gain", "potency", "rate"};
+        static const std::vector<std::string_view> numeric = {"kd", "ic50", "emax", "gain", "fc_gain", "potency", "rate", "spare_half"};
         for (auto k : numeric) {
             const bool req = std::find(rule.required.begin(), rule.required.end(), k) != rule.required.end();
+            const bool opt = std::find(rule.optional.begin(), rule.optional.end(), k) != rule.optional.end();
             const Field* f = t.get(k);
             if (req && !t.has(k)) diag_.error(t.where, e.label(), prefix + std::string(k), "missing required key (action " + action + ")");
-            if (!req && f) diag_.error(f->where, e.label(), prefix + std::string(k), "does not apply to action '" + action + "'");
-            if (req && f) m.params.emplace_back(std::string(k), param(e, t, k, inf, prefix));
+            if (!req && !opt && f) diag_.error(f->where, e.label(), prefix + std::string(k), "does not apply to action '" + action + "'");
+            if ((req || opt) && f) m.params.emplace_back(std::string(k), param(e, t, k, inf, prefix));
+        }
+        if (const Field* f = t.get("spares")) {
+            if (action != "lyse") diag_.error(f->where, e.label(), prefix + "spares", "only action 'lyse' spares an antigen");
+            else if (auto r = resolve(f->text, f->where, e, prefix + "spares", {Kind::Ligand})) m.spares = *r;
+            if (action == "lyse" && !t.has("spare_half")) diag_.error(f->where, e.label(), prefix + "spare_half", "missing required key (lyse with spares)");
+        } else if (const Field* g = t.get("spare_half")) {
+            diag_.error(g->where, e.label(), prefix + "spare_half", "needs 'spares' (the antigen whose high level protects a cell)");
         }
         if (action == "engage") {
             if (!t.has("receptors")) diag_.error(t.where, e.label(), prefix + "receptors", "missing required key (action engage)");

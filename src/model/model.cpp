@@ -1,5 +1,7 @@
 #include "nkscape/model/model.hpp"
 
+#include <cmath>
+
 #include "nkscape/error.hpp"
 
 namespace nkscape::model {
@@ -110,6 +112,14 @@ double CompiledModel::constant(std::string_view name) const {
     if (auto i = indexOf(Kind::Constant, name)) return values_.at(constants_.at(*i));
     throw InputError("model '" + info_.name + "' declares no [[constant]] named '" + std::string(name) +
                      "' (an engine needs it; see docs/model-format.md, constants)");
+}
+
+void CompiledModel::setValue(ParamId p, double value) {
+    if (p >= values_.size()) throw InputError("model '" + info_.name + "' has no parameter #" + std::to_string(p));
+    if (!std::isfinite(value))
+        throw InputError("model '" + info_.name + "': parameter '" + parameters_[p].path + "' cannot be set to a non-finite value");
+    values_[p] = value;
+    parameters_[p].value = value;
 }
 
 std::optional<ParamId> CompiledModel::findParameter(std::string_view path) const {

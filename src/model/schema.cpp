@@ -148,11 +148,12 @@ const TableSchema& mechanismSchema() {
     static const TableSchema s{
         "therapy.mechanism",
         {en("action", {"block", "opsonise", "engage", "car", "supply", "inhibit", "neutralise", "lyse", "recruit", "deplete", "restore"}, true),
-         ref("target", true), refl("receptors"),
+         ref("target", true), refl("receptors"), ref("spares"),
          en("costimulation", {"none", "CD28", "4-1BB", "2B4", "DAP10", "DAP12", "CD28-4-1BB"}),
          par("kd", "nM", C::Positive), par("ic50", "nM", C::Positive), par("emax", "1", C::Fraction),
          par("gain", "1", C::NonNegative), par("fc_gain", "1", C::NonNegative),
-         par("potency", "1", C::NonNegative), par("rate", "1/d", C::NonNegative)}};
+         par("potency", "1", C::NonNegative), par("rate", "1/d", C::NonNegative),
+         par("spare_half", "molecule/cell", C::Positive)}};
     return s;
 }
 

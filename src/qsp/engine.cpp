@@ -1,7 +1,7 @@
-// The well-mixed engine, first version (docs/qsp.md, "The engine"). The ODE system is generated
-// from the compiled model: one block of states per clone, NK population, mediator and drug. Every
-// rate comes from the model through the Regulator (cell levels) and the Synapse (kill
-// probabilities); nothing here is specific to one receptor, ligand or drug.
+// The well-mixed engine (docs/qsp.md, "The engine"). The ODE system is generated from the compiled
+// model: one block of states per clone, cell population, mediator and drug. Every rate comes from
+// the model through the Regulator (cell levels), the Synapse (kill probabilities) and the therapy
+// mechanisms (supply, lyse, recruit, deplete, CAR); nothing here names a receptor, ligand or drug.
 
 #include "nkscape/qsp/engine.hpp"
 
@@ -11,37 +11,63 @@
 #include <optional>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "nkscape/error.hpp"
 #include "nkscape/synapse/regulation.hpp"
 #include "nkscape/synapse/synapse.hpp"
 
 namespace nkscape::qsp {
 
+using model::CellCategory;
 using model::CellParam;
 using model::CompiledModel;
 using model::Index;
 using model::Kind;
 using model::kNoIndex;
 using model::kNoParam;
+using model::MechanismAction;
 
 namespace {
 
 constexpr double kHoursPerDay = 24.0;
 constexpr double kMinutesPerDay = 1440.0;
+constexpr double kMicrolitresPerLitre = 1e6;
 
 struct Constants {
-    double encounterRate;          // 1/d per NK cell, at target saturation
+    double encounterRate;          // 1/d per effector cell, at target saturation
     double encounterHalf;          // cell: tumour cells at half-maximal encounter rate
-    double volumePerCell;          // mL per cell of interstitium
-    double antibodyPartition;      // tumour interstitium / plasma
+    double volumePerCell;          // mL of interstitium per cell
+    double antibodyPartition;      // tumour interstitium / plasma, antibodies and fusion proteins
+    double cytokinePartition;      // the same, cytokines
+    double smallMoleculePartition; // the same, small molecules and chemotherapy
     double carryingCapacity;       // cell, when the tumour cell type gives none
     double productTumourFraction;  // share of a cell product's circulating cells in the tumour
+    double bloodVolume;            // µL
+    double cafExclusion;           // CAF per tumour cell halving lymphocyte infiltration
+    double cd8Specific;            // tumour-reactive share of CD8 T cells
+    double exhaustionPerKill;      // 1 per kill
+    double exhaustionRecovery;     // d
+    double costimExpansion;        // 1/d
+    double costimPersistence;      // 1
 };
 
 Constants readConstants(const CompiledModel& m) {
-    return Constants{m.constant("qsp.encounter_rate"),        m.constant("qsp.encounter_half_saturation"),
-                     m.constant("qsp.interstitial_volume_per_cell"), m.constant("qsp.antibody_tumour_partition"),
-                     m.constant("qsp.carrying_capacity"),     m.constant("qsp.cell_product_tumour_fraction")};
+    return Constants{m.constant("qsp.encounter_rate"),
+                     m.constant("qsp.encounter_half_saturation"),
+                     m.constant("qsp.interstitial_volume_per_cell"),
+                     m.constant("qsp.antibody_tumour_partition"),
+                     m.constant("qsp.cytokine_tumour_partition"),
+                     m.constant("qsp.small_molecule_tumour_partition"),
+                     m.constant("qsp.carrying_capacity"),
+                     m.constant("qsp.cell_product_tumour_fraction"),
+                     m.constant("qsp.blood_volume") * kMicrolitresPerLitre,
+                     m.constant("qsp.caf_exclusion_ratio"),
+                     m.constant("qsp.cd8_tumour_specific_fraction"),
+                     m.constant("qsp.exhaustion_per_kill"),
+                     m.constant("qsp.exhaustion_recovery_time"),
+                     m.constant("qsp.costimulation_expansion_rate"),
+                     m.constant("qsp.costimulation_persistence_gain")};
 }
 
 // First-order loss of a mediator in 1/d, from decay_rate (1/h) or half_life (h); 0 if neither.
@@ -52,28 +78,146 @@ double decayPerDay(const CompiledModel& m, Index mediator) {
     return 0.0;
 }
 
+bool isKillerCategory(CellCategory c) { return c == CellCategory::Nk || c == CellCategory::Cd8T; }
+// Lymphocytes are the cells the stromal barrier keeps out of tumour nests.
+bool isExcludedCategory(CellCategory c) { return c == CellCategory::Nk || c == CellCategory::Cd8T || c == CellCategory::Treg; }
+
+// A mechanism that acts on cell numbers (lyse, recruit, deplete), resolved for the engine.
+struct CellMechanism {
+    std::size_t drug = 0;          // index in spec.drugs
+    MechanismAction action = MechanismAction::Lyse;
+    double size = 0;               // rate (1/d) or gain (1)
+    double ic50 = 0;               // nM in the tumour; 0 = exposure is the local activity
+    Index spares = kNoIndex;       // lyse: antigen protecting a cell
+    double spareHalf = 0;          // molecule/cell
+    std::optional<CellCategory> category;
+    Index cellType = kNoIndex;
+    [[nodiscard]] bool matches(const CompiledModel& m, Index ct) const {
+        if (category) return m.cellTypes()[ct].category == *category;
+        for (Index c = ct; c != kNoIndex; c = m.cellTypes()[c].basedOn)
+            if (c == cellType) return true;
+        return false;
+    }
+};
+
 class TumourSystem final : public OdeSystem {
 public:
     TumourSystem(const CompiledModel& m, const SimulationSpec& spec)
         : m_(m), spec_(spec), c_(readConstants(m)), regulator_(m), synapse_(m), contacts_(synapse::Contacts::none(m)) {
         const auto& tumour = m.cellTypes()[spec.tumourCellType];
+        const std::string& tumourName = m.entities(Kind::CellType)[spec.tumourCellType].name;
         if (tumour.param(CellParam::GrowthRate) != kNoParam) growthRate_ = m.value(tumour.param(CellParam::GrowthRate));
         else if (tumour.param(CellParam::DoublingTime) != kNoParam) growthRate_ = std::numbers::ln2 / m.value(tumour.param(CellParam::DoublingTime));
-        else throw InputError("simulate: tumour cell type '" + m.entities(Kind::CellType)[spec.tumourCellType].name + "' has neither growth_rate nor doubling_time");
-        capacity_ = tumour.param(CellParam::CarryingCapacity) != kNoParam ? m.value(tumour.param(CellParam::CarryingCapacity)) : c_.carryingCapacity;
+        else throw InputError("simulate: tumour cell type '" + tumourName + "' has neither growth_rate nor doubling_time");
+        capacity_ = m.valueOr(tumour.param(CellParam::CarryingCapacity), c_.carryingCapacity);
+        tumourDensity_ = m.valueOr(tumour.param(CellParam::Density), 0.0);
 
         nClones_ = spec.clones.size();
-        nNk_ = spec.nk.size();
         nMed_ = m.mediators().size();
-        offsetDrug_ = nClones_ + nNk_ + nMed_;
-        std::size_t off = offsetDrug_;
-        for (const auto& d : spec.drugs) {
-            drugs_.push_back(DrugPk::fromTherapy(m, d.therapy));
+        std::size_t off = nClones_;
+        // Cell populations: tumour count, then blood pool, granules and exhaustion where they apply.
+        std::vector<char> contactRegulator(m.cellTypes().size(), 0);
+        for (const auto& r : m.regulations())
+            if (r.by.valid() && r.by.kind == Kind::CellType) contactRegulator[r.by.index] = 1;
+        for (const auto& ps : spec.populations) {
+            Population p;
+            p.spec = &ps;
+            p.cellType = ps.cellType;
+            const auto& ct = m.cellTypes()[ps.cellType];
+            const std::string& name = m.entities(Kind::CellType)[ps.cellType].name;
+            p.category = ct.category;
+            if (ct.param(CellParam::DeathRate) == kNoParam)
+                throw InputError("simulate: population '" + name + "': the cell type has no death_rate, so its numbers cannot be simulated");
+            p.proliferation = m.valueOr(ct.param(CellParam::ProliferationRate), 0.0);
+            p.death = m.value(ct.param(CellParam::DeathRate));
+            p.killer = isKillerCategory(ct.category);
+            p.excluded = isExcludedCategory(ct.category);
+            p.contact = contactRegulator[ps.cellType] != 0;
+            p.tumourState = off++;
+            if (ps.blood) {
+                if (ct.param(CellParam::BloodCount) == kNoParam)
+                    throw InputError("simulate: population '" + name + "' has a blood pool but the cell type has no blood_count");
+                p.bloodState = off++;
+                p.blood0 = m.value(ct.param(CellParam::BloodCount)) * c_.bloodVolume;
+            }
+            if (p.killer) {
+                p.granuleState = off++;
+                p.exhaustionState = off++;
+                p.granuleCapacity = std::max(1.0, m.valueOr(ct.param(CellParam::GranuleCapacity), 1.0));
+                p.refillDays = m.valueOr(ct.param(CellParam::GranuleRefillTime), 6.0) / kHoursPerDay;
+                if (m.cellTypes()[ps.cellType].param(CellParam::GranuleRefillTime) == kNoParam)
+                    p.refillDays = m.constant("assay.granule_refill_time") / kHoursPerDay;
+            }
+            if (p.contact && !(tumourDensity_ > 0))
+                throw InputError("simulate: population '" + name + "' regulates other cells by contact, which needs the tumour cell type '" +
+                                 tumourName + "' to give its density (cell/mL)");
+            pops_.push_back(p);
+        }
+        offsetMed_ = off;
+        off += nMed_;
+        for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+            const Index t = spec.drugs[d].therapy;
+            const auto& th = m.therapies()[t];
+            drugs_.push_back(DrugPk::fromTherapy(m, t));
             drugOffset_.push_back(off);
             off += drugs_.back().stateCount();
-            const auto& th = m.therapies()[d.therapy];
-            productType_.push_back(drugs_.back().isCellProduct() ? th.product : kNoIndex);
-            hasConcentration_.push_back(!drugs_.back().isCellProduct() && th.molecularWeight != kNoParam);
+            Drug info;
+            const DrugPk& pk = drugs_.back();
+            info.product = pk.isCellProduct() ? th.product : kNoIndex;
+            info.local = pk.isLocal();
+            info.hasConcentration = info.local || (!pk.isCellProduct() && th.molecularWeight != kNoParam);
+            switch (th.kind) {
+                case model::TherapyKind::Cytokine: info.partition = c_.cytokinePartition; break;
+                case model::TherapyKind::SmallMolecule:
+                case model::TherapyKind::Chemotherapy: info.partition = c_.smallMoleculePartition; break;
+                default: info.partition = info.local ? 1.0 : c_.antibodyPartition; break;
+            }
+            const std::string& tname = m.entities(Kind::Therapy)[t].name;
+            for (const auto& mech : th.mechanisms) {
+                if (mech.action == MechanismAction::Supply) {
+                    const Index k = mech.target.index;
+                    const auto& med = m.mediators()[k];
+                    double perNm = med.unitPerNanomolar;
+                    if (perNm == 0) {
+                        if (med.molecularWeight == kNoParam)
+                            throw InputError("simulate: therapy '" + tname + "' supplies mediator '" + m.entities(Kind::Mediator)[k].name +
+                                             "', whose unit is a mass concentration but which has no molecular_weight");
+                        perNm = med.unitPerNgPerMl * m.value(med.molecularWeight);
+                    }
+                    if (!info.hasConcentration)
+                        throw InputError("simulate: therapy '" + tname + "' supplies a mediator but has no molecular_weight, so its concentration is unknown");
+                    info.supply.emplace_back(k, m.value(mech.param("potency")) * perNm);
+                } else if (mech.action == MechanismAction::Car && info.product != kNoIndex) {
+                    info.carTherapy = true;
+                    info.costimulated = !mech.costimulation.empty() && mech.costimulation != "none";
+                } else if (mech.action == MechanismAction::Lyse || mech.action == MechanismAction::Recruit ||
+                           mech.action == MechanismAction::Deplete) {
+                    CellMechanism cm;
+                    cm.drug = d;
+                    cm.action = mech.action;
+                    cm.size = m.value(mech.param(mech.action == MechanismAction::Recruit ? "gain" : "rate"));
+                    cm.category = mech.targetCategory;
+                    cm.cellType = mech.target.valid() ? mech.target.index : kNoIndex;
+                    if (mech.param("ic50") != kNoParam) cm.ic50 = m.value(mech.param("ic50"));
+                    if (mech.spares.valid()) {
+                        cm.spares = mech.spares.index;
+                        cm.spareHalf = m.value(mech.param("spare_half"));
+                    }
+                    // A cell product recruiting its own cells sets how they infiltrate (below).
+                    if (info.product != kNoIndex && mech.action == MechanismAction::Recruit) {
+                        info.productRecruit = cm.size;
+                        continue;
+                    }
+                    if (!info.local && cm.ic50 == 0)
+                        throw InputError("simulate: therapy '" + tname + "': mechanism " + std::string(model::mechanismActionKey(mech.action)) +
+                                         " of a systemic drug needs ic50 (the concentration of half effect)");
+                    if (!info.local && !info.hasConcentration)
+                        throw InputError("simulate: therapy '" + tname + "': mechanism " + std::string(model::mechanismActionKey(mech.action)) +
+                                         " needs the drug's concentration, but the therapy has no molecular_weight");
+                    cellMechs_.push_back(cm);
+                }
+            }
+            drugInfo_.push_back(std::move(info));
         }
         size_ = off;
         inputRate.assign(spec.drugs.size(), 0.0);
@@ -85,11 +229,27 @@ public:
         const auto fx = m.indexOf(Kind::Factor, "proliferation");
         const auto fv = m.indexOf(Kind::Factor, "viability");
         prolifFactor_ = fx ? *fx : kNoIndex;
+        viabilityFactor_ = fv ? *fv : kNoIndex;
         const auto ifng = m.indexOf(Kind::Mediator, "IFN-g");
         const auto tnfa = m.indexOf(Kind::Mediator, "TNF-a");
         ifng_ = ifng ? *ifng : nMed_;
         tnfa_ = tnfa ? *tnfa : nMed_;
-        viabilityFactor_ = fv ? *fv : kNoIndex;
+
+        // Clones: factor multipliers become baseline overrides for the Regulator.
+        const synapse::CellLevels base = regulator_.baseline(spec.tumourCellType);
+        for (const auto& cl : spec.clones) {
+            synapse::FactorBaselines fb;
+            for (const auto& [f, mult] : cl.factorMultipliers) fb.emplace_back(f, base.factors[f] * mult);
+            cloneBaselines_.push_back(std::move(fb));
+        }
+        clones_.resize(nClones_);
+        basalPlasma_ = synapse::basalMilieu(m);
+        // Each population's factors in the resting plasma: the blood pool is at its steady state there.
+        for (auto& p : pops_) {
+            if (p.bloodState == kNone) continue;
+            const auto lv = regulator_.setPoint(p.cellType, basalPlasma_, contacts_);
+            p.production = std::max(0.0, p.blood0 * (lossRate(p, lv.factors) - gainRate(p, lv.factors)));
+        }
     }
 
     [[nodiscard]] std::size_t size() const override { return size_; }
@@ -101,8 +261,14 @@ public:
     [[nodiscard]] bool nonNegative(std::size_t) const override { return false; }
     [[nodiscard]] std::string stateName(std::size_t i) const override {
         if (i < nClones_) return "clone." + spec_.clones[i].name;
-        if (i < nClones_ + nNk_) return "nk." + m_.entities(Kind::CellType)[spec_.nk[i - nClones_].cellType].name;
-        if (i < offsetDrug_) return "mediator." + m_.entities(Kind::Mediator)[i - nClones_ - nNk_].name;
+        for (const auto& p : pops_) {
+            const std::string& n = m_.entities(Kind::CellType)[p.cellType].name;
+            if (i == p.tumourState) return std::string(model::cellCategoryKey(p.category)) + "." + n;
+            if (i == p.bloodState) return "blood." + n;
+            if (i == p.granuleState) return "granules." + n;
+            if (i == p.exhaustionState) return "exhaustion." + n;
+        }
+        if (i >= offsetMed_ && i < offsetMed_ + nMed_) return "mediator." + m_.entities(Kind::Mediator)[i - offsetMed_].name;
         for (std::size_t d = 0; d < drugs_.size(); ++d)
             if (i >= drugOffset_[d] && i < drugOffset_[d] + drugs_[d].stateCount()) return drugs_[d].stateName(i - drugOffset_[d]);
         return "y[" + std::to_string(i) + "]";
@@ -111,119 +277,205 @@ public:
     [[nodiscard]] std::vector<double> initialState() const {
         std::vector<double> y(size_, 0.0);
         for (std::size_t c = 0; c < nClones_; ++c) y[c] = spec_.clones[c].initialCells;
-        for (std::size_t p = 0; p < nNk_; ++p) y[nClones_ + p] = spec_.nk[p].initialCells;
-        for (std::size_t k = 0; k < nMed_; ++k) y[nClones_ + nNk_ + k] = basal_[k];
+        for (const auto& p : pops_) {
+            y[p.tumourState] = p.spec->initialCells;
+            if (p.bloodState != kNone) y[p.bloodState] = p.blood0;
+            if (p.granuleState != kNone) y[p.granuleState] = 1.0;
+        }
+        for (std::size_t k = 0; k < nMed_; ++k) y[offsetMed_ + k] = basal_[k];
         return y;
     }
 
-    /// Free drug in the tumour interstitium (nM) for the Regulator and the Synapse.
-    [[nodiscard]] synapse::Milieu milieu(std::span<const double> y) const {
-        synapse::Milieu mil = synapse::Milieu::empty(m_);
-        for (std::size_t k = 0; k < nMed_; ++k) mil.mediators[k] = std::max(0.0, y[nClones_ + nNk_ + k]);
-        for (std::size_t d = 0; d < drugs_.size(); ++d)
-            if (hasConcentration_[d]) mil.therapies[spec_.drugs[d].therapy] += c_.antibodyPartition * std::max(0.0, drugs_[d].concentration(y, drugOffset_[d]));
-        return mil;
+    /// Plasma concentration of drug d in nM (local therapies: their activity as nominal nM; 0 for
+    /// a drug without a concentration).
+    [[nodiscard]] double plasmaNm(std::span<const double> y, std::size_t d) const {
+        return drugInfo_[d].hasConcentration ? std::max(0.0, drugs_[d].concentration(y, drugOffset_[d])) : 0.0;
     }
 
-    /// Drug column value: nM in plasma for a drug, circulating cells for a cell product.
+    /// Drug column value: nM in plasma, circulating cells for a cell product, activity (1) for a
+    /// local therapy, mg for a drug without molecular weight.
     [[nodiscard]] double drugOutput(std::span<const double> y, std::size_t d) const {
-        return hasConcentration_[d] ? drugs_[d].concentration(y, drugOffset_[d]) : drugs_[d].centralAmount(y, drugOffset_[d]);
+        return drugInfo_[d].hasConcentration ? drugs_[d].concentration(y, drugOffset_[d]) : drugs_[d].centralAmount(y, drugOffset_[d]);
+    }
+    [[nodiscard]] std::string drugUnit(std::size_t d) const {
+        if (drugs_[d].isCellProduct()) return "cell";
+        if (drugs_[d].isLocal()) return "1";
+        return drugInfo_[d].hasConcentration ? "nM" : "mg";
     }
 
     void rhs(double /*t*/, std::span<const double> y, std::span<double> dydt) override {
         std::fill(dydt.begin(), dydt.end(), 0.0);
-        const synapse::Milieu mil = milieu(y);
-        // Set-points and the synapse context depend on the milieu only. CVODE's difference-quotient
-        // Jacobian perturbs one state at a time, mostly cells, which leaves the milieu bit-for-bit
-        // the same: reuse them then (exact equality, so results do not depend on the cache).
-        if (!cacheValid_ || mil.mediators != cachedMilieu_.mediators || mil.therapies != cachedMilieu_.therapies) {
-            cachedMilieu_ = mil;
-            cachedContext_ = synapse_.context(mil);
-            cachedTumour_ = regulator_.setPoint(spec_.tumourCellType, mil, contacts_);
-            cachedNk_.clear();
-            cacheValid_ = true;
-        }
-        const auto& ctx = cachedContext_;
-        const auto& tumourLevels = cachedTumour_;
-        auto nkStateOf = [&](Index cellType) -> const synapse::NkState& {
-            for (const auto& [ct, st] : cachedNk_)
-                if (ct == cellType) return st;
-            cachedNk_.emplace_back(cellType, regulator_.nkState(cellType, mil, contacts_));
-            return cachedNk_.back().second;
-        };
-
         double nTot = 0;
         for (std::size_t c = 0; c < nClones_; ++c) nTot += std::max(0.0, y[c]);
+        double immune = 0;
+        for (const auto& p : pops_) immune += std::max(0.0, y[p.tumourState]);
 
-        // Effector populations: the declared ones, then each cell product's tumour share.
-        struct Effector {
-            Index cellType;
-            double cells;
-            std::size_t state;  // index in y, or size_ for a cell product (no state of its own)
-        };
-        std::vector<Effector> eff;
-        for (std::size_t p = 0; p < nNk_; ++p) eff.push_back({spec_.nk[p].cellType, std::max(0.0, y[nClones_ + p]), nClones_ + p});
+        // ---- the tumour milieu and what depends on it only -------------------------------------
+        milieu_.mediators.resize(nMed_);
+        milieu_.therapies.assign(m_.therapies().size(), 0.0);
+        for (std::size_t k = 0; k < nMed_; ++k) milieu_.mediators[k] = std::max(0.0, y[offsetMed_ + k]);
         for (std::size_t d = 0; d < drugs_.size(); ++d)
-            if (productType_[d] != kNoIndex)
-                eff.push_back({productType_[d], c_.productTumourFraction * std::max(0.0, drugs_[d].centralAmount(y, drugOffset_[d])), size_});
+            if (drugInfo_[d].hasConcentration) milieu_.therapies[spec_.drugs[d].therapy] += drugInfo_[d].partition * plasmaNm(y, d);
+        // Contact densities (cell/mL of tumour tissue) of the populations that regulate by contact.
+        std::fill(contacts_.cellTypes.begin(), contacts_.cellTypes.end(), 0.0);
+        const double tissueCells = nTot + immune + 1.0;  // +1: never divide by zero
+        for (const auto& p : pops_)
+            if (p.contact) contacts_.cellTypes[p.cellType] += std::max(0.0, y[p.tumourState]) * tumourDensity_ / tissueCells;
+        refreshTumourSide();
 
-        // Killing: each effector cell makes ε_eff contacts a day (fewer when contacts are long),
-        // shared among clones by abundance with saturation in tumour size; each kills with the
-        // synapse's probability for that clone's ligand profile.
-        std::vector<double> killed(nClones_, 0.0);
-        synapse::TargetState target;
-        double effectorCells = 0;
-        std::vector<double> secretion(nMed_, 0.0);
-        for (const auto& e : eff) {
-            effectorCells += e.cells;
-            const synapse::NkState& nk = nkStateOf(e.cellType);
-            // Constitutive secretion (VEGF, MMP-9 of CD56bright cells); IFN-γ and TNF-α are
-            // released in contacts, from the synapse, below.
-            for (std::size_t k = 0; k < nMed_; ++k)
-                if (k != ifng_ && k != tnfa_) secretion[k] += e.cells * nk.secretion[k];
-            if (e.cells <= 0 || nTot <= 0) continue;
+        // ---- plasma, for the blood pools: drug concentrations and the cytokines they supply ------
+        bool anyBlood = false;
+        for (const auto& p : pops_) anyBlood = anyBlood || p.bloodState != kNone;
+        if (anyBlood) {
+            plasma_ = basalPlasma_;
+            for (std::size_t d = 0; d < drugs_.size(); ++d) {
+                if (!drugInfo_[d].hasConcentration || drugInfo_[d].local) continue;
+                const double c = plasmaNm(y, d);
+                plasma_.therapies[spec_.drugs[d].therapy] += c;
+                for (const auto& [k, perNm] : drugInfo_[d].supply) plasma_.mediators[k] += perNm * c;
+            }
+            refreshPlasmaSide();
+        }
+
+        // Exposure of each drug for the cell mechanisms: activity (local) or occupancy.
+        auto exposure = [&](const CellMechanism& cm) {
+            const double c = drugInfo_[cm.drug].partition * plasmaNm(y, cm.drug);
+            return cm.ic50 > 0 ? c / (c + cm.ic50) : std::min(1.0, c);
+        };
+        // Stromal barrier: CAFs per tumour cell, halving lymphocyte infiltration at the ratio.
+        double caf = 0;
+        for (const auto& p : pops_)
+            if (p.category == CellCategory::Caf) caf += std::max(0.0, y[p.tumourState]);
+        const double exclusion = 1.0 / (1.0 + caf / ((nTot + 1.0) * c_.cafExclusion));
+
+        // ---- effectors: the populations that kill, then the cell products' tumour share --------
+        std::fill(killed_.begin(), killed_.end(), 0.0);
+        killed_.resize(nClones_, 0.0);
+        std::fill(secretion_.begin(), secretion_.end(), 0.0);
+        secretion_.resize(nMed_, 0.0);
+        auto engage = [&](synapse::NkState& nk, double cells, double specificShare) {
+            // Each effector cell makes ε contacts a day (fewer when contacts are long), shared among
+            // clones by abundance with saturation in tumour size; each kills with the synapse's
+            // probability for that clone's ligand profile. Returns kills per effector cell per day.
+            double killsPerCell = 0;
+            if (cells <= 0 || nTot <= 0) return 0.0;
             for (std::size_t c = 0; c < nClones_; ++c) {
                 const double nc = std::max(0.0, y[c]);
                 if (nc <= 0) continue;
-                target.ligands = tumourLevels.ligands;
-                for (const auto& [lig, mult] : spec_.clones[c].ligandMultipliers) target.ligands[lig] *= mult;
-                const auto out = synapse_.decide(ctx, nk, target);
+                const auto out = synapse_.decide(context_, nk, clones_[c].target);
                 const double contactDays = out.contactTime / kMinutesPerDay;
-                const double encounters = c_.encounterRate / (1.0 + c_.encounterRate * contactDays) * nc / (nTot + c_.encounterHalf);
-                killed[c] += encounters * e.cells * out.killProbability;
-                // Share of the day spent in contact with this clone × secretion during a contact.
+                const double encounters = specificShare * c_.encounterRate / (1.0 + c_.encounterRate * contactDays) * nc / (nTot + c_.encounterHalf);
+                killed_[c] += encounters * cells * out.killProbability;
+                killsPerCell += encounters * out.killProbability;
+                // Share of the day in contact with this clone × secretion during a contact.
                 const double inContact = encounters * contactDays;
-                if (ifng_ < nMed_) secretion[ifng_] += e.cells * inContact * out.ifng;
-                if (tnfa_ < nMed_) secretion[tnfa_] += e.cells * inContact * out.tnfa;
+                if (ifng_ < nMed_) secretion_[ifng_] += cells * inContact * out.ifng;
+                if (tnfa_ < nMed_) secretion_[tnfa_] += cells * inContact * out.tnfa;
             }
-            if (e.state < size_) {
-                const auto& ct = m_.cellTypes()[e.cellType];
-                const double prolif = m_.valueOr(ct.param(CellParam::ProliferationRate), 0.0) *
-                                      (prolifFactor_ != kNoIndex ? nk.factors[prolifFactor_] : 1.0);
-                const double viability = viabilityFactor_ != kNoIndex ? std::max(nk.factors[viabilityFactor_], 1e-3) : 1.0;
-                const double death = m_.valueOr(ct.param(CellParam::DeathRate), 0.0) / viability;
-                dydt[e.state] = spec_.nk[e.state - nClones_].influxPerDay + e.cells * (prolif - death);
+            return killsPerCell;
+        };
+
+        for (std::size_t pi = 0; pi < pops_.size(); ++pi) {
+            Population& p = pops_[pi];
+            const double cells = std::max(0.0, y[p.tumourState]);
+            const auto& lv = p.levels;
+            // Constitutive secretion; a killer's IFN-γ and TNF-α come from its contacts instead.
+            for (std::size_t k = 0; k < nMed_; ++k)
+                if (!p.killer || (k != ifng_ && k != tnfa_)) secretion_[k] += cells * lv.secretion[k];
+            double killsPerCell = 0;
+            if (p.killer) {
+                const double g = std::clamp(y[p.granuleState], 0.0, 1.0);
+                const double e = std::clamp(y[p.exhaustionState], 0.0, 1.0);
+                p.nk.granules = g * p.granuleCapacity;
+                p.nk.exhaustion = e;
+                killsPerCell = engage(p.nk, cells, p.category == CellCategory::Cd8T ? c_.cd8Specific : 1.0);
+                dydt[p.granuleState] = (1.0 - g) / p.refillDays - killsPerCell / p.granuleCapacity;
+                dydt[p.exhaustionState] = c_.exhaustionPerKill * killsPerCell * (1.0 - e) - e / c_.exhaustionRecovery;
+            }
+            // Recruitment: resting influx plus tumour-driven influx, scaled by the blood pool,
+            // raised by therapies that recruit this cell type, lowered by the stromal barrier.
+            double influx = p.spec->influxPerDay + p.spec->influxPerTumourCell * nTot;
+            if (p.bloodState != kNone) influx *= std::max(0.0, y[p.bloodState]) / p.blood0;
+            double recruit = 1.0, deplete = 0.0;
+            for (const auto& cm : cellMechs_) {
+                if (!cm.matches(m_, p.cellType)) continue;
+                if (cm.action == MechanismAction::Recruit) recruit += cm.size * exposure(cm);
+                if (cm.action == MechanismAction::Deplete) deplete += cm.size * exposure(cm);
+            }
+            influx *= recruit * (p.excluded ? exclusion : 1.0);
+            dydt[p.tumourState] = influx + cells * (gainRate(p, lv.factors) - lossRate(p, lv.factors) - deplete);
+            if (p.bloodState != kNone) {
+                const double b = std::max(0.0, y[p.bloodState]);
+                dydt[p.bloodState] = p.production + b * (gainRate(p, p.plasmaFactors) - lossRate(p, p.plasmaFactors) - deplete);
             }
         }
 
-        // Growth, logistic in the whole tumour; clones arise from the founding clone's divisions.
+        double effectorVolumeCells = immune;
+        for (std::size_t d = 0; d < drugs_.size(); ++d) {
+            const Drug& info = drugInfo_[d];
+            if (info.product == kNoIndex) continue;
+            const double circulating = std::max(0.0, drugs_[d].centralAmount(y, drugOffset_[d]));
+            double share = c_.productTumourFraction * info.productRecruit * exclusion;
+            for (const auto& cm : cellMechs_)
+                if (cm.action == MechanismAction::Recruit && cm.matches(m_, info.product)) share *= 1.0 + cm.size * exposure(cm);
+            share = std::min(share, 1.0);
+            const double cells = share * circulating;
+            effectorVolumeCells += cells;
+            synapse::NkState& nk = productState(info.product);
+            for (std::size_t k = 0; k < nMed_; ++k)
+                if (k != ifng_ && k != tnfa_) secretion_[k] += cells * nk.secretion[k];
+            const double killsPerCell = engage(nk, cells, 1.0);
+            // Co-stimulated CARs: antigen-driven expansion of the cells in the tumour and a longer
+            // persistence (the loss k is divided by the gain).
+            if (info.carTherapy && info.costimulated) {
+                const std::size_t cs = drugOffset_[d] + drugs_[d].centralState();
+                dydt[cs] += c_.costimExpansion * killsPerCell / (1.0 + killsPerCell) * cells +
+                            drugs_[d].k10() * (1.0 - 1.0 / c_.costimPersistence) * circulating;
+            }
+        }
+
+        // ---- tumour: logistic growth, switching from the founding clone, killing, lysis --------
         const double crowding = 1.0 - nTot / capacity_;
         const double g0 = growthRate_ * std::max(0.0, y[0]) * crowding;
         double switched = 0;
-        for (std::size_t c = 1; c < nClones_; ++c) {
+        for (std::size_t c = 0; c < nClones_; ++c) {
+            const double nc = std::max(0.0, y[c]);
+            double lysis = 0;
+            for (const auto& cm : cellMechs_) {
+                if (cm.action != MechanismAction::Lyse || !cm.matches(m_, spec_.tumourCellType)) continue;
+                double r = cm.size * exposure(cm);
+                if (cm.spares != kNoIndex) r *= cm.spareHalf / (cm.spareHalf + clones_[c].target.ligands[cm.spares]);
+                lysis += r;
+            }
+            if (c == 0) continue;
             const double flux = spec_.clones[c].switchPerDivision * std::max(0.0, g0);
             switched += flux;
-            dydt[c] = growthRate_ * std::max(0.0, y[c]) * crowding + flux - killed[c];
+            dydt[c] = growthRate_ * nc * crowding + flux - killed_[c] - lysis * nc;
         }
-        dydt[0] = g0 - switched - killed[0];
+        {
+            double lysis0 = 0;
+            for (const auto& cm : cellMechs_) {
+                if (cm.action != MechanismAction::Lyse || !cm.matches(m_, spec_.tumourCellType)) continue;
+                double r = cm.size * exposure(cm);
+                if (cm.spares != kNoIndex) r *= cm.spareHalf / (cm.spareHalf + clones_[0].target.ligands[cm.spares]);
+                lysis0 += r;
+            }
+            dydt[0] = g0 - switched - killed_[0] - lysis0 * std::max(0.0, y[0]);
+        }
 
-        // Mediators in the interstitium: secretion by every cell over the interstitial volume,
-        // first-order loss toward the basal level.
-        for (std::size_t k = 0; k < nMed_; ++k) secretion[k] += nTot * tumourLevels.secretion[k];
-        const double volume = c_.volumePerCell * (nTot + effectorCells + 1.0);  // +1: never divide by zero
+        // ---- mediators: secretion over the interstitial volume, loss toward basal + supplied -----
+        for (std::size_t c = 0; c < nClones_; ++c) {
+            const double nc = std::max(0.0, y[c]);
+            for (std::size_t k = 0; k < nMed_; ++k) secretion_[k] += nc * clones_[c].secretion[k];
+        }
+        const double volume = c_.volumePerCell * (nTot + effectorVolumeCells + 1.0);
+        std::fill(supplied_.begin(), supplied_.end(), 0.0);
+        supplied_.resize(nMed_, 0.0);
+        for (std::size_t d = 0; d < drugs_.size(); ++d)
+            for (const auto& [k, perNm] : drugInfo_[d].supply) supplied_[k] += drugInfo_[d].partition * perNm * plasmaNm(y, d);
         for (std::size_t k = 0; k < nMed_; ++k) {
-            const std::size_t i = nClones_ + nNk_ + k;
-            dydt[i] = secretion[k] * kHoursPerDay / volume - decay_[k] * (y[i] - basal_[k]);
+            const std::size_t i = offsetMed_ + k;
+            dydt[i] = secretion_[k] * kHoursPerDay / volume - decay_[k] * (y[i] - basal_[k] - supplied_[k]);
         }
         for (std::size_t d = 0; d < drugs_.size(); ++d) drugs_[d].addDerivatives(y, dydt, drugOffset_[d], inputRate[d]);
     }
@@ -233,57 +485,177 @@ public:
     [[nodiscard]] const std::vector<DrugPk>& drugs() const noexcept { return drugs_; }
     [[nodiscard]] std::size_t drugOffset(std::size_t d) const { return drugOffset_[d]; }
     [[nodiscard]] std::size_t clones() const noexcept { return nClones_; }
-    [[nodiscard]] std::size_t nkCount() const noexcept { return nNk_; }
+    [[nodiscard]] std::size_t mediatorOffset() const noexcept { return offsetMed_; }
     [[nodiscard]] std::size_t mediatorCount() const noexcept { return nMed_; }
 
+    /// The per-population state columns, in state order: (index in y, name, unit).
+    [[nodiscard]] std::vector<std::tuple<std::size_t, std::string, std::string>> populationColumns() const {
+        std::vector<std::tuple<std::size_t, std::string, std::string>> cols;
+        for (const auto& p : pops_) {
+            cols.emplace_back(p.tumourState, stateName(p.tumourState), "cell");
+            if (p.bloodState != kNone) cols.emplace_back(p.bloodState, stateName(p.bloodState), "cell");
+            if (p.granuleState != kNone) cols.emplace_back(p.granuleState, stateName(p.granuleState), "1");
+            if (p.exhaustionState != kNone) cols.emplace_back(p.exhaustionState, stateName(p.exhaustionState), "1");
+        }
+        return cols;
+    }
+
 private:
+    static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+    struct Population {
+        const PopulationSpec* spec = nullptr;
+        Index cellType = kNoIndex;
+        CellCategory category = CellCategory::Nk;
+        double proliferation = 0, death = 0;  // 1/d, the cell type's own
+        bool killer = false, excluded = false, contact = false;
+        std::size_t tumourState = kNone, bloodState = kNone, granuleState = kNone, exhaustionState = kNone;
+        double blood0 = 0;        // resting blood pool, cells
+        double production = 0;    // blood production keeping the pool at blood0 in resting plasma, cell/d
+        double granuleCapacity = 1, refillDays = 0.25;
+        synapse::CellLevels levels;        // set-point in the tumour milieu
+        synapse::NkState nk;               // the same as an effector (killers)
+        std::vector<double> plasmaFactors; // factor levels in plasma (blood pool)
+    };
+    struct Drug {
+        Index product = kNoIndex;  // cell therapies: the product cell type
+        bool local = false, hasConcentration = false, carTherapy = false, costimulated = false;
+        double partition = 1;      // tumour interstitium / plasma
+        double productRecruit = 1; // a product's own recruit gain (1 = infiltrates like the default share)
+        std::vector<std::pair<Index, double>> supply;  // mediator, its unit per nM of drug
+    };
+    struct Clone {
+        synapse::TargetState target;
+        std::vector<double> secretion;
+    };
+
+    [[nodiscard]] double gainRate(const Population& p, const std::vector<double>& factors) const {
+        return p.proliferation * (prolifFactor_ != kNoIndex ? factors[prolifFactor_] : 1.0);
+    }
+    [[nodiscard]] double lossRate(const Population& p, const std::vector<double>& factors) const {
+        const double viability = viabilityFactor_ != kNoIndex ? std::max(factors[viabilityFactor_], 1e-3) : 1.0;
+        return p.death / viability;
+    }
+
+    // Set-points depend on the milieu and the contacts only. CVODE's difference-quotient Jacobian
+    // perturbs one state at a time, mostly cells, which usually leaves both bit-for-bit the same:
+    // reuse them then (exact equality, so results do not depend on the cache).
+    void refreshTumourSide() {
+        if (tumourValid_ && milieu_.mediators == cachedMilieu_.mediators && milieu_.therapies == cachedMilieu_.therapies &&
+            contacts_.cellTypes == cachedContacts_)
+            return;
+        cachedMilieu_ = milieu_;
+        cachedContacts_ = contacts_.cellTypes;
+        tumourValid_ = true;
+        context_ = synapse_.context(milieu_);
+        for (std::size_t c = 0; c < nClones_; ++c) {
+            const auto& cs = spec_.clones[c];
+            // Clones without factor changes share the founding clone's set-point.
+            if (c > 0 && cloneBaselines_[c].empty()) {
+                clones_[c].target.ligands = clones_[0].baseLigands;
+                clones_[c].secretion = clones_[0].baseSecretion;
+            } else {
+                auto lv = regulator_.setPoint(spec_.tumourCellType, milieu_, contacts_, cloneBaselines_[c]);
+                clones_[c].target.ligands = std::move(lv.ligands);
+                clones_[c].secretion = std::move(lv.secretion);
+                if (c == 0) {
+                    clones_[0].baseLigands = clones_[0].target.ligands;
+                    clones_[0].baseSecretion = clones_[0].secretion;
+                }
+            }
+            for (const auto& [lig, mult] : cs.ligandMultipliers) clones_[c].target.ligands[lig] *= mult;
+            for (const auto& [med, mult] : cs.secretionMultipliers) clones_[c].secretion[med] *= mult;
+        }
+        for (auto& p : pops_) {
+            if (p.killer) {
+                p.nk = regulator_.nkState(p.cellType, milieu_, contacts_);
+                p.levels.factors = p.nk.factors;
+                p.levels.secretion = p.nk.secretion;
+            } else {
+                p.levels = regulator_.setPoint(p.cellType, milieu_, contacts_);
+            }
+        }
+        products_.clear();
+    }
+    void refreshPlasmaSide() {
+        if (plasmaValid_ && plasma_.mediators == cachedPlasma_.mediators && plasma_.therapies == cachedPlasma_.therapies) return;
+        cachedPlasma_ = plasma_;
+        plasmaValid_ = true;
+        const auto none = synapse::Contacts::none(m_);
+        for (auto& p : pops_)
+            if (p.bloodState != kNone) p.plasmaFactors = regulator_.setPoint(p.cellType, plasma_, none).factors;
+    }
+    synapse::NkState& productState(Index cellType) {
+        for (auto& [ct, st] : products_)
+            if (ct == cellType) return st;
+        products_.emplace_back(cellType, regulator_.nkState(cellType, milieu_, contacts_));
+        return products_.back().second;
+    }
+
+    struct CloneCache : Clone {
+        std::vector<double> baseLigands, baseSecretion;
+    };
+
     const CompiledModel& m_;
     const SimulationSpec& spec_;
     Constants c_;
     synapse::Regulator regulator_;
     synapse::Synapse synapse_;
     synapse::Contacts contacts_;
-    double growthRate_ = 0, capacity_ = 0;
-    std::size_t nClones_ = 0, nNk_ = 0, nMed_ = 0, offsetDrug_ = 0, size_ = 0;
+    double growthRate_ = 0, capacity_ = 0, tumourDensity_ = 0;
+    std::size_t nClones_ = 0, nMed_ = 0, offsetMed_ = 0, size_ = 0;
+    std::vector<Population> pops_;
     std::vector<DrugPk> drugs_;
     std::vector<std::size_t> drugOffset_;
-    std::vector<Index> productType_;
-    std::vector<bool> hasConcentration_;
+    std::vector<Drug> drugInfo_;
+    std::vector<CellMechanism> cellMechs_;
+    std::vector<synapse::FactorBaselines> cloneBaselines_;
     std::vector<double> decay_, basal_;
     Index prolifFactor_ = kNoIndex, viabilityFactor_ = kNoIndex;
     std::size_t ifng_ = 0, tnfa_ = 0;  // mediator indices; nMed_ when the model has none
-    // Cache of the milieu-dependent quantities (see rhs).
-    bool cacheValid_ = false;
-    synapse::Milieu cachedMilieu_;
-    synapse::SynapseContext cachedContext_;
-    synapse::CellLevels cachedTumour_;
-    std::vector<std::pair<Index, synapse::NkState>> cachedNk_;
+    synapse::Milieu basalPlasma_;
+    // Work buffers and the caches of the milieu-dependent quantities (see refreshTumourSide).
+    synapse::Milieu milieu_, plasma_;
+    std::vector<double> killed_, secretion_, supplied_;
+    std::vector<CloneCache> clones_;
+    bool tumourValid_ = false, plasmaValid_ = false;
+    synapse::Milieu cachedMilieu_, cachedPlasma_;
+    std::vector<double> cachedContacts_;
+    synapse::SynapseContext context_;
+    std::vector<std::pair<Index, synapse::NkState>> products_;
 };
 
 void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
     const auto cellName = [&](Index i) { return m.entities(Kind::CellType).at(i).name; };
-    if (s.tumourCellType >= m.cellTypes().size() || m.cellTypes()[s.tumourCellType].category != model::CellCategory::Tumour)
+    if (s.tumourCellType >= m.cellTypes().size() || m.cellTypes()[s.tumourCellType].category != CellCategory::Tumour)
         throw InputError("simulate: the tumour cell type must be a cell type of category tumour");
     if (s.clones.empty()) throw InputError("simulate: give at least the founding clone");
     if (!(s.durationDays > 0) || !(s.outputIntervalDays > 0))
         throw InputError("simulate: duration and output interval must be > 0 days");
     std::set<std::string> names;
+    auto finiteNonNeg = [](double v) { return v >= 0 && std::isfinite(v); };
     for (std::size_t c = 0; c < s.clones.size(); ++c) {
         const auto& cl = s.clones[c];
         if (!names.insert(cl.name).second) throw InputError("simulate: clone name '" + cl.name + "' is used twice");
-        if (!(cl.initialCells >= 0) || !std::isfinite(cl.initialCells)) throw InputError("simulate: clone '" + cl.name + "': initial cells must be >= 0");
+        if (!finiteNonNeg(cl.initialCells)) throw InputError("simulate: clone '" + cl.name + "': initial cells must be >= 0");
         if (!(cl.switchPerDivision >= 0 && cl.switchPerDivision <= 1)) throw InputError("simulate: clone '" + cl.name + "': switch probability must be in [0, 1]");
-        if (c == 0 && (cl.switchPerDivision != 0 || !cl.ligandMultipliers.empty()))
-            throw InputError("simulate: clone '" + cl.name + "' is the founding clone: it has no ligand multipliers and no switch rate");
-        for (const auto& [lig, mult] : cl.ligandMultipliers)
-            if (lig >= m.ligands().size() || !(mult >= 0) || !std::isfinite(mult))
-                throw InputError("simulate: clone '" + cl.name + "': a ligand multiplier names no ligand or is not a finite number >= 0");
+        const bool anyMultiplier = !cl.ligandMultipliers.empty() || !cl.factorMultipliers.empty() || !cl.secretionMultipliers.empty();
+        if (c == 0 && (cl.switchPerDivision != 0 || anyMultiplier))
+            throw InputError("simulate: clone '" + cl.name + "' is the founding clone: it has no multipliers and no switch rate");
+        for (const auto& [i, mult] : cl.ligandMultipliers)
+            if (i >= m.ligands().size() || !finiteNonNeg(mult)) throw InputError("simulate: clone '" + cl.name + "': a ligand multiplier names no ligand or is not a finite number >= 0");
+        for (const auto& [i, mult] : cl.factorMultipliers)
+            if (i >= m.factors().size() || !finiteNonNeg(mult)) throw InputError("simulate: clone '" + cl.name + "': a factor multiplier names no factor or is not a finite number >= 0");
+        for (const auto& [i, mult] : cl.secretionMultipliers)
+            if (i >= m.mediators().size() || !finiteNonNeg(mult)) throw InputError("simulate: clone '" + cl.name + "': a secretion multiplier names no mediator or is not a finite number >= 0");
     }
-    for (const auto& p : s.nk) {
-        if (p.cellType >= m.cellTypes().size() || m.cellTypes()[p.cellType].category != model::CellCategory::Nk)
-            throw InputError("simulate: an NK population must be a cell type of category nk");
-        if (!(p.initialCells >= 0) || !(p.influxPerDay >= 0))
-            throw InputError("simulate: NK population '" + cellName(p.cellType) + "': cells and influx must be >= 0");
+    std::set<Index> seen;
+    for (const auto& p : s.populations) {
+        if (p.cellType >= m.cellTypes().size() || m.cellTypes()[p.cellType].category == CellCategory::Tumour)
+            throw InputError("simulate: a population must be a cell type that is not a tumour");
+        if (!seen.insert(p.cellType).second) throw InputError("simulate: population '" + cellName(p.cellType) + "' is given twice");
+        if (!finiteNonNeg(p.initialCells) || !finiteNonNeg(p.influxPerDay) || !finiteNonNeg(p.influxPerTumourCell))
+            throw InputError("simulate: population '" + cellName(p.cellType) + "': cells and influx must be finite and >= 0");
     }
     for (const auto& d : s.drugs)
         if (d.therapy >= m.therapies().size()) throw InputError("simulate: a drug regimen names no therapy");
@@ -291,43 +663,65 @@ void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
 
 }  // namespace
 
+std::size_t SimulationResult::column(std::string_view name) const {
+    for (std::size_t j = 0; j < columns.size(); ++j)
+        if (columns[j] == name) return j;
+    throw InputError(fmt::format("simulation result has no column '{}'", name));
+}
+
+double SimulationResult::final(std::string_view name) const {
+    const std::size_t j = column(name);
+    if (rows.empty()) throw InputError("simulation result has no rows");
+    return rows.back()[j];
+}
+
+double SimulationResult::at(std::string_view name, double t_d) const {
+    const std::size_t j = column(name);
+    if (rows.empty()) throw InputError("simulation result has no rows");
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < times.size(); ++i)
+        if (std::abs(times[i] - t_d) < std::abs(times[best] - t_d)) best = i;
+    return rows[best][j];
+}
+
 SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) {
     checkSpec(m, spec);
     TumourSystem sys(m, spec);
     SimulationResult res;
-    // Columns.
+    // Columns: tumour, clones, populations (and their blood pools and functional states),
+    // mediators, drugs.
+    std::vector<std::size_t> stateOfColumn;  // y index per column after the first
     res.columns.push_back("tumour.cells");
     res.units.push_back("cell");
-    for (const auto& c : spec.clones) {
-        res.columns.push_back("clone." + c.name);
+    for (std::size_t c = 0; c < spec.clones.size(); ++c) {
+        res.columns.push_back("clone." + spec.clones[c].name);
         res.units.push_back("cell");
+        stateOfColumn.push_back(c);
     }
-    for (const auto& p : spec.nk) {
-        res.columns.push_back("nk." + m.entities(Kind::CellType)[p.cellType].name);
-        res.units.push_back("cell");
+    for (const auto& [i, name, unit] : sys.populationColumns()) {
+        res.columns.push_back(name);
+        res.units.push_back(unit);
+        stateOfColumn.push_back(i);
     }
     for (std::size_t k = 0; k < m.mediators().size(); ++k) {
         res.columns.push_back("mediator." + m.entities(Kind::Mediator)[k].name);
         res.units.push_back(m.mediators()[k].unit);
+        stateOfColumn.push_back(sys.mediatorOffset() + k);
     }
     for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
-        const bool cells = sys.drugs()[d].isCellProduct() || m.therapies()[spec.drugs[d].therapy].molecularWeight == kNoParam;
         res.columns.push_back("drug." + m.entities(Kind::Therapy)[spec.drugs[d].therapy].name);
-        res.units.push_back(sys.drugs()[d].isCellProduct() ? "cell" : (cells ? "mg" : "nM"));
+        res.units.push_back(sys.drugUnit(d));
     }
     auto record = [&](double t, std::span<const double> y) {
         std::vector<double> row;
+        row.reserve(res.columns.size());
         double tot = 0;
         for (std::size_t c = 0; c < sys.clones(); ++c) tot += std::max(0.0, y[c]);
         row.push_back(tot);
         // Cells and concentrations are reported clipped at zero: a state driven extinct may sit a
         // hair below zero, within the absolute tolerance (the solver has no inequality constraints).
-        for (std::size_t i = 0; i < sys.clones() + sys.nkCount() + sys.mediatorCount(); ++i) row.push_back(std::max(0.0, y[i]));
-        for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
-            const auto& drug = sys.drugs()[d];
-            const bool mass = !drug.isCellProduct() && m.therapies()[spec.drugs[d].therapy].molecularWeight == kNoParam;
-            row.push_back(mass ? drug.centralAmount(y, sys.drugOffset(d)) : sys.drugOutput(y, d));
-        }
+        for (std::size_t i : stateOfColumn) row.push_back(std::max(0.0, y[i]));
+        for (std::size_t d = 0; d < spec.drugs.size(); ++d) row.push_back(sys.drugOutput(y, d));
         res.times.push_back(t);
         res.rows.push_back(std::move(row));
     };
@@ -345,13 +739,13 @@ SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) {
     auto applyBoluses = [&](double t) {
         for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
             const double amount = spec.drugs[d].regimen.bolusAt(t);
+            const std::string& name = m.entities(Kind::Therapy)[spec.drugs[d].therapy].name;
             if (amount > 0) {
                 sys.drugs()[d].applyBolus(y, sys.drugOffset(d), amount);
-                res.events.push_back({t, "dose", m.entities(Kind::Therapy)[spec.drugs[d].therapy].name + " " + std::to_string(amount) + " " +
-                                                     spec.drugs[d].regimen.unit()});
+                res.events.push_back({t, "dose", fmt::format("{} {:g} {}", name, amount, spec.drugs[d].regimen.unit())});
             }
             if (spec.drugs[d].regimen.infusionRate(t) > 0 && (t == 0 || spec.drugs[d].regimen.infusionRate(t - 1e-9) == 0))
-                res.events.push_back({t, "infusion start", m.entities(Kind::Therapy)[spec.drugs[d].therapy].name});
+                res.events.push_back({t, "infusion start", name});
         }
     };
     applyBoluses(0.0);

@@ -20,6 +20,7 @@ namespace nkscape::qsp {
 namespace {
 
 using io::Json;
+using model::Index;
 using model::Kind;
 
 std::optional<std::size_t> columnIndex(const SimulationResult& r, const std::string& name) {
@@ -141,21 +142,34 @@ std::vector<std::filesystem::path> writeSimulationOutputs(const std::filesystem:
     inputs["atol"] = io::jsonNumber(s.ode.atol);
     inputs["tumour_cell_type"] = m.entities(Kind::CellType)[s.tumourCellType].name;
     Json clones = Json::array();
+    auto multipliers = [&](Kind kind, const std::vector<std::pair<Index, double>>& list) {
+        Json out = Json::object();
+        for (const auto& [i, mult] : list) out[m.entities(kind)[i].name] = io::jsonNumber(mult);
+        return out;
+    };
     for (const auto& c : s.clones) {
-        Json ligands = Json::object();
-        for (const auto& [lig, mult] : c.ligandMultipliers) ligands[m.entities(Kind::Ligand)[lig].name] = io::jsonNumber(mult);
         clones.push_back({{"name", c.name},
                           {"initial_cells", io::jsonNumber(c.initialCells)},
                           {"switch_per_division", io::jsonNumber(c.switchPerDivision)},
-                          {"ligand_multipliers", ligands}});
+                          {"ligand_multipliers", multipliers(Kind::Ligand, c.ligandMultipliers)},
+                          {"factor_multipliers", multipliers(Kind::Factor, c.factorMultipliers)},
+                          {"secretion_multipliers", multipliers(Kind::Mediator, c.secretionMultipliers)}});
     }
     inputs["clones"] = clones;
-    Json nk = Json::array();
-    for (const auto& p : s.nk)
-        nk.push_back({{"cell_type", m.entities(Kind::CellType)[p.cellType].name},
-                      {"initial_cells", io::jsonNumber(p.initialCells)},
-                      {"influx_cell_per_d", io::jsonNumber(p.influxPerDay)}});
-    inputs["nk"] = nk;
+    Json pops = Json::array();
+    for (const auto& p : s.populations)
+        pops.push_back({{"cell_type", m.entities(Kind::CellType)[p.cellType].name},
+                        {"initial_cells", io::jsonNumber(p.initialCells)},
+                        {"influx_cell_per_d", io::jsonNumber(p.influxPerDay)},
+                        {"influx_per_tumour_cell_per_d", io::jsonNumber(p.influxPerTumourCell)},
+                        {"blood", p.blood}});
+    inputs["populations"] = pops;
+    Json overrides = Json::array();
+    for (const auto& [id, value] : l.overrides) {
+        const auto& info = m.parameter(id);
+        overrides.push_back({{"parameter", info.path}, {"value", io::jsonNumber(value)}, {"unit", info.internalUnit}});
+    }
+    inputs["overrides"] = overrides;
     inputs["patient"] = {{"weight_kg", l.body.weight_kg ? io::jsonNumber(*l.body.weight_kg) : Json(nullptr)},
                          {"surface_m2", l.body.surface_m2 ? io::jsonNumber(*l.body.surface_m2) : Json(nullptr)}};
     Json doses = Json::array();

@@ -112,7 +112,17 @@ DrugPk::DrugPk(std::string name, const PkParameters& parameters) : name_(std::mo
     }
     switch (p_.model) {
         case model::PkModel::None:
-            throw InputError(fmt::format("therapy '{}' has no pharmacokinetic model (pk.model = none)", name_));
+            // A local therapy (virus, procedure): one state, its activity in the tumour, set to 1
+            // by each administration and lost with time constant pk.persistence.
+            if (!(p_.persistence > 0))
+                throw InputError(fmt::format("therapy '{}' has no pharmacokinetic model (pk.model = none) and no pk.persistence: "
+                                             "it cannot be dosed in the engine",
+                                             name_));
+            k10_ = 1.0 / p_.persistence;
+            central_ = 0;
+            nStates_ = 1;
+            doseState_ = central_;
+            return;
         case model::PkModel::CellKinetics: {
             if (p_.halfLife > 0) {
                 k10_ = std::numbers::ln2 / (p_.halfLife / kHoursPerDay);
@@ -209,7 +219,7 @@ DrugPk DrugPk::fromTherapy(const model::CompiledModel& m, std::string_view thera
 
 std::string DrugPk::stateName(std::size_t i) const {
     const char* part = "?";
-    if (i == central_) part = isCellProduct() ? "cells" : "central";
+    if (i == central_) part = isCellProduct() ? "cells" : (isLocal() ? "activity" : "central");
     else if (i == depot_) part = "depot";
     else if (i == periph1_) part = "peripheral";
     else if (i == periph2_) part = "peripheral2";
@@ -221,6 +231,10 @@ void DrugPk::addDerivatives(std::span<const double> y, std::span<double> dydt, s
                             double targetNm) const {
     const std::size_t o = offset;
     const std::size_t c = o + central_;
+    if (isLocal()) {
+        dydt[c] += -k10_ * y[c];
+        return;
+    }
     if (isCellProduct()) {
         const double s = drive_ != SIZE_MAX ? y[o + drive_] : 0.0;
         dydt[c] += (p_.expansionRate * s - k10_) * y[c] + inputRate;
@@ -256,6 +270,10 @@ void DrugPk::addDerivatives(std::span<const double> y, std::span<double> dydt, s
 }
 
 void DrugPk::applyBolus(std::span<double> y, std::size_t offset, double amount) const {
+    if (isLocal()) {
+        if (amount > 0) y[offset + central_] = 1.0;  // each administration restores full activity
+        return;
+    }
     if (depot_ != SIZE_MAX) {
         y[offset + depot_] += p_.bioavailability * amount;
     } else {
@@ -270,6 +288,9 @@ double DrugPk::concentration(std::span<const double> y, std::size_t offset) cons
     if (isCellProduct()) {
         throw InputError(fmt::format("therapy '{}' is a cell product: it has a number of cells (centralAmount), not a molar concentration", name_));
     }
+    // A local therapy's exposure is carried as a nominal concentration equal to its activity
+    // (1 nM right after an administration); its mechanisms' potencies are in the same nominal nM.
+    if (isLocal()) return y[offset + central_];
     if (!(p_.molecularWeight > 0)) {
         throw InputError(fmt::format("therapy '{}' has no molecular_weight: its concentration in nM is unknown", name_));
     }
@@ -470,7 +491,27 @@ DosingRegimen DosingRegimen::parse(const DosingSpec& spec, std::string_view unit
 }
 
 DosingRegimen DosingRegimen::parse(const DosingSpec& spec, const DrugPk& drug, const BodySize& body) {
-    return parse(spec, drug.amountUnit(), body, drug.parameters().mgPerMiu, fmt::format("therapy '{}'", drug.name()));
+    const std::string who = fmt::format("therapy '{}'", drug.name());
+    if (drug.isLocal()) {
+        // The amount (PFU, a procedure) is checked to be a positive number, then each
+        // administration counts as one: its effect is the activity it restores.
+        for (const std::string* a : {&spec.amount, &spec.loadingAmount}) {
+            if (a == &spec.loadingAmount && trim(*a).empty()) continue;
+            const std::string text(trim(*a));
+            char* end = nullptr;
+            const double v = std::strtod(text.c_str(), &end);
+            if (end == text.c_str() || !(v > 0) || !std::isfinite(v))
+                throw InputError(fmt::format("{}: amount '{}' must start with a number > 0", who, *a));
+        }
+        DosingSpec one = spec;
+        one.amount = "1 mg";
+        if (!trim(one.loadingAmount).empty()) one.loadingAmount = "1 mg";
+        if (!trim(one.infusion).empty() && parseDuration(one.infusion) > 0)
+            throw InputError(fmt::format("{}: a local therapy is given at once, not infused", who));
+        const DosingRegimen r = parse(one, "mg", body, 0, who);
+        return DosingRegimen(r.doses(), "administration");
+    }
+    return parse(spec, drug.amountUnit(), body, drug.parameters().mgPerMiu, who);
 }
 
 std::vector<double> DosingRegimen::eventTimes() const {

@@ -55,27 +55,30 @@ public:
         const toml::table* patient = nullptr;
         const toml::array* clones = nullptr;
         const toml::array* nk = nullptr;
+        const toml::array* populations = nullptr;
         const toml::array* doses = nullptr;
+        const toml::table* overrides = nullptr;
         for (auto&& [key, node] : doc) {
             const std::string k(key.str());
-            if (k == "scenario" || k == "simulation" || k == "tumour" || k == "patient") {
+            if (k == "scenario" || k == "simulation" || k == "tumour" || k == "patient" || k == "overrides") {
                 const auto* t = node.as_table();
                 if (!t) {
                     error(loc(node), "", k, "expected a table [" + k + "], got " + typeName(node));
                     seen_.push_back(k);
                     continue;
                 }
-                (k == "scenario" ? scenario : k == "simulation" ? simulation : k == "tumour" ? tumour : patient) = t;
-            } else if (k == "clone" || k == "nk" || k == "dose") {
+                (k == "scenario" ? scenario : k == "simulation" ? simulation : k == "tumour" ? tumour : k == "patient" ? patient : overrides) = t;
+            } else if (k == "clone" || k == "nk" || k == "population" || k == "dose") {
                 const auto* a = node.as_array();
                 if (!a || !a->is_array_of_tables()) {
                     error(loc(node), "", k, "expected an array of tables: write [[" + k + "]] (got " + typeName(node) + ")");
                     seen_.push_back(k);
                     continue;
                 }
-                (k == "clone" ? clones : k == "nk" ? nk : doses) = a;
+                (k == "clone" ? clones : k == "nk" ? nk : k == "population" ? populations : doses) = a;
             } else {
-                unknownKey(key, "", k, {"scenario", "simulation", "tumour", "clone", "nk", "patient", "dose"}, "unknown top-level key");
+                unknownKey(key, "", k, {"scenario", "simulation", "tumour", "clone", "nk", "population", "patient", "dose", "overrides"},
+                           "unknown top-level key");
             }
         }
         const SourceLocation top{path_, 1, 1};
@@ -91,8 +94,13 @@ public:
         }
         if (nk) {
             std::size_t i = 0;
-            for (const auto& item : *nk) readNk(*item.as_table(), ++i, s);
+            for (const auto& item : *nk) readPopulation(*item.as_table(), "nk", ++i, s);
         }
+        if (populations) {
+            std::size_t i = 0;
+            for (const auto& item : *populations) readPopulation(*item.as_table(), "population", ++i, s);
+        }
+        if (overrides) readOverrides(*overrides, s);
         if (patient) readPatient(*patient, s);
         if (doses) {
             std::size_t i = 0;
@@ -201,7 +209,7 @@ private:
                 c.name = *n;
             }
         }
-        checkKeys(t, entity, "", {"name", "ligands", "switch_per_division", "initial_cells"}, "a [[clone]]");
+        checkKeys(t, entity, "", {"name", "ligands", "traits", "switch_per_division", "initial_cells"}, "a [[clone]]");
         if (const toml::node* n = t.get("initial_cells"))
             if (auto v = quantity(*n, "cell", Sign::NonNegative, entity, "initial_cells")) c.initialCells = *v;
         if (const toml::node* n = t.get("switch_per_division")) {
@@ -228,25 +236,101 @@ private:
                 error(loc(*n), entity, "ligands", "expected a table of ligand = { value, unit = \"1\" }, got " + typeName(*n));
             }
         }
+        if (const toml::node* n = t.get("traits")) readTraits(*n, entity, c);
         s.spec.clones.push_back(std::move(c));
     }
 
-    // ---- [[nk]] ----------------------------------------------------------------------------------
+    /// `traits = { "<ligand|factor|mediator>" = { value, unit = "1" } }`: multipliers of the clone's
+    /// heritable levels — a ligand's surface level, a factor's baseline (before regulation, so
+    /// "HLA-I methylation" acts through the model's regulations), a mediator's secretion.
+    void readTraits(const toml::node& n, const std::string& entity, CloneSpec& c) {
+        const auto* tab = n.as_table();
+        if (!tab) {
+            error(loc(n), entity, "traits", "expected a table of trait = { value, unit = \"1\" }, got " + typeName(n));
+            return;
+        }
+        for (auto&& [k, v] : *tab) {
+            const std::string name(k.str());
+            const std::string dotted = "traits." + name;
+            auto mult = quantity(v, "1", Sign::NonNegative, entity, dotted);
+            if (!m_) continue;
+            const auto ref = m_->find(name);
+            if (!ref || (ref->kind != Kind::Ligand && ref->kind != Kind::Factor && ref->kind != Kind::Mediator)) {
+                error(loc(k), entity, dotted, "'" + name + "' is not a ligand, factor or mediator of the model (a trait multiplies one of those)");
+                continue;
+            }
+            if (!mult) continue;
+            auto& list = ref->kind == Kind::Ligand ? c.ligandMultipliers : ref->kind == Kind::Factor ? c.factorMultipliers : c.secretionMultipliers;
+            if (std::any_of(list.begin(), list.end(), [&](const auto& e) { return e.first == ref->index; })) {
+                error(loc(k), entity, dotted, "given twice (under another name or alias, or also in ligands)");
+                continue;
+            }
+            list.emplace_back(ref->index, *mult);
+        }
+    }
 
-    void readNk(const toml::table& t, std::size_t ordinal, SimulationScenario& s) {
-        const std::string entity = "nk #" + std::to_string(ordinal);
-        checkKeys(t, entity, "", {"cell_type", "initial_cells", "influx"}, "an [[nk]]");
-        NkPopulationSpec p;
-        if (auto i = cellType(t, "cell_type", model::CellCategory::Nk, entity, "the NK cells of this population")) {
-            p.cellType = *i;
-            if (std::any_of(s.spec.nk.begin(), s.spec.nk.end(), [&](const NkPopulationSpec& o) { return o.cellType == *i; }))
-                error(loc(*t.get("cell_type")), entity, "cell_type", "two [[nk]] populations have this cell type");
+    // ---- [[nk]] and [[population]] ---------------------------------------------------------------
+
+    void readPopulation(const toml::table& t, const std::string& table, std::size_t ordinal, SimulationScenario& s) {
+        const std::string entity = table + " #" + std::to_string(ordinal);
+        checkKeys(t, entity, "", {"cell_type", "initial_cells", "influx", "influx_per_tumour_cell", "blood"}, "a [[" + table + "]]");
+        PopulationSpec p;
+        Index ct = model::kNoIndex;
+        if (table == "nk") {
+            if (auto i = cellType(t, "cell_type", model::CellCategory::Nk, entity, "the NK cells of this population")) ct = *i;
+        } else if (auto name = text(t, "cell_type", entity, true, " (the cells of this population)")) {
+            const SourceLocation where = loc(*t.get("cell_type"));
+            if (auto i = resolve(*name, Kind::CellType, where, entity, "cell_type", "the cells of this population")) {
+                if (m_->cellTypes()[*i].category == model::CellCategory::Tumour)
+                    error(where, entity, "cell_type", "'" + *name + "' is a tumour cell type: the tumour is [tumour] and [[clone]]");
+                else
+                    ct = *i;
+            }
+        }
+        if (ct != model::kNoIndex) {
+            p.cellType = ct;
+            if (std::any_of(s.spec.populations.begin(), s.spec.populations.end(), [&](const PopulationSpec& o) { return o.cellType == ct; }))
+                error(loc(*t.get("cell_type")), entity, "cell_type", "two populations ([[nk]] or [[population]]) have this cell type");
+            else if (m_->cellTypes()[ct].param(model::CellParam::DeathRate) == model::kNoParam)
+                error(loc(*t.get("cell_type")), entity, "cell_type", "cell type '" + m_->entities(Kind::CellType)[ct].name +
+                                                                        "' has no death_rate, so the engine cannot follow its numbers");
         }
         if (const toml::node* n = t.get("initial_cells"))
             if (auto v = quantity(*n, "cell", Sign::NonNegative, entity, "initial_cells")) p.initialCells = *v;
         if (const toml::node* n = t.get("influx"))
             if (auto v = quantity(*n, "cell/d", Sign::NonNegative, entity, "influx")) p.influxPerDay = *v;
-        s.spec.nk.push_back(p);
+        if (const toml::node* n = t.get("influx_per_tumour_cell"))
+            if (auto v = quantity(*n, "1/d", Sign::NonNegative, entity, "influx_per_tumour_cell")) p.influxPerTumourCell = *v;
+        if (const toml::node* n = t.get("blood")) {
+            if (const auto* b = n->as_boolean()) {
+                p.blood = b->get();
+                if (p.blood && ct != model::kNoIndex && m_->cellTypes()[ct].param(model::CellParam::BloodCount) == model::kNoParam)
+                    error(loc(*n), entity, "blood", "cell type '" + m_->entities(Kind::CellType)[ct].name + "' has no blood_count, so it has no blood pool");
+            } else {
+                error(loc(*n), entity, "blood", "expected true or false, got " + typeName(*n));
+            }
+        }
+        s.spec.populations.push_back(p);
+    }
+
+    // ---- [overrides] -----------------------------------------------------------------------------
+
+    /// `"<parameter path>" = { value, unit }`: replaces a model parameter for this scenario, with
+    /// the same unit check as the model file (paths as `nkscape describe` prints them).
+    void readOverrides(const toml::table& t, SimulationScenario& s) {
+        for (auto&& [k, v] : t) {
+            const std::string path(k.str());
+            if (!m_) continue;
+            const auto id = m_->findParameter(path);
+            if (!id) {
+                error(loc(k), "[overrides]", path,
+                      "no model parameter has this path (paths look like \"cell_type/TNBC/doubling_time\" or \"constant/qsp.encounter_rate/value\"; "
+                      "`nkscape describe` lists them)");
+                continue;
+            }
+            const auto& info = m_->parameter(*id);
+            if (auto x = quantity(v, info.internalUnit, Sign::Any, "[overrides]", path)) s.overrides.emplace_back(*id, *x);
+        }
     }
 
     // ---- [patient] -------------------------------------------------------------------------------
@@ -349,8 +433,9 @@ LoadedSimulationScenario loadSimulationScenario(const std::filesystem::path& fil
     SimulationScenario s = checkScenario(d.doc, d.path, d.model ? &*d.model : nullptr, units, diag);
     io::detail::throwScenarioErrors(diag, d.modelErrors);
     auto& model = d.model;
+    for (const auto& [id, value] : s.overrides) model->setValue(id, value);
     LoadedSimulationScenario l{std::move(*model), std::move(s.spec), std::move(s.name), std::move(s.description), std::move(s.path),
-                               std::move(s.modelFile), s.seed, s.body, std::move(s.doses)};
+                               std::move(s.modelFile), s.seed, s.body, std::move(s.doses), std::move(s.overrides)};
     return l;
 }
 

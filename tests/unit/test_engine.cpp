@@ -24,7 +24,7 @@ SimulationSpec untreatedTnbc(double days) {
     const auto& m = defaultModel();
     SimulationSpec s;
     s.tumourCellType = m.require(Kind::CellType, "TNBC");
-    s.clones.push_back(CloneSpec{"founding", {}, 1e8, 0});
+    s.clones.push_back(CloneSpec{.name = "founding", .initialCells = 1e8});
     s.durationDays = days;
     s.outputIntervalDays = 10;
     s.ode.rtol = 1e-10;
@@ -88,7 +88,7 @@ TEST(Engine, NkCellsSlowTheTumour) {
     const auto& m = defaultModel();
     auto without = untreatedTnbc(100);
     auto with = without;
-    with.nk.push_back(NkPopulationSpec{m.require(Kind::CellType, "CD56dim NK"), 1e7, 1e6});
+    with.populations.push_back(qsp::PopulationSpec{.cellType = m.require(Kind::CellType, "CD56dim NK"), .initialCells = 1e7, .influxPerDay = 1e6});
     const auto a = simulate(m, without), b = simulate(m, with);
     const std::size_t col = column(a, "tumour.cells");
     EXPECT_LT(b.rows.back()[col], 0.9 * a.rows.back()[col]);
@@ -100,9 +100,9 @@ TEST(Engine, VariantClonesAriseBySwitchingAndEvasiveOnesAreSelected) {
     auto s = untreatedTnbc(200);
     const Index hla = m.require(Kind::Ligand, "HLA-I"), mica = m.require(Kind::Ligand, "MICA/B");
     // An NK-evasive variant (MICA/B lost) and a neutral one (HLA-I lost exposes it to NK cells).
-    s.clones.push_back(CloneSpec{"MICA-low", {{mica, 0.05}}, 0, 1e-3});
-    s.clones.push_back(CloneSpec{"HLA-I-loss", {{hla, 0.05}}, 0, 1e-3});
-    s.nk.push_back(NkPopulationSpec{m.require(Kind::CellType, "CD56dim NK"), 1e5, 1e4});  // pressure without elimination
+    s.clones.push_back(CloneSpec{.name = "MICA-low", .ligandMultipliers = {{mica, 0.05}}, .switchPerDivision = 1e-3});
+    s.clones.push_back(CloneSpec{.name = "HLA-I-loss", .ligandMultipliers = {{hla, 0.05}}, .switchPerDivision = 1e-3});
+    s.populations.push_back(qsp::PopulationSpec{.cellType = m.require(Kind::CellType, "CD56dim NK"), .initialCells = 1e5, .influxPerDay = 1e4});  // pressure without elimination
     const auto r = simulate(m, s);
     const double evasive = r.rows.back()[column(r, "clone.MICA-low")];
     const double exposed = r.rows.back()[column(r, "clone.HLA-I-loss")];
@@ -115,7 +115,7 @@ TEST(Engine, StrongNkPressureEliminatesTheTumourAndTheSolverCopes) {
     const auto& m = defaultModel();
     auto s = untreatedTnbc(150);
     s.ode.rtol = 1e-6;
-    s.nk.push_back(NkPopulationSpec{m.require(Kind::CellType, "CD56dim NK"), 1e7, 1e6});
+    s.populations.push_back(qsp::PopulationSpec{.cellType = m.require(Kind::CellType, "CD56dim NK"), .initialCells = 1e7, .influxPerDay = 1e6});
     const auto r = simulate(m, s);
     const std::size_t col = column(r, "tumour.cells");
     EXPECT_LT(r.rows.back()[col], 1.0);  // fewer than one cell: eliminated
@@ -125,7 +125,7 @@ TEST(Engine, StrongNkPressureEliminatesTheTumourAndTheSolverCopes) {
 TEST(Engine, SameSpecSameNumbers) {
     const auto& m = defaultModel();
     auto s = untreatedTnbc(60);
-    s.nk.push_back(NkPopulationSpec{m.require(Kind::CellType, "CD56dim NK"), 1e6, 1e5});
+    s.populations.push_back(qsp::PopulationSpec{.cellType = m.require(Kind::CellType, "CD56dim NK"), .initialCells = 1e6, .influxPerDay = 1e5});
     const auto a = simulate(m, s), b = simulate(m, s);
     ASSERT_EQ(a.rows.size(), b.rows.size());
     for (std::size_t i = 0; i < a.rows.size(); ++i) EXPECT_EQ(a.rows[i], b.rows[i]);
@@ -143,7 +143,7 @@ TEST(Engine, BadSpecsAreRefusedWithAReason) {
     s = untreatedTnbc(0);
     EXPECT_THROW((void)simulate(m, s), InputError);
     s = untreatedTnbc(10);
-    s.clones.push_back(CloneSpec{"founding", {}, 1, 0.1});
+    s.clones.push_back(CloneSpec{.name = "founding", .initialCells = 1, .switchPerDivision = 0.1});
     try {
         (void)simulate(m, s);
         FAIL();

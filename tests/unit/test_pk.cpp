@@ -375,8 +375,15 @@ TEST(Pk, EveryTherapyOfTheDefaultModelWithPkResolves) {
     int resolved = 0;
     for (model::Index i = 0; i < m.therapies().size(); ++i) {
         if (m.therapies()[i].pk.model == model::PkModel::None) {
-            EXPECT_THROW((void)DrugPk::fromTherapy(m, i), InputError);
-            continue;
+            // A local therapy resolves only with pk.persistence (its activity's time constant).
+            const bool persists = m.therapies()[i].pk.params[static_cast<std::size_t>(model::PkParam::Persistence)] != model::kNoParam;
+            if (!persists) {
+                EXPECT_THROW((void)DrugPk::fromTherapy(m, i), InputError);
+                continue;
+            }
+            const DrugPk d = DrugPk::fromTherapy(m, i);
+            EXPECT_TRUE(d.isLocal()) << d.name();
+            EXPECT_EQ(d.stateCount(), 1u) << d.name();
         }
         const DrugPk d = DrugPk::fromTherapy(m, i);
         EXPECT_GT(d.stateCount(), 0u) << d.name();
@@ -490,4 +497,30 @@ TEST(Dosing, InvalidSpecsNameTheBadPart) {
     EXPECT_NE(message({"6 mg", "once", "", 0, ""}, {}, "cell").find("not a number of cells"), std::string::npos);
     EXPECT_NE(message({"6 mg", "once", "", 0, ""}).find("<no error>"), std::string::npos);
     EXPECT_THROW(DosingRegimen({{-1.0, 1.0, 0.0}}, "mg"), InputError);
+}
+
+TEST(Pk, LocalTherapyActivityDecaysWithItsPersistence) {
+    // oncolytic HSV-1: each administration sets the activity to 1; it decays as exp(-t/persistence).
+    const auto& m = defaultModel();
+    const DrugPk d = DrugPk::fromTherapy(m, "oncolytic HSV-1");
+    ASSERT_TRUE(d.isLocal());
+    const double persistence = 1.0 / d.k10();
+    std::vector<double> y(1, 0.0);
+    d.applyBolus(y, 0, 1.0);
+    d.applyBolus(y, 0, 1.0);  // a second administration restores, it does not add
+    EXPECT_DOUBLE_EQ(y[0], 1.0);
+    std::vector<double> dy(1, 0.0);
+    d.addDerivatives(y, dy, 0);
+    EXPECT_DOUBLE_EQ(dy[0], -1.0 / persistence);
+    EXPECT_DOUBLE_EQ(d.concentration(y, 0), 1.0);
+    EXPECT_EQ(d.amountUnit(), "administration");
+    DosingSpec spec;
+    spec.amount = "1e8 PFU";
+    spec.schedule = "q1w x 3";
+    const auto reg = DosingRegimen::parse(spec, d, BodySize{});
+    ASSERT_EQ(reg.doses().size(), 3u);
+    EXPECT_DOUBLE_EQ(reg.doses()[2].time_d, 14.0);
+    EXPECT_DOUBLE_EQ(reg.doses()[2].amount, 1.0);
+    spec.amount = "-5 PFU";
+    EXPECT_THROW((void)DosingRegimen::parse(spec, d, BodySize{}), InputError);
 }

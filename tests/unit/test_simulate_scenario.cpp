@@ -88,8 +88,8 @@ start = { value = 48, unit = "h" }
     EXPECT_DOUBLE_EQ(s.spec.clones[1].initialCells, 0.0);
     ASSERT_EQ(s.spec.clones[1].ligandMultipliers.size(), 1u);
     EXPECT_NEAR(s.spec.clones[1].ligandMultipliers[0].second, 0.05, 1e-12);
-    ASSERT_EQ(s.spec.nk.size(), 1u);
-    EXPECT_NEAR(s.spec.nk[0].influxPerDay, 24e6, 1e-3);
+    ASSERT_EQ(s.spec.populations.size(), 1u);
+    EXPECT_NEAR(s.spec.populations[0].influxPerDay, 24e6, 1e-3);
     ASSERT_TRUE(s.body.weight_kg);
     EXPECT_DOUBLE_EQ(*s.body.weight_kg, 70.0);
     ASSERT_EQ(s.spec.drugs.size(), 1u);

@@ -128,6 +128,11 @@ struct Mediator {
     ParamId halfLife = kNoParam;             ///< h
     ParamId molecularWeight = kNoParam;      ///< kDa
     ParamId basalLevel = kNoParam;           ///< in `unit`
+    /// `unit` per nM when `unit` is an amount concentration (mM, nM…), else 0.
+    double unitPerNanomolar = 0;
+    /// `unit` per ng/mL when `unit` is a mass concentration (pg/mL…), else 0. With the molecular
+    /// weight (1 nM × 1 kDa = 1 ng/mL) this turns a drug's molar concentration into this unit.
+    double unitPerNgPerMl = 0;
 };
 
 struct Factor {
@@ -224,7 +229,8 @@ struct Mechanism {
     std::optional<CellCategory> targetCategory;  ///< lyse/recruit/deplete on a category
     std::vector<Index> receptors;      ///< engage: NK receptors bridged
     std::string costimulation;         ///< car only
-    std::vector<std::pair<std::string, ParamId>> params;  ///< kd, ic50, emax, gain, fc_gain, potency, rate
+    EntityRef spares;                  ///< lyse only: an antigen whose high level protects a cell (invalid: none)
+    std::vector<std::pair<std::string, ParamId>> params;  ///< kd, ic50, emax, gain, fc_gain, potency, rate, spare_half
     [[nodiscard]] ParamId param(std::string_view key) const noexcept;
 };
 
@@ -307,6 +313,10 @@ public:
     [[nodiscard]] const ParameterInfo& parameter(ParamId p) const { return parameters_.at(p); }
     /// Looks a parameter up by path ("receptor/NKG2D/weight").
     [[nodiscard]] std::optional<ParamId> findParameter(std::string_view path) const;
+    /// Replaces parameter `p`'s value (internal unit) — a scenario's override. Engines built
+    /// from the model afterwards (Regulator, Synapse, qsp::simulate) see the new value.
+    /// \throws InputError if `p` is not a parameter or `value` is not finite.
+    void setValue(ParamId p, double value);
 
 private:
     friend class ModelCompiler;

@@ -1,14 +1,16 @@
 #pragma once
 /// \file
-/// The well-mixed engine, first version: one tumour of clones, NK-cell populations, the tumour's
-/// mediators and the drugs of a regimen, as one ODE system generated from the compiled model and
-/// solved with CVODE (qsp/ode.hpp). Kill rates come from the synapse (the same function the assay
-/// uses), cell levels from the Regulator. docs/qsp.md, "The engine", states the equations.
+/// The well-mixed engine: one tumour of clones, the immune and stromal cell populations around it
+/// (NK cells, CD8 T cells, MDSCs, TAMs, Tregs, CAFs, DCs — any non-tumour cell type of the model),
+/// their blood pools, the tumour's mediators and the drugs of a regimen, as one ODE system
+/// generated from the compiled model and solved with CVODE (qsp/ode.hpp). Kill rates come from the
+/// synapse (the same function the assay uses), cell levels from the Regulator, drug exposure from
+/// the PK of qsp/pk.hpp. docs/qsp.md, "The engine", states every equation and the reason for it.
 ///
-/// Not yet in this version (explicit, see docs/qsp.md): blood compartment and trafficking,
-/// microenvironment cell dynamics (CAF, MDSC, TAM, Treg, CD8 T), clone switching beyond a fixed
-/// per-division rate from the founding clone, CD8 T-cell killing, calibration against V10–V18.
-/// Scenario files for it are read by qsp/scenario.hpp (`nkscape simulate`).
+/// Deliberately not states (docs/qsp.md, "Not in this version"): receptor and ligand levels follow
+/// their set-points quasi-statically (their regulation time constants, hours, are far below the
+/// engine's time scales, days to months); TAM polarisation is not a transfer between M1 and M2;
+/// infused cell products carry no exhaustion or granule state of their own.
 
 #include <string>
 #include <utility>
@@ -20,19 +22,24 @@
 
 namespace nkscape::qsp {
 
-/// A tumour clone: the founding tumour cell type with its ligand levels multiplied.
+/// A tumour clone: the tumour cell type with some of its heritable levels multiplied.
 struct CloneSpec {
-    std::string name;
-    std::vector<std::pair<model::Index, double>> ligandMultipliers;  ///< ligand index → multiplier (1)
+    std::string name = {};
+    std::vector<std::pair<model::Index, double>> ligandMultipliers = {};     ///< ligand → multiplier of its set-point (1)
+    std::vector<std::pair<model::Index, double>> factorMultipliers = {};     ///< factor → multiplier of the baseline, before regulation (1)
+    std::vector<std::pair<model::Index, double>> secretionMultipliers = {};  ///< mediator → multiplier of the secretion set-point (1)
     double initialCells = 0;          ///< cells at t = 0
     double switchPerDivision = 0;     ///< probability per division of the founding clone of becoming this clone (1)
 };
 
-/// An NK-cell population in the tumour.
-struct NkPopulationSpec {
-    model::Index cellType = model::kNoIndex;  ///< category nk
-    double initialCells = 0;                   ///< cells in the tumour at t = 0
-    double influxPerDay = 0;                   ///< recruitment into the tumour, cell/d
+/// A population of non-tumour cells (any category but tumour) in the tumour, optionally with a
+/// blood pool that feeds it.
+struct PopulationSpec {
+    model::Index cellType = model::kNoIndex;
+    double initialCells = 0;          ///< cells in the tumour at t = 0
+    double influxPerDay = 0;          ///< recruitment into the tumour, cell/d (at the resting blood pool)
+    double influxPerTumourCell = 0;   ///< further recruitment per tumour cell, 1/d (tumour-driven)
+    bool blood = false;               ///< has a blood pool (the cell type needs blood_count); influx scales with it
 };
 
 /// One drug and its doses.
@@ -45,7 +52,7 @@ struct DrugRegimen {
 struct SimulationSpec {
     model::Index tumourCellType = model::kNoIndex;  ///< category tumour: growth and ligand profile
     std::vector<CloneSpec> clones;                   ///< clone 0 is the founding clone (no multipliers)
-    std::vector<NkPopulationSpec> nk;
+    std::vector<PopulationSpec> populations;
     std::vector<DrugRegimen> drugs;
     double durationDays = 0;        ///< > 0
     double outputIntervalDays = 1;  ///< > 0
@@ -55,22 +62,33 @@ struct SimulationSpec {
 /// A dose or another event, for events.csv.
 struct SimulationEvent {
     double time_d = 0;
-    std::string kind;    ///< "dose", …
+    std::string kind;    ///< "dose", "infusion start"
     std::string detail;  ///< "trastuzumab 420 mg"
 };
 
 /// The trajectory: one column per named quantity, one row per output time.
 struct SimulationResult {
-    std::vector<std::string> columns;  ///< quantity names ("tumour.cells", "clone.HLA-I-loss", "nk.CD56dim NK", "mediator.IFN-g", "drug.trastuzumab")
+    /// Quantity names: "tumour.cells", "clone.<name>", "<category>.<cell type>" (cells in the
+    /// tumour), "blood.<cell type>", "exhaustion.<cell type>", "granules.<cell type>",
+    /// "mediator.<name>", "drug.<therapy>".
+    std::vector<std::string> columns;
     std::vector<std::string> units;    ///< unit of each column
     std::vector<double> times;         ///< d
     std::vector<std::vector<double>> rows;  ///< rows[i][j]: column j at times[i]
     std::vector<SimulationEvent> events;
     OdeStats stats;
+
+    /// Index of column `name`. \throws InputError naming the column if there is none.
+    [[nodiscard]] std::size_t column(std::string_view name) const;
+    /// Column `name` at the last output time. \throws InputError if there is no such column.
+    [[nodiscard]] double final(std::string_view name) const;
+    /// Column `name` at the output time nearest to `t_d`. \throws InputError if there is none.
+    [[nodiscard]] double at(std::string_view name, double t_d) const;
 };
 
 /// Runs the simulation. \throws InputError naming what is wrong with `spec` (wrong category, no
-/// clone, non-positive duration, a constant the model lacks); SolverError if CVODE fails.
+/// clone, non-positive duration, a population without death_rate, a constant the model lacks);
+/// SolverError if CVODE fails (with the time and the states).
 [[nodiscard]] SimulationResult simulate(const model::CompiledModel& m, const SimulationSpec& spec);
 
 }  // namespace nkscape::qsp

@@ -91,8 +91,13 @@ public:
     [[nodiscard]] const PkParameters& parameters() const noexcept { return p_; }
     /// True for cell_kinetics (amounts in cells rather than mg).
     [[nodiscard]] bool isCellProduct() const noexcept { return p_.model == model::PkModel::CellKinetics; }
-    /// "mg" or "cell": the unit of amounts, doses and infusion rates (per day).
-    [[nodiscard]] std::string_view amountUnit() const noexcept { return isCellProduct() ? "cell" : "mg"; }
+    /// True for a local therapy (pk.model = none with pk.persistence): one state, its activity in
+    /// the tumour (1 after an administration, decaying with time constant persistence).
+    [[nodiscard]] bool isLocal() const noexcept { return p_.model == model::PkModel::None; }
+    /// "mg", "cell" or "administration": the unit of amounts, doses and infusion rates (per day).
+    [[nodiscard]] std::string_view amountUnit() const noexcept {
+        return isCellProduct() ? "cell" : (isLocal() ? "administration" : "mg");
+    }
 
     /// Number of ODE states this drug adds.
     [[nodiscard]] std::size_t stateCount() const noexcept { return nStates_; }
@@ -121,7 +126,8 @@ public:
 
     /// Amount in the central compartment: mg, or live product cells.
     [[nodiscard]] double centralAmount(std::span<const double> y, std::size_t offset = 0) const;
-    /// Central concentration in nM: A_1[mg] / V1[L] × 1000 / MW[kDa].
+    /// Central concentration in nM: A_1[mg] / V1[L] × 1000 / MW[kDa]; for a local therapy its
+    /// activity, read as a nominal concentration in nM.
     /// \throws InputError for a cell product or when the molecular weight is unknown.
     [[nodiscard]] double concentration(std::span<const double> y, std::size_t offset = 0) const;
 
@@ -230,6 +236,10 @@ private:
 template <class JacobianAccess>
 void DrugPk::addJacobian(std::span<const double> y, JacobianAccess&& J, std::size_t offset, double targetNm) const {
     const std::size_t o = offset;
+    if (isLocal()) {
+        J(o + central_, o + central_) += -k10_;
+        return;
+    }
     if (isCellProduct()) {
         const double n = y[o + central_];
         const double s = drive_ != SIZE_MAX ? y[o + drive_] : 0.0;

@@ -38,6 +38,8 @@ struct SimulationScenario {
     SimulationSpec spec;      ///< clone 0 is the founding clone "founding"
     BodySize body;            ///< from [patient]
     std::vector<ScenarioDose> doses;
+    /// [overrides]: model parameters replaced for this scenario (value in the parameter's internal unit).
+    std::vector<std::pair<model::ParamId, double>> overrides;
 };
 
 /// A scenario with the model it names, loaded.
@@ -48,6 +50,7 @@ struct LoadedSimulationScenario {
     std::uint64_t seed = 0;
     BodySize body;
     std::vector<ScenarioDose> doses;
+    std::vector<std::pair<model::ParamId, double>> overrides;  ///< already applied to `model`
 };
 
 /// Reads the scenario file `file`, loads the model its [scenario] `model` key names (relative to
