@@ -634,6 +634,17 @@ private:
                 }
             }
         }
+        if (auto sb = resolveField(e, e.table, "scaled_by", {Kind::Factor})) {
+            r.scaledBy = *sb;
+            const auto& cells = m_.factors_[sb->index].cells;
+            for (CellCategory c : r.on) {
+                if (std::find(cells.begin(), cells.end(), c) == cells.end()) {
+                    diag_.error(e.table.get("scaled_by")->where, e.label(), "scaled_by",
+                                "factor '" + textOf(e.table, "scaled_by") + "' is not declared in cells of category '" +
+                                    std::string(cellCategoryKey(c)) + "' (its cells list), so it cannot scale the regulation there");
+                }
+            }
+        }
         attributes(e.table, inf);
         r.ec50 = param(e, e.table, "ec50", inf);
         r.emax = param(e, e.table, "emax", inf);

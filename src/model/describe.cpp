@@ -78,7 +78,8 @@ std::string headline(const CompiledModel& m, const EntityInfo& e) {
             return s;
         }
         case Kind::Regulation:
-            return attribute(e, "by") + " -> " + attribute(e, "target") + " (" + attribute(e, "direction") + ", on " + attribute(e, "on") + ")";
+            return attribute(e, "by") + " -> " + attribute(e, "target") + " (" + attribute(e, "direction") + ", on " + attribute(e, "on") +
+                   (attribute(e, "scaled_by").empty() ? std::string() : ", emax x " + attribute(e, "scaled_by")) + ")";
         case Kind::Pathway: return std::to_string(m.pathways()[e.index].edges.size()) + " edges in " + attribute(e, "cells");
         case Kind::Therapy: return attribute(e, "kind");
         case Kind::Constant: {

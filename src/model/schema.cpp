@@ -107,7 +107,7 @@ const TableSchema& cellTypeSchema() {
 const TableSchema& regulationSchema() {
     static const TableSchema s{"regulation",
                                {ref("by", true), enl("on", kCellCategories, true), ref("target", true),
-                                en("direction", {"down", "up"}, true), en("trigger", {"high", "low"}),
+                                en("direction", {"down", "up"}, true), en("trigger", {"high", "low"}), ref("scaled_by", false),
                                 en("mode", {"concentration", "contact", "state"}),
                                 par("ec50", "", C::Positive, true),  // unit of `by`, decided at compile
                                 par("emax", "1", C::NonNegative, true), par("hill", "1", C::Positive, true),

@@ -162,6 +162,14 @@ Regulator::Regulator(const model::CompiledModel& m) : model_(&m) {
         g.ec50 = m.value(r.ec50);
         g.emax = m.value(r.emax);
         g.hill = m.value(r.hill);
+        if (r.scaledBy.valid()) {
+            if (r.scaledBy.kind != Kind::Factor) throw InputError(label + ": 'scaled_by' is not a factor");
+            g.scaleBy = r.scaledBy.index;
+            g.scaleReference = m.valueOr(m.factors()[r.scaledBy.index].baseline, 1.0);
+            if (!(g.scaleReference > 0))
+                throw InputError(label + ": 'scaled_by' factor " + quoted(m, r.scaledBy) +
+                                 " has baseline 0, so a level relative to it is undefined");
+        }
         const double tau = m.value(r.tau);
         for (CellCategory c : r.on) {
             double& t = levelOf(plans_[slotOf(c)].tau, r.target.kind, r.target.index);
@@ -169,6 +177,7 @@ Regulator::Regulator(const model::CompiledModel& m) : model_(&m) {
             Draft& d = draftOf(slotOf(c), r.target);
             d.regs.push_back(g);
             if (g.mode == RegulationMode::State) d.reads.push_back(r.by);
+            if (r.scaledBy.valid()) d.reads.push_back(r.scaledBy);
         }
     }
     for (std::size_t c = 0; c < model::kCellCategoryCount; ++c) {
@@ -470,7 +479,14 @@ CellLevels Regulator::setPointFrom(Index cellType, const CellLevels& base, const
         for (std::uint32_t k = node.regBegin; k < node.regEnd; ++k) {
             const Reg& r = plan.regs[k];
             const double h = hillFraction(signal(r), r.ec50, r.hill, r.low);
-            mult *= r.up ? 1.0 + r.emax * h : 1.0 - r.emax * h;
+            // `scaled_by`: Emax times the factor's level relative to its healthy reference (a
+            // clone's responsiveness); a down-regulation still removes at most all of the target.
+            double emax = r.emax;
+            if (r.scaleBy != model::kNoIndex) {
+                emax *= std::max(lv.factors[r.scaleBy], 0.0) / r.scaleReference;
+                if (!r.up) emax = std::min(emax, 1.0);
+            }
+            mult *= r.up ? 1.0 + emax * h : 1.0 - emax * h;
         }
         // Pathway edges: (from/from₀)^(sign·weight). from₀ is the from-node's baseline in this cell
         // type, so a cell type's declared levels are its pathways' resting state and only changes

@@ -169,8 +169,12 @@ TEST(DefaultModel, StructureEncodesTheBiology) {
             if (r.by == by && t && r.target == *t && r.direction == d) return true;
         return false;
     };
-    EXPECT_TRUE(regulates(tgf, "NKG2D", Direction::Down));
-    EXPECT_TRUE(regulates(tgf, "NKp30", Direction::Down));
+    // Routed through SMAD3 (TGF-β → SMAD3 → receptor), so that low-SMAD3 (TGF-β-imprinted) cells resist it.
+    const auto smad3 = EntityRef{Kind::Factor, m.require(Kind::Factor, "SMAD3")};
+    EXPECT_TRUE(regulates(tgf, "SMAD3", Direction::Up));
+    EXPECT_TRUE(regulates(smad3, "NKG2D", Direction::Down));
+    EXPECT_TRUE(regulates(smad3, "NKp30", Direction::Down));
+    EXPECT_FALSE(regulates(smad3, "NKp46", Direction::Down));
     EXPECT_FALSE(regulates(tgf, "NKp46", Direction::Down));
     EXPECT_TRUE(regulates(EntityRef{Kind::Mediator, m.require(Kind::Mediator, "IFN-g")}, "PD-L1", Direction::Up));
 }

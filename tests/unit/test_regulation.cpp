@@ -938,3 +938,85 @@ TEST(RegulationBaselineOverride, FactorBaselinesAreWhatTherapiesAndRegulationsAc
     EXPECT_THROW((void)f.reg.setPoint(f.nk, f.milieu, f.contacts, {{adam17, -1.0}}), nkscape::Error);
     EXPECT_THROW((void)f.reg.setPoint(f.nk, f.milieu, f.contacts, {{adam17, std::nan("")}}), nkscape::Error);
 }
+
+// `scaled_by`: emax × (factor level / factor baseline), read per cell (a factor-baseline override
+// counts), capped at 1 for a down-regulation.
+TEST(RegulationScaledBy, EmaxScalesWithTheFactorRelativeToItsReference) {
+    const CompiledModel m = loadModelFromString(R"TOML(
+[model]
+name = "scaled-by-test"
+version = "1"
+
+[[mediator]]
+name = "IFN-g"
+kind = "cytokine"
+unit = "pg/mL"
+
+[[ligand]]
+name = "PD-L1"
+form = "membrane"
+category = "inhibitory_ligand"
+
+[[ligand]]
+name = "MICA/B"
+form = "membrane"
+category = "activating_ligand"
+
+[[factor]]
+name = "inducibility"
+role = "state"
+cells = ["tumour"]
+baseline = { value = 2, unit = "1", source = "assumption: test" }
+
+[[cell_type]]
+name = "T"
+category = "tumour"
+subtype = "tnbc"
+[cell_type.expression]
+"PD-L1" = { value = 1e5, unit = "molecule/cell", source = "assumption: test" }
+"MICA/B" = { value = 1e4, unit = "molecule/cell", source = "assumption: test" }
+
+[[regulation]]
+name = "IFN-g raises PD-L1"
+by = "IFN-g"
+on = ["tumour"]
+target = "PD-L1"
+direction = "up"
+scaled_by = "inducibility"
+ec50 = { value = 10, unit = "pg/mL", source = "assumption: test" }
+emax = { value = 4, unit = "1", source = "assumption: test" }
+hill = { value = 1, unit = "1", source = "assumption: test" }
+tau = { value = 24, unit = "h", source = "assumption: test" }
+
+[[regulation]]
+name = "IFN-g lowers MICA/B"
+by = "IFN-g"
+on = ["tumour"]
+target = "MICA/B"
+direction = "down"
+scaled_by = "inducibility"
+ec50 = { value = 10, unit = "pg/mL", source = "assumption: test" }
+emax = { value = 0.6, unit = "1", source = "assumption: test" }
+hill = { value = 1, unit = "1", source = "assumption: test" }
+tau = { value = 24, unit = "h", source = "assumption: test" }
+)TOML",
+                                                "scaled-by-test.toml");
+    const Regulator reg(m);
+    const Index t = m.require(Kind::CellType, "T"), pdl1 = m.require(Kind::Ligand, "PD-L1"), mica = m.require(Kind::Ligand, "MICA/B");
+    const Index ind = m.require(Kind::Factor, "inducibility");
+    auto milieu = Milieu::empty(m);
+    milieu.mediators[m.require(Kind::Mediator, "IFN-g")] = 30;  // h = 30/40 = 3/4
+    const auto none = Contacts::none(m);
+    // At the reference (2): scale 1, 1 + 4·3/4 = 4; 1 − 0.6·3/4 = 0.55.
+    auto s = reg.setPoint(t, milieu, none);
+    EXPECT_NEAR(s.ligands[pdl1], 4e5, 1e-6);
+    EXPECT_NEAR(s.ligands[mica], 5.5e3, 1e-6);
+    // Twice the reference: 1 + 8·3/4 = 7; down: emax 1.2 capped at 1, 1 − 3/4 = 0.25.
+    s = reg.setPoint(t, milieu, none, {{ind, 4.0}});
+    EXPECT_NEAR(s.ligands[pdl1], 7e5, 1e-6);
+    EXPECT_NEAR(s.ligands[mica], 2.5e3, 1e-6);
+    // Zero: no effect at all.
+    s = reg.setPoint(t, milieu, none, {{ind, 0.0}});
+    EXPECT_NEAR(s.ligands[pdl1], 1e5, 1e-6);
+    EXPECT_NEAR(s.ligands[mica], 1e4, 1e-6);
+}

@@ -183,6 +183,9 @@ struct Regulation {
     ParamId emax = kNoParam;  ///< 1
     ParamId hill = kNoParam;  ///< 1
     ParamId tau = kNoParam;   ///< h
+    /// Optional factor whose level in the cell, relative to the factor's healthy reference
+    /// (`baseline`), multiplies emax: a responsiveness (PD-L1 inducibility); invalid if absent.
+    EntityRef scaledBy;
 };
 
 struct PathwayEdge {

@@ -100,6 +100,8 @@ private:
         bool up = false;
         bool low = false;                   ///< trigger = "low"
         double ec50 = 1, emax = 0, hill = 1;
+        model::Index scaleBy = model::kNoIndex;  ///< `scaled_by` factor, or kNoIndex
+        double scaleReference = 1;                ///< that factor's healthy baseline (> 0)
     };
     /// One pathway edge into a Node; `exponent` = sign·weight.
     struct Edge {
