@@ -174,6 +174,14 @@ public:
             }
             const std::string& tname = m.entities(Kind::Therapy)[t].name;
             for (const auto& mech : th.mechanisms) {
+                // Mechanisms that read the drug's concentration cannot act without one: say so
+                // rather than give a drug that silently does nothing.
+                const bool needsConcentration = mech.action == MechanismAction::Inhibit || mech.action == MechanismAction::Restore ||
+                                                mech.action == MechanismAction::Block || mech.action == MechanismAction::Opsonise ||
+                                                mech.action == MechanismAction::Engage || mech.action == MechanismAction::Neutralise;
+                if (needsConcentration && !info.hasConcentration && info.product == kNoIndex)
+                    throw InputError("simulate: therapy '" + tname + "': mechanism " + std::string(model::mechanismActionKey(mech.action)) +
+                                     " needs the drug's concentration, but the therapy has no molecular_weight");
                 if (mech.action == MechanismAction::Supply) {
                     const Index k = mech.target.index;
                     const auto& med = m.mediators()[k];
@@ -248,7 +256,7 @@ public:
         for (auto& p : pops_) {
             if (p.bloodState == kNone) continue;
             const auto lv = regulator_.setPoint(p.cellType, basalPlasma_, contacts_);
-            p.production = std::max(0.0, p.blood0 * (lossRate(p, lv.factors) - gainRate(p, lv.factors)));
+            p.restingNet = gainRate(p, lv.factors) - lossRate(p, lv.factors);
         }
     }
 
@@ -406,7 +414,10 @@ public:
             dydt[p.tumourState] = influx + cells * (gainRate(p, lv.factors) - lossRate(p, lv.factors) - deplete);
             if (p.bloodState != kNone) {
                 const double b = std::max(0.0, y[p.bloodState]);
-                dydt[p.bloodState] = p.production + b * (gainRate(p, p.plasmaFactors) - lossRate(p, p.plasmaFactors) - deplete);
+                // Homeostasis returns the pool to its resting size at the death rate; cytokines
+                // add their excess net growth (proliferation and survival above the resting ones).
+                dydt[p.bloodState] = p.death * (p.blood0 - b) +
+                                     b * (gainRate(p, p.plasmaFactors) - lossRate(p, p.plasmaFactors) - p.restingNet - deplete);
             }
         }
 
@@ -511,7 +522,7 @@ private:
         bool killer = false, excluded = false, contact = false;
         std::size_t tumourState = kNone, bloodState = kNone, granuleState = kNone, exhaustionState = kNone;
         double blood0 = 0;        // resting blood pool, cells
-        double production = 0;    // blood production keeping the pool at blood0 in resting plasma, cell/d
+        double restingNet = 0;    // net growth rate of the blood pool in resting plasma, 1/d
         double granuleCapacity = 1, refillDays = 0.25;
         synapse::CellLevels levels;        // set-point in the tumour milieu
         synapse::NkState nk;               // the same as an effector (killers)

@@ -170,7 +170,7 @@ schedule = "q3w x 2"
 
 TEST(SimulateScenario, TnbcUntreatedGrowsAndWritesOutputs) {
     const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
-    EXPECT_EQ(loaded.spec.clones.size(), 2u);
+    EXPECT_EQ(loaded.spec.clones.size(), 4u);  // founding + three evasive variants
     const auto r = simulate(loaded.model, loaded.spec);
     ASSERT_GE(r.rows.size(), 2u);
     ASSERT_EQ(r.columns[0], "tumour.cells");
@@ -183,7 +183,11 @@ TEST(SimulateScenario, TnbcUntreatedGrowsAndWritesOutputs) {
     const auto files = writeSimulationOutputs(dir, loaded, r, 0.5);
     ASSERT_EQ(files.size(), 3u);
     const std::string series = io::readFile(dir / "timeseries.csv");
-    EXPECT_EQ(series.rfind("time_d,tumour.cells [cell],clone.founding [cell],clone.HLA-I loss [cell],nk.CD56dim NK [cell],", 0), 0u);
+    EXPECT_EQ(series.rfind("time_d,tumour.cells [cell],clone.founding [cell],\"clone.HLA-I loss, HLA-E up [cell]\",", 0), 0u);
+    const std::string header = series.substr(0, series.find('\n'));
+    for (const char* col : {"nk.CD56dim NK [cell]", "blood.CD56dim NK [cell]", "exhaustion.CD56dim NK [1]", "granules.CD56dim NK [1]",
+                            "cd8_t.CD8 T [cell]", "mdsc.MDSC [cell]", "caf.CAF [cell]", "mediator.IFN-g [pg/mL]"})
+        EXPECT_NE(header.find(col), std::string::npos) << col;
     EXPECT_EQ(io::readFile(dir / "events.csv").rfind("time_d,kind,detail\n0,phase,", 0), 0u);
     const auto summary = nlohmann::json::parse(io::readFile(dir / "summary.json"));
     EXPECT_EQ(summary["scenario"]["seed"], 1);
