@@ -61,16 +61,37 @@ Constants readConstants(const CompiledModel& m) {
 }
 
 // Factor to turn a mediator's concentration (its own unit) into nM, for soluble decoys.
-double toNanomolar(const CompiledModel& m, Index mediator, const model::UnitSystem& units) {
+void requireMolecularWeight(const CompiledModel& m, Index mediator) {
     const auto& med = m.mediators()[mediator];
-    if (units.convertible(med.unit, "nM")) return units.convertOrThrow(1.0, med.unit, "nM");
     if (med.molecularWeight == kNoParam) {
         throw InputError("mediator '" + m.entities(Kind::Mediator)[mediator].name + "' is a soluble decoy measured in " + med.unit +
                          " but has no molecular_weight to turn it into nM (" + m.entities(Kind::Mediator)[mediator].where.str() + ")");
     }
+}
+
+// The oracle's version: converts with a unit system of its own (independent of the factors the
+// loader precomputed, which the fast path uses).
+double toNanomolar(const CompiledModel& m, Index mediator, const model::UnitSystem& units) {
+    const auto& med = m.mediators()[mediator];
+    if (units.convertible(med.unit, "nM")) return units.convertOrThrow(1.0, med.unit, "nM");
+    requireMolecularWeight(m, mediator);
     // mass concentration → g/L, divided by g/mol (kDa × 1000) → mol/L → nM.
     const double gPerL = units.convertOrThrow(1.0, med.unit, "g/L");
     return gPerL / (m.value(med.molecularWeight) * 1000.0) * 1e9;
+}
+
+// The fast path's version, from the factors the loader resolved (Mediator::nanomolarPerUnit,
+// gramsPerLitrePerUnit). Why: building a udunits2 unit system here was most of the cost of
+// constructing a Synapse, i.e. about a third of a whole one-year engine run.
+double toNanomolar(const CompiledModel& m, Index mediator) {
+    const auto& med = m.mediators()[mediator];
+    if (std::isfinite(med.nanomolarPerUnit)) return med.nanomolarPerUnit;
+    requireMolecularWeight(m, mediator);
+    if (!std::isfinite(med.gramsPerLitrePerUnit)) {
+        throw InputError("mediator '" + m.entities(Kind::Mediator)[mediator].name + "' is a soluble decoy measured in " + med.unit +
+                         ", which is neither an amount nor a mass concentration (" + m.entities(Kind::Mediator)[mediator].where.str() + ")");
+    }
+    return med.gramsPerLitrePerUnit / (m.value(med.molecularWeight) * 1000.0) * 1e9;
 }
 
 }  // namespace
@@ -165,7 +186,6 @@ Synapse::Synapse(const CompiledModel& m) : model_(&m) {
     for (std::size_t j = 0; j < m.ligands().size(); ++j)
         if (m.ligands()[j].category == model::LigandCategory::Opsonin) t->opsoninLigand = static_cast<std::uint32_t>(j);
 
-    model::UnitSystem units;
     std::vector<std::vector<Tables::Pair>> byLigand(t->nLigands);
     for (const auto& x : m.interactions()) {
         const double kd = m.value(x.kd);
@@ -173,7 +193,7 @@ Synapse::Synapse(const CompiledModel& m) : model_(&m) {
             const bool fc = x.ligand.index == t->opsoninLigand;
             byLigand[x.ligand.index].push_back(Tables::Pair{x.receptor, t->c.confinement / kd, fc});
         } else {
-            t->decoys.push_back(Tables::Decoy{x.receptor, x.ligand.index, toNanomolar(m, x.ligand.index, units), kd});
+            t->decoys.push_back(Tables::Decoy{x.receptor, x.ligand.index, toNanomolar(m, x.ligand.index), kd});
         }
     }
     t->pairStart.push_back(0);

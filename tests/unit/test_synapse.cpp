@@ -362,3 +362,23 @@ TEST(Synapse, BatchEqualsSingleBitForBit) {
         ASSERT_EQ(one.ifng, batch[i].ifng) << i;
     }
 }
+
+TEST(Synapse, LoaderPrecomputesMediatorConversionFactors) {
+    // The synapse converts soluble decoys with factors the loader resolved (no unit system of its
+    // own): check them against a unit system here.
+    const auto m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
+    const model::UnitSystem units;
+    for (std::size_t k = 0; k < m.mediators().size(); ++k) {
+        const auto& med = m.mediators()[k];
+        SCOPED_TRACE(m.entities(Kind::Mediator)[k].name + " in " + med.unit);
+        if (units.convertible(med.unit, "nM")) {
+            EXPECT_EQ(med.nanomolarPerUnit, units.convertOrThrow(1.0, med.unit, "nM"));
+            EXPECT_TRUE(std::isnan(med.gramsPerLitrePerUnit));
+        } else {
+            EXPECT_TRUE(std::isnan(med.nanomolarPerUnit));
+            EXPECT_EQ(med.gramsPerLitrePerUnit, units.convertOrThrow(1.0, med.unit, "g/L"));
+        }
+    }
+    const auto mini = loadModelFromString(std::string(kBody) + kConstants, "synapse-mini.toml");
+    EXPECT_DOUBLE_EQ(mini.mediators()[mini.require(Kind::Mediator, "sL")].nanomolarPerUnit, 1.0);
+}

@@ -128,6 +128,11 @@ struct Mediator {
     ParamId halfLife = kNoParam;             ///< h
     ParamId molecularWeight = kNoParam;      ///< kDa
     ParamId basalLevel = kNoParam;           ///< in `unit`
+    /// 1 `unit` in nM when `unit` is an amount concentration (nM, pmol/L …); NaN otherwise.
+    /// Precomputed at load so that engines (soluble decoys in the synapse) need no unit system.
+    double nanomolarPerUnit = std::numeric_limits<double>::quiet_NaN();
+    /// 1 `unit` in g/L when `unit` is a mass concentration (pg/mL …); NaN otherwise.
+    double gramsPerLitrePerUnit = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct Factor {
