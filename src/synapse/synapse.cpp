@@ -196,6 +196,7 @@ Synapse::Synapse(const CompiledModel& m) : model_(&m) {
             t->decoys.push_back(Tables::Decoy{x.receptor, x.ligand.index, toNanomolar(m, x.ligand.index), kd});
         }
     }
+    std::stable_sort(t->decoys.begin(), t->decoys.end(), [](const Tables::Decoy& a, const Tables::Decoy& b) { return a.receptor < b.receptor; });
     t->pairStart.push_back(0);
     std::vector<std::uint8_t> binds(t->nReceptors, 0), usedAdaptor(t->nReceptors, 0);
     for (std::size_t j = 0; j < byLigand.size(); ++j) {
@@ -262,13 +263,19 @@ Synapse::Synapse(const CompiledModel& m) : model_(&m) {
 }
 
 SynapseContext Synapse::context(const Milieu& milieu) const {
+    SynapseContext ctx;
+    context(milieu, ctx);
+    return ctx;
+}
+
+void Synapse::context(const Milieu& milieu, SynapseContext& ctx) const {
     const Tables& t = *tables_;
     if (milieu.mediators.size() != t.nMediators || milieu.therapies.size() != t.nTherapies) {
         throw InputError("synapse: the milieu is sized for another model (" + std::to_string(milieu.mediators.size()) + " mediators, " +
                          std::to_string(milieu.therapies.size()) + " therapies; the model has " + std::to_string(t.nMediators) + " and " +
                          std::to_string(t.nTherapies) + ")");
     }
-    SynapseContext ctx;
+    // assign/clear keep the vectors' storage: no allocation when `ctx` is passed again.
     ctx.receptorFree.assign(t.nReceptors, 1.0);
     ctx.ligandFree.assign(t.nLigands, 1.0);
     ctx.opsonin.assign(t.nLigands, 0.0);
@@ -278,14 +285,20 @@ SynapseContext Synapse::context(const Milieu& milieu) const {
         (b.onReceptor ? ctx.receptorFree : ctx.ligandFree)[b.target] *= 1.0 - occ;
     }
     // A soluble decoy occupies receptors as a competitive 3-D ligand: free = 1 / (1 + Σ c/Kd).
-    std::vector<double> decoyLoad(t.nReceptors, 0.0);
-    for (const auto& d : t.decoys) decoyLoad[d.receptor] += milieu.mediators[d.mediator] * d.toNm / d.kd;
-    for (std::size_t k = 0; k < t.nReceptors; ++k) ctx.receptorFree[k] /= 1.0 + decoyLoad[k];
+    // t.decoys is grouped by receptor (stable, so each receptor's terms are summed in the model's
+    // order, as a per-receptor array would): one run per receptor, no scratch array.
+    for (std::size_t a = 0; a < t.decoys.size();) {
+        const std::uint32_t r = t.decoys[a].receptor;
+        double load = 0.0;
+        for (; a < t.decoys.size() && t.decoys[a].receptor == r; ++a) load += milieu.mediators[t.decoys[a].mediator] * t.decoys[a].toNm / t.decoys[a].kd;
+        ctx.receptorFree[r] /= 1.0 + load;
+    }
     for (const auto& o : t.opsonises) ctx.opsonin[o.antigen] += occupancy(milieu.therapies[o.therapy], o.kd) * o.fcGain;
+    ctx.opsonised.clear();
     for (std::size_t j = 0; j < t.nLigands; ++j)
         if (ctx.opsonin[j] > 0) ctx.opsonised.push_back(static_cast<model::Index>(j));
+    ctx.engaged.clear();
     for (const auto& e : t.engages) ctx.engaged.push_back(occupancy(milieu.therapies[e.therapy], e.kd));
-    return ctx;
 }
 
 namespace {
