@@ -232,6 +232,19 @@ struct OdeSolver::Impl {
         }
     }
 
+    static int weightFn(N_Vector yv, N_Vector ewt, void* userData) {
+        auto* self = static_cast<Impl*>(userData);
+        const auto y = self->data(yv);
+        const auto w = self->data(ewt);
+        const auto& o = self->options;
+        for (std::size_t i = 0; i < self->n; ++i) {
+            const double tol = o.rtolPerState[i] * std::abs(y[i]) + (o.atolPerState.empty() ? o.atol : o.atolPerState[i]);
+            if (!(tol > 0)) return -1;  // as CVODE: a zero tolerance for a zero state has no weight
+            w[i] = 1.0 / tol;
+        }
+        return 0;
+    }
+
     static int rootFnC(sunrealtype t, N_Vector yv, sunrealtype* gout, void* userData) {
         auto* self = static_cast<Impl*>(userData);
         try {
@@ -352,6 +365,14 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
             throw InputError(fmt::format("{}: atol of state {} must be ≥ 0, got {}", who, system.stateName(i), options.atolPerState[i]));
         }
     }
+    if (!options.rtolPerState.empty() && options.rtolPerState.size() != im.n) {
+        throw InputError(fmt::format("{}: rtolPerState has {} values, the system has {} states", who, options.rtolPerState.size(), im.n));
+    }
+    for (std::size_t i = 0; i < options.rtolPerState.size(); ++i) {
+        if (!(options.rtolPerState[i] > 0) || !std::isfinite(options.rtolPerState[i])) {
+            throw InputError(fmt::format("{}: rtol of state {} must be > 0, got {}", who, system.stateName(i), options.rtolPerState[i]));
+        }
+    }
     if (options.atolPerState.empty() && (!(options.atol >= 0) || !std::isfinite(options.atol))) {
         throw InputError(fmt::format("{}: atol must be ≥ 0, got {}", who, options.atol));
     }
@@ -380,6 +401,11 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
         if (im.atol == nullptr) throw SolverError(who + ": cannot allocate the tolerance vector");
         std::copy(options.atolPerState.begin(), options.atolPerState.end(), N_VGetArrayPointer(im.atol));
         im.check(CVodeSVtolerances(im.mem, options.rtol, im.atol), "CVodeSVtolerances");
+    }
+    if (!options.rtolPerState.empty()) {
+        // CVODE has one relative tolerance; per-state ones go through an error-weight function,
+        // w_i = 1 / (rtol_i·|y_i| + atol_i), the weights CVODE itself would form.
+        im.check(CVodeWFtolerances(im.mem, &Impl::weightFn), "CVodeWFtolerances");
     }
     im.matrix = SUNDenseMatrix(len, len, im.ctx);
     if (im.matrix == nullptr) throw SolverError(who + ": cannot allocate the dense matrix");

@@ -500,3 +500,31 @@ TEST(OdeSolver, JacobianIsReusedAfterReinitializeAndStaysAccurate) {
         }
     }
 }
+
+TEST(OdeSolver, PerStateRelativeTolerances) {
+    // Two decoupled decays: the second held to a loose tolerance must not set the step size.
+    LambdaSystem sys(2, [](double, std::span<const double> y, std::span<double> f) {
+        f[0] = -0.5 * y[0];
+        f[1] = -3.0 * y[1];
+    });
+    const std::vector<double> init{1.0, 1.0};
+    OdeOptions all;
+    all.rtol = 1e-10;
+    all.atol = 1e-14;
+    OdeOptions mixed = all;
+    mixed.rtolPerState = {1e-10, 1e-4};
+    OdeSolver a(sys, 0.0, init, all), b(sys, 0.0, init, mixed);
+    a.advanceTo(2.0);
+    b.advanceTo(2.0);
+    EXPECT_LT(relErr(a.state()[0], std::exp(-1.0)), 1e-7);  // global error: a few times rtol
+    EXPECT_LT(relErr(b.state()[0], std::exp(-1.0)), 1e-7);
+    EXPECT_LT(relErr(a.state()[1], std::exp(-6.0)), 1e-7);
+    EXPECT_LT(relErr(b.state()[1], std::exp(-6.0)), 1e-2);
+    EXPECT_LT(b.stats().steps, a.stats().steps) << "the loose state no longer limits the step";
+
+    OdeOptions bad = all;
+    bad.rtolPerState = {1e-6};
+    EXPECT_THROW(OdeSolver(sys, 0.0, init, bad), InputError);
+    bad.rtolPerState = {1e-6, 0.0};
+    EXPECT_THROW(OdeSolver(sys, 0.0, init, bad), InputError);
+}

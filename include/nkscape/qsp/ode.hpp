@@ -140,6 +140,11 @@ struct OdeOptions {
     double rtol = 1e-6;                ///< relative tolerance (1), > 0
     double atol = 1e-12;               ///< absolute tolerance for every state, used when atolPerState is empty
     std::vector<double> atolPerState;  ///< one absolute tolerance per state (state units), or empty
+    /// One relative tolerance per state (1, each > 0), replacing rtol, or empty. Why: an engine may
+    /// hold smooth, well-known inputs (a linear PK compartment whose parameters are uncertain to
+    /// tens of percent) to a looser tolerance than the tumour; with one rtol those states set the
+    /// step size for the whole system (they do for weekly trastuzumab at rtol 1e-6).
+    std::vector<double> rtolPerState;
     long maxSteps = 100000;            ///< most internal steps per advanceTo call (CVODE mxstep)
     double maxStep = 0;                ///< largest step size (time unit); 0 = unlimited
     double initialStep = 0;            ///< first step size (time unit); 0 = CVODE's estimate
