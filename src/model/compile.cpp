@@ -269,7 +269,13 @@ private:
                 else med.unitPerNgPerMl = units_.convertOrThrow(1.0, "ng/mL", med.unit);
             }
         }
-        if (unitOk) convertDeferred(e, e.table, "basal_level", med.unit);
+        if (unitOk) {
+            convertDeferred(e, e.table, "basal_level", med.unit);
+            // Conversion factors for the engines, resolved once here (the unit system is loaded)
+            // rather than by each Synapse, which would otherwise need a unit system of its own.
+            if (units_.convertible(med.unit, "nM")) med.nanomolarPerUnit = units_.convertOrThrow(1.0, med.unit, "nM");
+            if (units_.convertible(med.unit, "g/L")) med.gramsPerLitrePerUnit = units_.convertOrThrow(1.0, med.unit, "g/L");
+        }
         attributes(e.table, inf);
         med.diffusivity = param(e, e.table, "diffusivity", inf);
         med.decayRate = param(e, e.table, "decay_rate", inf);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <exception>
+#include <limits>
 #include <numeric>
 #include <utility>
 
@@ -27,6 +28,78 @@ void OdeSystem::jacobian(double /*t*/, std::span<const double> /*y*/, std::span<
 std::string OdeSystem::stateName(std::size_t i) const { return fmt::format("y[{}]", i); }
 
 bool OdeSystem::nonNegative(std::size_t /*i*/) const { return false; }
+
+JacobianColouring JacobianColouring::dense(std::size_t n) {
+    JacobianColouring c;
+    c.rowsOfColumn_.assign(n, {});
+    c.groups_.resize(n);
+    for (std::size_t j = 0; j < n; ++j) c.groups_[j] = {j};
+    c.dense_ = true;
+    return c;
+}
+
+JacobianColouring JacobianColouring::fromSparsity(std::size_t n, const std::vector<std::vector<std::size_t>>& rows) {
+    if (rows.empty()) return dense(n);
+    if (rows.size() != n)
+        throw InputError(fmt::format("Jacobian sparsity: {} equations listed, the system has {} states", rows.size(), n));
+    JacobianColouring c;
+    c.dense_ = false;
+    c.rowsOfColumn_.assign(n, {});
+    std::vector<std::vector<std::size_t>> colsOfRow(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        colsOfRow[i] = rows[i];
+        colsOfRow[i].push_back(i);  // the diagonal: Newton's matrix I − γJ needs it whatever the system says
+        for (std::size_t j : colsOfRow[i])
+            if (j >= n) throw InputError(fmt::format("Jacobian sparsity: equation {} reads state {}, the system has {} states", i, j, n));
+        std::sort(colsOfRow[i].begin(), colsOfRow[i].end());
+        colsOfRow[i].erase(std::unique(colsOfRow[i].begin(), colsOfRow[i].end()), colsOfRow[i].end());
+        for (std::size_t j : colsOfRow[i]) c.rowsOfColumn_[j].push_back(i);
+    }
+    // Greedy colouring in state order: a state takes the lowest colour that no state sharing an
+    // equation with it has. Not optimal in general, but exact for banded and block structures.
+    std::vector<std::size_t> colour(n, n);
+    std::vector<std::size_t> forbiddenBy(n + 1, n);  // forbiddenBy[k] == j: colour k is taken for state j
+    for (std::size_t j = 0; j < n; ++j) {
+        for (std::size_t i : c.rowsOfColumn_[j])
+            for (std::size_t k : colsOfRow[i])
+                if (colour[k] < n) forbiddenBy[colour[k]] = j;
+        std::size_t k = 0;
+        while (forbiddenBy[k] == j) ++k;
+        colour[j] = k;
+        if (k >= c.groups_.size()) c.groups_.resize(k + 1);
+        c.groups_[k].push_back(j);
+    }
+    return c;
+}
+
+bool JacobianColouring::differenceQuotient(OdeSystem& system, double t, std::span<const double> y, std::span<const double> f,
+                                           std::span<const double> increments, std::span<double> J, std::span<double> yWork,
+                                           std::span<double> fWork) const {
+    const std::size_t n = size();
+    if (y.size() != n || f.size() != n || increments.size() != n || J.size() != n * n || yWork.size() != n || fWork.size() != n)
+        throw InputError(fmt::format("{}: difference-quotient Jacobian: buffers are not sized for {} states", system.name(), n));
+    std::fill(J.begin(), J.end(), 0.0);
+    std::copy(y.begin(), y.end(), yWork.begin());
+    for (const auto& group : groups_) {
+        for (std::size_t j : group) yWork[j] = y[j] + increments[j];
+        system.rhs(t, yWork, fWork);
+        for (double v : fWork)
+            if (!std::isfinite(v)) return false;
+        for (std::size_t j : group) {
+            yWork[j] = y[j];
+            // (1/inc)·f⁺ − (1/inc)·f, as CVODE's dense difference quotient writes it, so that the
+            // dense case reproduces CVODE's Jacobian.
+            const double inv = 1.0 / increments[j];
+            double* col = J.data() + j * n;
+            if (dense_) {
+                for (std::size_t i = 0; i < n; ++i) col[i] = inv * fWork[i] - inv * f[i];
+            } else {
+                for (std::size_t i : rowsOfColumn_[j]) col[i] = inv * fWork[i] - inv * f[i];
+            }
+        }
+    }
+    return true;
+}
 
 namespace {
 
@@ -56,6 +129,16 @@ struct OdeSolver::Impl {
     RootFunction rootFn;
     std::size_t nRoots = 0;
     OdeStats base;                // counters before the last CVodeReInit
+    // Our own Jacobian (JacobianMethod::Auto or analytic); see jacFn.
+    bool ownJacobian = false;
+    bool analytic = false;
+    JacobianColouring colouring;
+    std::vector<double> savedJ;   // the last Jacobian computed, column-major, for reuse after a reinit
+    bool haveSavedJ = false;
+    bool reuseNext = false;       // set by reinitialize: the next Jacobian request gets savedJ
+    long ownJacRhs = 0;           // RHS evaluations of our difference quotient (CVODE does not count them)
+    long jacReuses = 0;
+    std::vector<double> increments;
 
     Impl() = default;
     Impl(const Impl&) = delete;
@@ -98,16 +181,68 @@ struct OdeSolver::Impl {
         }
     }
 
-    static int jacFn(sunrealtype t, N_Vector yv, N_Vector fy, SUNMatrix J, void* userData, N_Vector, N_Vector, N_Vector) {
+    static int jacFn(sunrealtype t, N_Vector yv, N_Vector fy, SUNMatrix J, void* userData, N_Vector tmp1, N_Vector tmp2, N_Vector tmp3) {
         auto* self = static_cast<Impl*>(userData);
         try {
-            SUNMatZero(J);
-            self->system->jacobian(t, self->data(yv), self->data(fy), JacobianView(SUNDenseMatrix_Data(J), self->n));
+            const std::size_t n = self->n;
+            double* jd = SUNDenseMatrix_Data(J);
+            if (self->reuseNext && self->haveSavedJ) {
+                self->reuseNext = false;
+                ++self->jacReuses;
+                std::copy(self->savedJ.begin(), self->savedJ.end(), jd);
+                return 0;
+            }
+            self->reuseNext = false;
+            if (self->analytic) {
+                SUNMatZero(J);
+                self->system->jacobian(t, self->data(yv), self->data(fy), JacobianView(jd, n));
+            } else {
+                // Increments as CVODE's dense difference quotient (cvLsDenseDQJac): σ_j =
+                // max(√u·|y_j|, minInc/w_j), minInc from the weighted norm of f and the step size.
+                N_Vector ewt = tmp1;
+                if (CVodeGetErrWeights(self->mem, ewt) != CV_SUCCESS) return -1;
+                sunrealtype h = 0;
+                CVodeGetCurrentStep(self->mem, &h);
+                const double uround = std::numeric_limits<double>::epsilon();
+                const double srur = std::sqrt(uround);
+                const double fnorm = N_VWrmsNorm(fy, ewt);
+                const double minInc = fnorm != 0 ? 1000.0 * std::abs(h) * uround * static_cast<double>(n) * fnorm : 1.0;
+                const auto y = self->data(yv);
+                const auto w = self->data(ewt);
+                const double* c = self->constraints != nullptr ? N_VGetArrayPointer(self->constraints) : nullptr;
+                for (std::size_t j = 0; j < n; ++j) {
+                    double inc = std::max(srur * std::abs(y[j]), minInc / w[j]);
+                    // Like CVODE: perturb away from a constraint boundary (states declared ≥ 0).
+                    if (c != nullptr && c[j] == 1.0 && y[j] + inc < 0) inc = -inc;
+                    self->increments[j] = inc;
+                }
+                self->ownJacRhs += static_cast<long>(self->colouring.colours());
+                if (!self->colouring.differenceQuotient(*self->system, t, y, self->data(fy), self->increments, std::span<double>(jd, n * n),
+                                                        self->data(tmp2), self->data(tmp3)))
+                    return 1;  // recoverable, as a non-finite RHS value is for CVODE
+            }
+            if (self->options.reuseJacobianAfterReinit) {
+                self->savedJ.assign(jd, jd + n * n);
+                self->haveSavedJ = true;
+            }
             return 0;
         } catch (...) {
             self->pending = std::current_exception();
             return -1;
         }
+    }
+
+    static int weightFn(N_Vector yv, N_Vector ewt, void* userData) {
+        auto* self = static_cast<Impl*>(userData);
+        const auto y = self->data(yv);
+        const auto w = self->data(ewt);
+        const auto& o = self->options;
+        for (std::size_t i = 0; i < self->n; ++i) {
+            const double tol = o.rtolPerState[i] * std::abs(y[i]) + (o.atolPerState.empty() ? o.atol : o.atolPerState[i]);
+            if (!(tol > 0)) return -1;  // as CVODE: a zero tolerance for a zero state has no weight
+            w[i] = 1.0 / tol;
+        }
+        return 0;
     }
 
     static int rootFnC(sunrealtype t, N_Vector yv, sunrealtype* gout, void* userData) {
@@ -134,7 +269,7 @@ struct OdeSolver::Impl {
         CVodeGetNumLinRhsEvals(mem, &nfeLs);
         s.rhsEvals = nfe + nfeLs;
         s.rhsEvalsForJacobian = nfeLs;
-        CVodeGetNumJacEvals(mem, &s.jacobianEvals);
+        CVodeGetNumJacEvals(mem, &s.jacobianEvals);  // includes reuses: OdeSolver::stats() takes them out
         CVodeGetNumErrTestFails(mem, &s.errorTestFailures);
         CVodeGetNumNonlinSolvIters(mem, &s.nonlinearIterations);
         CVodeGetNumNonlinSolvConvFails(mem, &s.nonlinearConvergenceFailures);
@@ -230,6 +365,14 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
             throw InputError(fmt::format("{}: atol of state {} must be ≥ 0, got {}", who, system.stateName(i), options.atolPerState[i]));
         }
     }
+    if (!options.rtolPerState.empty() && options.rtolPerState.size() != im.n) {
+        throw InputError(fmt::format("{}: rtolPerState has {} values, the system has {} states", who, options.rtolPerState.size(), im.n));
+    }
+    for (std::size_t i = 0; i < options.rtolPerState.size(); ++i) {
+        if (!(options.rtolPerState[i] > 0) || !std::isfinite(options.rtolPerState[i])) {
+            throw InputError(fmt::format("{}: rtol of state {} must be > 0, got {}", who, system.stateName(i), options.rtolPerState[i]));
+        }
+    }
     if (options.atolPerState.empty() && (!(options.atol >= 0) || !std::isfinite(options.atol))) {
         throw InputError(fmt::format("{}: atol must be ≥ 0, got {}", who, options.atol));
     }
@@ -259,12 +402,23 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
         std::copy(options.atolPerState.begin(), options.atolPerState.end(), N_VGetArrayPointer(im.atol));
         im.check(CVodeSVtolerances(im.mem, options.rtol, im.atol), "CVodeSVtolerances");
     }
+    if (!options.rtolPerState.empty()) {
+        // CVODE has one relative tolerance; per-state ones go through an error-weight function,
+        // w_i = 1 / (rtol_i·|y_i| + atol_i), the weights CVODE itself would form.
+        im.check(CVodeWFtolerances(im.mem, &Impl::weightFn), "CVodeWFtolerances");
+    }
     im.matrix = SUNDenseMatrix(len, len, im.ctx);
     if (im.matrix == nullptr) throw SolverError(who + ": cannot allocate the dense matrix");
     im.linsol = SUNLinSol_Dense(im.y, im.matrix, im.ctx);
     if (im.linsol == nullptr) throw SolverError(who + ": cannot create the dense linear solver");
     im.check(CVodeSetLinearSolver(im.mem, im.linsol, im.matrix), "CVodeSetLinearSolver");
-    if (system.hasJacobian()) im.check(CVodeSetJacFn(im.mem, &Impl::jacFn), "CVodeSetJacFn");
+    im.analytic = system.hasJacobian();
+    im.ownJacobian = im.analytic || options.jacobian == JacobianMethod::Auto;
+    if (im.ownJacobian) {
+        if (!im.analytic) im.colouring = JacobianColouring::fromSparsity(im.n, system.jacobianSparsity());
+        im.increments.assign(im.n, 0.0);
+        im.check(CVodeSetJacFn(im.mem, &Impl::jacFn), "CVodeSetJacFn");
+    }
     im.check(CVodeSetMaxNumSteps(im.mem, options.maxSteps), "CVodeSetMaxNumSteps");
     im.check(CVodeSetMaxOrd(im.mem, options.maxOrder), "CVodeSetMaxOrd");
     im.check(CVodeSetMaxHnilWarns(im.mem, -1), "CVodeSetMaxHnilWarns");
@@ -348,6 +502,7 @@ void OdeSolver::reinitialize(double t, std::span<const double> y) {
     im.base.rootEvals += now.rootEvals;
     std::copy(y.begin(), y.end(), N_VGetArrayPointer(im.y));
     im.check(CVodeReInit(im.mem, t, im.y), "CVodeReInit");
+    im.reuseNext = im.ownJacobian && im.options.reuseJacobianAfterReinit && im.haveSavedJ;
     im.t = t;
 }
 
@@ -381,7 +536,15 @@ OdeStats OdeSolver::stats() const {
     s.nonlinearIterations += b.nonlinearIterations;
     s.nonlinearConvergenceFailures += b.nonlinearConvergenceFailures;
     s.rootEvals += b.rootEvals;
+    s.rhsEvals += impl_->ownJacRhs;
+    s.rhsEvalsForJacobian += impl_->ownJacRhs;
+    s.jacobianEvals -= impl_->jacReuses;
+    s.jacobianReuses = impl_->jacReuses;
     return s;
+}
+
+std::size_t OdeSolver::jacobianColours() const noexcept {
+    return impl_->ownJacobian && !impl_->analytic ? impl_->colouring.colours() : 0;
 }
 
 }  // namespace nkscape::qsp

@@ -42,13 +42,61 @@ constexpr double kRatioFloor = 1e-6;
 
 std::size_t slotOf(CellCategory c) { return static_cast<std::size_t>(c); }
 
+/// `n` as a small integer exponent (−4 … 4, not 0) when it is one exactly, else 0. Every Hill
+/// coefficient and nearly every pathway weight of the default model is 1, 2 or 3, and pow() was
+/// the largest single cost of a set-point (which engines evaluate at nearly every RHS call).
+int smallInteger(double n) {
+    return (n == std::round(n) && n != 0 && std::abs(n) <= 4) ? static_cast<int>(n) : 0;
+}
+
+/// x^n, by multiplication when `nInt` (smallInteger(n)) is not 0. Within an ulp or two of
+/// std::pow(x, n) (pow is not always correctly rounded either), far below any tolerance.
+double power(double x, double n, int nInt) {
+    switch (nInt) {
+        case 1: return x;
+        case 2: return x * x;
+        case 3: return x * x * x;
+        case 4: return (x * x) * (x * x);
+        case -1: return 1.0 / x;
+        case -2: return 1.0 / (x * x);
+        case -3: return 1.0 / (x * x * x);
+        case -4: return 1.0 / ((x * x) * (x * x));
+        default: return std::pow(x, n);
+    }
+}
+
 /// Hill fraction h of the header: c^n/(c^n + EC50^n) (high) or EC50^n/(c^n + EC50^n) (low),
 /// written as 1/(1 + (EC50/c)^n) and 1/(1 + (c/EC50)^n) so that a huge c or a tiny EC50 gives
-/// 1/(1 + ∞) = 0, never ∞/∞.
-double hillFraction(double c, double ec50, double n, bool low) {
+/// 1/(1 + ∞) = 0, never ∞/∞. `nInt` is smallInteger(n).
+double hillFraction(double c, double ec50, double n, int nInt, bool low) {
     if (c <= 0) return low ? 1.0 : 0.0;  // below zero is a solver undershoot: read it as none
-    return low ? 1.0 / (1.0 + std::pow(c / ec50, n)) : 1.0 / (1.0 + std::pow(ec50 / c, n));
+    return low ? 1.0 / (1.0 + power(c / ec50, n, nInt)) : 1.0 / (1.0 + power(ec50 / c, n, nInt));
 }
+
+/// A scratch vector of doubles on the stack for models of ordinary size, on the heap beyond.
+/// Why: setPoint() is called at nearly every RHS evaluation of an engine; its scratch must not
+/// allocate.
+class Scratch {
+public:
+    Scratch(std::size_t n, double fill) : n_(n) {
+        if (n > kStackSize) heap_.assign(n, fill);
+        else std::fill_n(stack_.begin(), n, fill);
+    }
+    explicit Scratch(const std::vector<double>& from) : n_(from.size()) {
+        if (n_ > kStackSize) heap_ = from;
+        else std::copy(from.begin(), from.end(), stack_.begin());
+    }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    [[nodiscard]] double& operator[](std::size_t i) noexcept { return n_ > kStackSize ? heap_[i] : stack_[i]; }
+    [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
+private:
+    static constexpr std::size_t kStackSize = 128;
+    std::size_t n_;
+    std::array<double, kStackSize> stack_;  // NOLINT(cppcoreguidelines-pro-type-member-init): first n_ written
+    std::vector<double> heap_;
+};
 
 /// Fractional occupancy of a drug at free concentration C (nM) with potency K (IC50 or Kd, nM).
 double occupancy(double c, double k) { return c / (c + k); }
@@ -170,6 +218,7 @@ Regulator::Regulator(const model::CompiledModel& m) : model_(&m) {
                 throw InputError(label + ": 'scaled_by' factor " + quoted(m, r.scaledBy) +
                                  " has baseline 0, so a level relative to it is undefined");
         }
+        g.hillInt = smallInteger(g.hill);
         const double tau = m.value(r.tau);
         for (CellCategory c : r.on) {
             double& t = levelOf(plans_[slotOf(c)].tau, r.target.kind, r.target.index);
@@ -215,6 +264,7 @@ Regulator::Regulator(const model::CompiledModel& m) : model_(&m) {
             e.fromKind = rw.edge.from.kind;
             e.from = rw.edge.from.index;
             e.exponent = rw.edge.sign * m.value(rw.edge.weight);
+            e.exponentInt = smallInteger(e.exponent);
             if (e.fromKind == Kind::Mediator) {
                 if (auto it = slot.find(e.from); it != slot.end()) e.fromSlot = it->second;
                 else e.fromScale = m.valueOr(m.mediators()[e.from].basalLevel, 0.0);
@@ -382,13 +432,23 @@ void Regulator::checkSizes(Index cellType, const Milieu& milieu, const Contacts&
 }
 
 CellLevels Regulator::setPoint(Index cellType, const Milieu& milieu, const Contacts& contacts) const {
+    CellLevels out;
+    setPoint(cellType, milieu, contacts, out);
+    return out;
+}
+
+void Regulator::setPoint(Index cellType, const Milieu& milieu, const Contacts& contacts, CellLevels& out) const {
     checkSizes(cellType, milieu, contacts);
-    return setPointFrom(cellType, baselines_[cellType], milieu, contacts);
+    setPointFrom(cellType, baselines_[cellType], milieu, contacts, out);
 }
 
 CellLevels Regulator::setPoint(Index cellType, const Milieu& milieu, const Contacts& contacts, const FactorBaselines& factorBaselines) const {
     checkSizes(cellType, milieu, contacts);
-    if (factorBaselines.empty()) return setPointFrom(cellType, baselines_[cellType], milieu, contacts);
+    CellLevels out;
+    if (factorBaselines.empty()) {
+        setPointFrom(cellType, baselines_[cellType], milieu, contacts, out);
+        return out;
+    }
     // The variant's baseline is the cell type's with the factors replaced; everything downstream
     // (therapies, regulations, pathway edges' resting levels, a ligand's restore goal) reads it as
     // it would read a cell type that declared those levels.
@@ -403,18 +463,20 @@ CellLevels Regulator::setPoint(Index cellType, const Milieu& milieu, const Conta
                         "' for cell type '" + m.entities(Kind::CellType)[cellType].name + "' must be finite and >= 0");
         base.factors[f] = v;
     }
-    return setPointFrom(cellType, base, milieu, contacts);
+    setPointFrom(cellType, base, milieu, contacts, out);
+    return out;
 }
 
-CellLevels Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts) const {
+void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts, CellLevels& lv) const {
     const CategoryPlan& plan = plans_[slotOf(model_->cellTypes()[cellType].category)];
-    CellLevels lv = base;
-    std::vector<double> med = milieu.mediators;  // the milieu as this cell reads it
-    std::vector<double> restoreFactor, restoreLigand;  // share of the way back to the reference
-    if (restores_) {
-        restoreFactor.assign(lv.factors.size(), 0.0);
-        restoreLigand.assign(lv.ligands.size(), 0.0);
-    }
+    // Copy-assignment reuses lv's storage: no allocation when the caller passes the same buffer again.
+    lv.receptors = base.receptors;
+    lv.ligands = base.ligands;
+    lv.factors = base.factors;
+    lv.secretion = base.secretion;
+    Scratch med(milieu.mediators);  // the milieu as this cell reads it
+    // Share of the way back to the reference (only read when restores_).
+    Scratch restoreFactor(restores_ ? lv.factors.size() : 0, 0.0), restoreLigand(restores_ ? lv.ligands.size() : 0, 0.0);
 
     // (1) Therapies, first, because they change what the regulations read (an ADAM17 inhibitor
     // must lower ADAM17 before ADAM17 sheds CD16). Occupancy is C/(C + IC50 or Kd).
@@ -460,12 +522,12 @@ CellLevels Regulator::setPointFrom(Index cellType, const CellLevels& base, const
         for (std::size_t l = 0; l < restoreLigand.size(); ++l)
             if (restoreLigand[l] > 0 && !plan.computedLigand[l]) lv.ligands[l] = restoreLigandLevel(static_cast<Index>(l), lv.ligands[l]);
     }
-    if (plan.nodes.empty()) return lv;
+    if (plan.nodes.empty()) return;
 
     // (2) Regulations and (3) pathway edges, node by node in dependency order.
-    std::vector<double> start(plan.nodes.size());
+    Scratch start(plan.nodes.size(), 0.0);
     for (std::size_t k = 0; k < plan.nodes.size(); ++k) start[k] = levelOf(lv, plan.nodes[k].kind, plan.nodes[k].index);
-    std::vector<double> slot(plan.mediatorSlots, 1.0);
+    Scratch slot(plan.mediatorSlots, 1.0);
     auto signal = [&](const Reg& r) -> double {
         switch (r.mode) {
             case RegulationMode::Concentration: return med[r.by];
@@ -478,7 +540,7 @@ CellLevels Regulator::setPointFrom(Index cellType, const CellLevels& base, const
         double mult = 1.0;
         for (std::uint32_t k = node.regBegin; k < node.regEnd; ++k) {
             const Reg& r = plan.regs[k];
-            const double h = hillFraction(signal(r), r.ec50, r.hill, r.low);
+            const double h = hillFraction(signal(r), r.ec50, r.hill, r.hillInt, r.low);
             // `scaled_by`: Emax times the factor's level relative to its healthy reference (a
             // clone's responsiveness); a down-regulation still removes at most all of the target.
             double emax = r.emax;
@@ -506,7 +568,7 @@ CellLevels Regulator::setPointFrom(Index cellType, const CellLevels& base, const
                 if (!(b > 0)) continue;
                 ratio = levelOf(lv, e.fromKind, e.from) / b;
             }
-            mult *= std::pow(std::max(ratio, kRatioFloor), e.exponent);
+            mult *= power(std::max(ratio, kRatioFloor), e.exponent, e.exponentInt);
         }
         if (node.slot >= 0) slot[static_cast<std::size_t>(node.slot)] = mult;
         double x = x0 * mult;
@@ -549,7 +611,6 @@ CellLevels Regulator::setPointFrom(Index cellType, const CellLevels& base, const
             }
         }
     }
-    return lv;
 }
 
 void Regulator::relax(Index cellType, CellLevels& levels, const CellLevels& target, double dtHours) const {
@@ -580,11 +641,29 @@ NkState Regulator::nkState(Index cellType, const Milieu& milieu, const Contacts&
 
 NkState Regulator::nkState(Index cellType, const Milieu& milieu, const Contacts& contacts, const FactorBaselines& factorBaselines) const {
     CellLevels lv = setPoint(cellType, milieu, contacts, factorBaselines);
-    const auto& ct = model_->cellTypes()[cellType];
     NkState s;
     s.receptors = std::move(lv.receptors);
     s.factors = std::move(lv.factors);
     s.secretion = std::move(lv.secretion);
+    finishNkState(cellType, s);
+    return s;
+}
+
+void Regulator::nkState(Index cellType, const Milieu& milieu, const Contacts& contacts, NkState& out, CellLevels& scratch) const {
+    setPoint(cellType, milieu, contacts, scratch);
+    // Copy-assignment reuses out's storage (no allocation once out has been filled before).
+    out.receptors = scratch.receptors;
+    out.factors = scratch.factors;
+    out.secretion = scratch.secretion;
+    out.exhaustion = 0;
+    out.fitness = 1;
+    out.cd16Affinity = 1;
+    out.car.reset();
+    finishNkState(cellType, out);
+}
+
+void Regulator::finishNkState(Index cellType, NkState& s) const {
+    const auto& ct = model_->cellTypes()[cellType];
     s.granules = model_->valueOr(ct.param(model::CellParam::GranuleCapacity), 1.0);
     s.killTime = model_->valueOr(ct.param(model::CellParam::KillTime), 0.0);
     if (const auto& car = cars_[cellType]) {
@@ -595,7 +674,6 @@ NkState Regulator::nkState(Index cellType, const Milieu& milieu, const Contacts&
         const double level = carLevel_ ? *carLevel_ : model_->constant("synapse.car_level");
         s.car = CarState{car->antigen, level, car->gain};
     }
-    return s;
 }
 
 TargetState Regulator::targetState(Index cellType, const Milieu& milieu, const Contacts& contacts) const {

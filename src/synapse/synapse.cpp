@@ -61,16 +61,37 @@ Constants readConstants(const CompiledModel& m) {
 }
 
 // Factor to turn a mediator's concentration (its own unit) into nM, for soluble decoys.
-double toNanomolar(const CompiledModel& m, Index mediator, const model::UnitSystem& units) {
+void requireMolecularWeight(const CompiledModel& m, Index mediator) {
     const auto& med = m.mediators()[mediator];
-    if (units.convertible(med.unit, "nM")) return units.convertOrThrow(1.0, med.unit, "nM");
     if (med.molecularWeight == kNoParam) {
         throw InputError("mediator '" + m.entities(Kind::Mediator)[mediator].name + "' is a soluble decoy measured in " + med.unit +
                          " but has no molecular_weight to turn it into nM (" + m.entities(Kind::Mediator)[mediator].where.str() + ")");
     }
+}
+
+// The oracle's version: converts with a unit system of its own (independent of the factors the
+// loader precomputed, which the fast path uses).
+double toNanomolar(const CompiledModel& m, Index mediator, const model::UnitSystem& units) {
+    const auto& med = m.mediators()[mediator];
+    if (units.convertible(med.unit, "nM")) return units.convertOrThrow(1.0, med.unit, "nM");
+    requireMolecularWeight(m, mediator);
     // mass concentration → g/L, divided by g/mol (kDa × 1000) → mol/L → nM.
     const double gPerL = units.convertOrThrow(1.0, med.unit, "g/L");
     return gPerL / (m.value(med.molecularWeight) * 1000.0) * 1e9;
+}
+
+// The fast path's version, from the factors the loader resolved (Mediator::nanomolarPerUnit,
+// gramsPerLitrePerUnit). Why: building a udunits2 unit system here was most of the cost of
+// constructing a Synapse, i.e. about a third of a whole one-year engine run.
+double toNanomolar(const CompiledModel& m, Index mediator) {
+    const auto& med = m.mediators()[mediator];
+    if (std::isfinite(med.nanomolarPerUnit)) return med.nanomolarPerUnit;
+    requireMolecularWeight(m, mediator);
+    if (!std::isfinite(med.gramsPerLitrePerUnit)) {
+        throw InputError("mediator '" + m.entities(Kind::Mediator)[mediator].name + "' is a soluble decoy measured in " + med.unit +
+                         ", which is neither an amount nor a mass concentration (" + m.entities(Kind::Mediator)[mediator].where.str() + ")");
+    }
+    return med.gramsPerLitrePerUnit / (m.value(med.molecularWeight) * 1000.0) * 1e9;
 }
 
 }  // namespace
@@ -165,7 +186,6 @@ Synapse::Synapse(const CompiledModel& m) : model_(&m) {
     for (std::size_t j = 0; j < m.ligands().size(); ++j)
         if (m.ligands()[j].category == model::LigandCategory::Opsonin) t->opsoninLigand = static_cast<std::uint32_t>(j);
 
-    model::UnitSystem units;
     std::vector<std::vector<Tables::Pair>> byLigand(t->nLigands);
     for (const auto& x : m.interactions()) {
         const double kd = m.value(x.kd);
@@ -173,9 +193,10 @@ Synapse::Synapse(const CompiledModel& m) : model_(&m) {
             const bool fc = x.ligand.index == t->opsoninLigand;
             byLigand[x.ligand.index].push_back(Tables::Pair{x.receptor, t->c.confinement / kd, fc});
         } else {
-            t->decoys.push_back(Tables::Decoy{x.receptor, x.ligand.index, toNanomolar(m, x.ligand.index, units), kd});
+            t->decoys.push_back(Tables::Decoy{x.receptor, x.ligand.index, toNanomolar(m, x.ligand.index), kd});
         }
     }
+    std::stable_sort(t->decoys.begin(), t->decoys.end(), [](const Tables::Decoy& a, const Tables::Decoy& b) { return a.receptor < b.receptor; });
     t->pairStart.push_back(0);
     std::vector<std::uint8_t> binds(t->nReceptors, 0), usedAdaptor(t->nReceptors, 0);
     for (std::size_t j = 0; j < byLigand.size(); ++j) {
@@ -242,13 +263,19 @@ Synapse::Synapse(const CompiledModel& m) : model_(&m) {
 }
 
 SynapseContext Synapse::context(const Milieu& milieu) const {
+    SynapseContext ctx;
+    context(milieu, ctx);
+    return ctx;
+}
+
+void Synapse::context(const Milieu& milieu, SynapseContext& ctx) const {
     const Tables& t = *tables_;
     if (milieu.mediators.size() != t.nMediators || milieu.therapies.size() != t.nTherapies) {
         throw InputError("synapse: the milieu is sized for another model (" + std::to_string(milieu.mediators.size()) + " mediators, " +
                          std::to_string(milieu.therapies.size()) + " therapies; the model has " + std::to_string(t.nMediators) + " and " +
                          std::to_string(t.nTherapies) + ")");
     }
-    SynapseContext ctx;
+    // assign/clear keep the vectors' storage: no allocation when `ctx` is passed again.
     ctx.receptorFree.assign(t.nReceptors, 1.0);
     ctx.ligandFree.assign(t.nLigands, 1.0);
     ctx.opsonin.assign(t.nLigands, 0.0);
@@ -258,14 +285,20 @@ SynapseContext Synapse::context(const Milieu& milieu) const {
         (b.onReceptor ? ctx.receptorFree : ctx.ligandFree)[b.target] *= 1.0 - occ;
     }
     // A soluble decoy occupies receptors as a competitive 3-D ligand: free = 1 / (1 + Σ c/Kd).
-    std::vector<double> decoyLoad(t.nReceptors, 0.0);
-    for (const auto& d : t.decoys) decoyLoad[d.receptor] += milieu.mediators[d.mediator] * d.toNm / d.kd;
-    for (std::size_t k = 0; k < t.nReceptors; ++k) ctx.receptorFree[k] /= 1.0 + decoyLoad[k];
+    // t.decoys is grouped by receptor (stable, so each receptor's terms are summed in the model's
+    // order, as a per-receptor array would): one run per receptor, no scratch array.
+    for (std::size_t a = 0; a < t.decoys.size();) {
+        const std::uint32_t r = t.decoys[a].receptor;
+        double load = 0.0;
+        for (; a < t.decoys.size() && t.decoys[a].receptor == r; ++a) load += milieu.mediators[t.decoys[a].mediator] * t.decoys[a].toNm / t.decoys[a].kd;
+        ctx.receptorFree[r] /= 1.0 + load;
+    }
     for (const auto& o : t.opsonises) ctx.opsonin[o.antigen] += occupancy(milieu.therapies[o.therapy], o.kd) * o.fcGain;
+    ctx.opsonised.clear();
     for (std::size_t j = 0; j < t.nLigands; ++j)
         if (ctx.opsonin[j] > 0) ctx.opsonised.push_back(static_cast<model::Index>(j));
+    ctx.engaged.clear();
     for (const auto& e : t.engages) ctx.engaged.push_back(occupancy(milieu.therapies[e.therapy], e.kd));
-    return ctx;
 }
 
 namespace {

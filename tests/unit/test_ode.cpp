@@ -355,3 +355,176 @@ TEST(OdeSolver, IsMovable) {
     b.advanceTo(2.0);
     EXPECT_LT(relErr(b.state()[0], std::exp(-2.0)), 1e-6);
 }
+
+namespace {
+
+/// A stiff nonlinear reaction–diffusion chain: f_i = D·(y_{i−1} − 2y_i + y_{i+1}) − k·y_i² + s_i, with
+/// no-flux ends. Tridiagonal Jacobian, known in closed form; optionally declares its sparsity.
+class Chain : public OdeSystem {
+public:
+    Chain(std::size_t n, bool declareSparsity, bool analytic = false) : n_(n), sparse_(declareSparsity), analytic_(analytic) {}
+    [[nodiscard]] std::size_t size() const override { return n_; }
+    void rhs(double, std::span<const double> y, std::span<double> f) override {
+        ++rhsCalls;
+        for (std::size_t i = 0; i < n_; ++i) {
+            const double left = i > 0 ? y[i - 1] : y[i];
+            const double right = i + 1 < n_ ? y[i + 1] : y[i];
+            f[i] = kD * (left - 2 * y[i] + right) - kK * y[i] * y[i] + (i == 0 ? 1.0 : 0.0);
+        }
+    }
+    [[nodiscard]] bool hasJacobian() const override { return analytic_; }
+    void jacobian(double, std::span<const double> y, std::span<const double>, JacobianView J) override { exact(y, J); }
+    /// The closed-form Jacobian.
+    void exact(std::span<const double> y, JacobianView J) const {
+        for (std::size_t i = 0; i < n_; ++i) {
+            double diag = -2 * kD - 2 * kK * y[i];
+            if (i > 0) J(i, i - 1) = kD;
+            else diag += kD;
+            if (i + 1 < n_) J(i, i + 1) = kD;
+            else diag += kD;
+            J(i, i) = diag;
+        }
+    }
+    [[nodiscard]] std::vector<std::vector<std::size_t>> jacobianSparsity() const override {
+        if (!sparse_) return {};
+        std::vector<std::vector<std::size_t>> rows(n_);
+        for (std::size_t i = 0; i < n_; ++i) {
+            if (i > 0) rows[i].push_back(i - 1);
+            if (i + 1 < n_) rows[i].push_back(i + 1);
+        }
+        return rows;
+    }
+    [[nodiscard]] std::string name() const override { return "chain"; }
+    long rhsCalls = 0;
+    static constexpr double kD = 50.0, kK = 3.0;
+
+private:
+    std::size_t n_;
+    bool sparse_, analytic_;
+};
+
+}  // namespace
+
+TEST(JacobianColouring, TridiagonalNeedsThreeColours) {
+    Chain sys(40, true);
+    const auto c = JacobianColouring::fromSparsity(sys.size(), sys.jacobianSparsity());
+    EXPECT_EQ(c.colours(), 3u);
+    std::vector<int> seen(sys.size(), 0);
+    for (std::size_t g = 0; g < c.colours(); ++g)
+        for (std::size_t j : c.group(g)) ++seen[j];
+    for (int v : seen) EXPECT_EQ(v, 1) << "every state in exactly one colour";
+    EXPECT_EQ(JacobianColouring::dense(7).colours(), 7u);
+    EXPECT_EQ(JacobianColouring::fromSparsity(7, {}).colours(), 7u);
+    EXPECT_THROW((void)JacobianColouring::fromSparsity(3, {{0}, {1}}), InputError);
+    EXPECT_THROW((void)JacobianColouring::fromSparsity(2, {{0}, {5}}), InputError);
+}
+
+TEST(JacobianColouring, ColouredEqualsDenseAndTheClosedForm) {
+    const std::size_t n = 25;
+    Chain sys(n, true);
+    std::vector<double> y(n), f(n), inc(n), yw(n), fw(n), dense(n * n), coloured(n * n), exact(n * n, 0.0);
+    for (std::size_t i = 0; i < n; ++i) y[i] = 1.0 + 0.1 * static_cast<double>(i);
+    for (std::size_t i = 0; i < n; ++i) inc[i] = 1e-7 * std::max(1.0, std::abs(y[i]));
+    sys.rhs(0, y, f);
+    sys.rhsCalls = 0;
+    ASSERT_TRUE(JacobianColouring::dense(n).differenceQuotient(sys, 0, y, f, inc, dense, yw, fw));
+    EXPECT_EQ(sys.rhsCalls, static_cast<long>(n));
+    sys.rhsCalls = 0;
+    ASSERT_TRUE(JacobianColouring::fromSparsity(n, sys.jacobianSparsity()).differenceQuotient(sys, 0, y, f, inc, coloured, yw, fw));
+    EXPECT_EQ(sys.rhsCalls, 3);
+    sys.exact(y, JacobianView(exact.data(), n));
+    for (std::size_t k = 0; k < n * n; ++k) {
+        // The same increments and an exact pattern: the perturbations of one colour do not meet in
+        // any equation, so coloured and dense agree to the last bit.
+        EXPECT_EQ(coloured[k], dense[k]) << "entry " << k;
+        EXPECT_NEAR(coloured[k], exact[k], 1e-4 * (1.0 + std::abs(exact[k]))) << "entry " << k;
+    }
+}
+
+TEST(OdeSolver, ColouredJacobianCutsRhsEvaluationsNotAccuracy) {
+    const std::size_t n = 60;
+    std::vector<double> init(n, 0.0);
+    OdeOptions o;
+    o.rtol = 1e-8;
+    o.atol = 1e-12;
+    std::vector<std::vector<double>> finals;
+    std::vector<OdeStats> stats;
+    for (int mode = 0; mode < 4; ++mode) {  // CVODE's DQ, our dense DQ, coloured DQ, analytic
+        Chain sys(n, mode == 2, mode == 3);
+        OdeOptions om = o;
+        if (mode == 0) om.jacobian = JacobianMethod::CvodeDifferenceQuotient;
+        OdeSolver s(sys, 0.0, init, om);
+        EXPECT_EQ(s.jacobianColours(), mode == 1 ? n : mode == 2 ? 3u : 0u);
+        s.advanceTo(2.0);
+        finals.emplace_back(s.state().begin(), s.state().end());
+        stats.push_back(s.stats());
+    }
+    for (int mode = 1; mode < 4; ++mode)
+        for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(finals[mode][i], finals[0][i], 1e-6 * std::abs(finals[0][i]) + 1e-10) << mode << " " << i;
+    EXPECT_GT(stats[0].rhsEvalsForJacobian, 0);
+    EXPECT_GT(stats[1].rhsEvalsForJacobian, 0);
+    EXPECT_EQ(stats[2].rhsEvalsForJacobian, 3 * stats[2].jacobianEvals) << "three colours per Jacobian";
+    EXPECT_LT(stats[2].rhsEvals, stats[1].rhsEvals);
+    EXPECT_LT(stats[2].rhsEvalsForJacobian * 10, stats[1].rhsEvalsForJacobian);
+    EXPECT_EQ(stats[3].rhsEvalsForJacobian, 0);
+}
+
+TEST(OdeSolver, JacobianIsReusedAfterReinitializeAndStaysAccurate) {
+    // y' = −k·y with a bolus every day: the closed form after each dose is known.
+    const double k = 0.7;
+    OdeOptions o = tight();
+    long jacWithout = 0;
+    for (bool reuse : {false, true}) {
+        LambdaSystem sys(1, [k](double, std::span<const double> y, std::span<double> f) { f[0] = -k * y[0]; });
+        o.reuseJacobianAfterReinit = reuse;
+        const std::vector<double> init{1.0};
+        OdeSolver s(sys, 0.0, init, o);
+        double exact = 1.0;
+        for (int day = 1; day <= 20; ++day) {
+            s.advanceTo(day);
+            exact = exact * std::exp(-k) + 1.0;
+            std::vector<double> y(s.state().begin(), s.state().end());
+            y[0] += 1.0;
+            s.reinitialize(day, y);
+        }
+        s.advanceTo(20.5);
+        exact *= std::exp(-k * 0.5);
+        EXPECT_LT(relErr(s.state()[0], exact), 1e-6) << (reuse ? "with" : "without") << " reuse";
+        const OdeStats st = s.stats();
+        if (!reuse) {
+            EXPECT_EQ(st.jacobianReuses, 0);
+            jacWithout = st.jacobianEvals;
+        } else {
+            EXPECT_EQ(st.jacobianReuses, 20) << "one reuse per restart";
+            EXPECT_LT(st.jacobianEvals, jacWithout);
+        }
+    }
+}
+
+TEST(OdeSolver, PerStateRelativeTolerances) {
+    // Two decoupled decays: the second held to a loose tolerance must not set the step size.
+    LambdaSystem sys(2, [](double, std::span<const double> y, std::span<double> f) {
+        f[0] = -0.5 * y[0];
+        f[1] = -3.0 * y[1];
+    });
+    const std::vector<double> init{1.0, 1.0};
+    OdeOptions all;
+    all.rtol = 1e-10;
+    all.atol = 1e-14;
+    OdeOptions mixed = all;
+    mixed.rtolPerState = {1e-10, 1e-4};
+    OdeSolver a(sys, 0.0, init, all), b(sys, 0.0, init, mixed);
+    a.advanceTo(2.0);
+    b.advanceTo(2.0);
+    EXPECT_LT(relErr(a.state()[0], std::exp(-1.0)), 1e-7);  // global error: a few times rtol
+    EXPECT_LT(relErr(b.state()[0], std::exp(-1.0)), 1e-7);
+    EXPECT_LT(relErr(a.state()[1], std::exp(-6.0)), 1e-7);
+    EXPECT_LT(relErr(b.state()[1], std::exp(-6.0)), 1e-2);
+    EXPECT_LT(b.stats().steps, a.stats().steps) << "the loose state no longer limits the step";
+
+    OdeOptions bad = all;
+    bad.rtolPerState = {1e-6};
+    EXPECT_THROW(OdeSolver(sys, 0.0, init, bad), InputError);
+    bad.rtolPerState = {1e-6, 0.0};
+    EXPECT_THROW(OdeSolver(sys, 0.0, init, bad), InputError);
+}

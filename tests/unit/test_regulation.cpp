@@ -1020,3 +1020,42 @@ tau = { value = 24, unit = "h", source = "assumption: test" }
     EXPECT_NEAR(s.ligands[pdl1], 1e5, 1e-6);
     EXPECT_NEAR(s.ligands[mica], 1e4, 1e-6);
 }
+
+// The allocation-free overloads engines call at every RHS: the same numbers as the value-returning
+// forms, whatever the buffers held before (reused across cell types, categories and milieus).
+TEST(RegulationDefaultModel, BufferOverloadsEqualTheValueForms) {
+    const CompiledModel& m = defaultModel();
+    const Regulator reg(m);
+    Contacts contacts = Contacts::none(m);
+    CellLevels out;
+    NkState nkOut;
+    CellLevels scratch;
+    for (double scale : {0.0, 1.0, 20.0, 1e4}) {
+        Milieu milieu = basalMilieu(m);
+        for (auto& c : milieu.mediators) c *= scale;
+        for (auto& c : milieu.therapies) c = scale;  // every drug at once: inhibit, restore, neutralise
+        for (Index ct = 0; ct < m.cellTypes().size(); ++ct) {
+            SCOPED_TRACE(m.entities(Kind::CellType)[ct].name + " at " + std::to_string(scale));
+            const CellLevels want = reg.setPoint(ct, milieu, contacts);
+            reg.setPoint(ct, milieu, contacts, out);
+            EXPECT_EQ(out.receptors, want.receptors);
+            EXPECT_EQ(out.ligands, want.ligands);
+            EXPECT_EQ(out.factors, want.factors);
+            EXPECT_EQ(out.secretion, want.secretion);
+            if (m.cellTypes()[ct].category != nkscape::model::CellCategory::Nk) continue;
+            const NkState nk = reg.nkState(ct, milieu, contacts);
+            nkOut.exhaustion = 0.7;  // stale values from an earlier use must not leak through
+            nkOut.fitness = 0.2;
+            reg.nkState(ct, milieu, contacts, nkOut, scratch);
+            EXPECT_EQ(nkOut.receptors, nk.receptors);
+            EXPECT_EQ(nkOut.factors, nk.factors);
+            EXPECT_EQ(nkOut.secretion, nk.secretion);
+            EXPECT_EQ(nkOut.granules, nk.granules);
+            EXPECT_EQ(nkOut.killTime, nk.killTime);
+            EXPECT_EQ(nkOut.exhaustion, nk.exhaustion);
+            EXPECT_EQ(nkOut.fitness, nk.fitness);
+            EXPECT_EQ(nkOut.cd16Affinity, nk.cd16Affinity);
+            EXPECT_EQ(nkOut.car.has_value(), nk.car.has_value());
+        }
+    }
+}

@@ -362,3 +362,45 @@ TEST(Synapse, BatchEqualsSingleBitForBit) {
         ASSERT_EQ(one.ifng, batch[i].ifng) << i;
     }
 }
+
+TEST(Synapse, LoaderPrecomputesMediatorConversionFactors) {
+    // The synapse converts soluble decoys with factors the loader resolved (no unit system of its
+    // own): check them against a unit system here.
+    const auto m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
+    const model::UnitSystem units;
+    for (std::size_t k = 0; k < m.mediators().size(); ++k) {
+        const auto& med = m.mediators()[k];
+        SCOPED_TRACE(m.entities(Kind::Mediator)[k].name + " in " + med.unit);
+        if (units.convertible(med.unit, "nM")) {
+            EXPECT_EQ(med.nanomolarPerUnit, units.convertOrThrow(1.0, med.unit, "nM"));
+            EXPECT_TRUE(std::isnan(med.gramsPerLitrePerUnit));
+        } else {
+            EXPECT_TRUE(std::isnan(med.nanomolarPerUnit));
+            EXPECT_EQ(med.gramsPerLitrePerUnit, units.convertOrThrow(1.0, med.unit, "g/L"));
+        }
+    }
+    const auto mini = loadModelFromString(std::string(kBody) + kConstants, "synapse-mini.toml");
+    EXPECT_DOUBLE_EQ(mini.mediators()[mini.require(Kind::Mediator, "sL")].nanomolarPerUnit, 1.0);
+}
+
+TEST(Synapse, ContextIntoABufferEqualsTheValueForm) {
+    // Engines reuse one SynapseContext across milieus; stale entries (opsonised, engaged) must not
+    // leak from one milieu into the next.
+    const auto m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
+    const Synapse syn(m);
+    SynapseContext ctx;
+    std::mt19937_64 rng(7);
+    std::lognormal_distribution<double> conc(0.0, 3.0);
+    for (int trial = 0; trial < 50; ++trial) {
+        auto milieu = Milieu::empty(m);
+        for (auto& c : milieu.mediators) c = conc(rng);
+        for (auto& c : milieu.therapies) c = trial % 3 == 0 ? 0.0 : conc(rng);
+        const SynapseContext want = syn.context(milieu);
+        syn.context(milieu, ctx);
+        EXPECT_EQ(ctx.receptorFree, want.receptorFree);
+        EXPECT_EQ(ctx.ligandFree, want.ligandFree);
+        EXPECT_EQ(ctx.opsonin, want.opsonin);
+        EXPECT_EQ(ctx.opsonised, want.opsonised);
+        EXPECT_EQ(ctx.engaged, want.engaged);
+    }
+}

@@ -133,6 +133,11 @@ struct Mediator {
     /// `unit` per ng/mL when `unit` is a mass concentration (pg/mL…), else 0. With the molecular
     /// weight (1 nM × 1 kDa = 1 ng/mL) this turns a drug's molar concentration into this unit.
     double unitPerNgPerMl = 0;
+    /// 1 `unit` in nM when `unit` is an amount concentration (nM, pmol/L …); NaN otherwise.
+    /// Precomputed at load so that engines (soluble decoys in the synapse) need no unit system.
+    double nanomolarPerUnit = std::numeric_limits<double>::quiet_NaN();
+    /// 1 `unit` in g/L when `unit` is a mass concentration (pg/mL …); NaN otherwise.
+    double gramsPerLitrePerUnit = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct Factor {

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// A small RAII wrapper over SUNDIALS CVODE for the well-mixed (QSP) engine: BDF with a Newton
-/// iteration and a dense direct linear solver; the Jacobian is CVODE's difference quotient unless
-/// the system supplies an analytic one. The solver integrates exactly to each requested time
+/// iteration and a dense direct linear solver; the Jacobian is a difference quotient (coloured by
+/// the system's sparsity pattern if it gives one, and reused across a reinitialize()) unless the
+/// system supplies an analytic one. The solver integrates exactly to each requested time
 /// (CV_NORMAL with the stop time set to the target, so it never steps past a dose), can be
 /// re-initialised after a discontinuity, locates roots of user functions, keeps states declared
 /// non-negative at or above zero (CVodeSetConstraints), and reports every failure as a
@@ -68,6 +69,14 @@ public:
     /// Fills the dense Jacobian J = ∂f/∂y at (t, y); `f` is f(t, y), already computed. J is zeroed
     /// on entry. Only called when hasJacobian() is true; the default throws NotImplementedError.
     virtual void jacobian(double t, std::span<const double> y, std::span<const double> f, JacobianView J);
+    /// Which states each equation reads, for a coloured difference-quotient Jacobian: entry i
+    /// lists the states j with ∂f_i/∂y_j possibly non-zero (any order; the diagonal is added
+    /// anyway). States that no equation reads together are then perturbed in one RHS evaluation,
+    /// so a Jacobian costs as many RHS evaluations as there are colours instead of size(). Empty
+    /// (the default) means dense. An entry left out makes the Jacobian inexact there: Newton then
+    /// converges more slowly (or CVODE shrinks the step), the solution is still error-controlled.
+    /// Called once, when the solver is constructed. Ignored when hasJacobian() is true.
+    [[nodiscard]] virtual std::vector<std::vector<std::size_t>> jacobianSparsity() const { return {}; }
     /// A readable name of state i, used in error messages ("trastuzumab.central"); defaults to
     /// "y[i]".
     [[nodiscard]] virtual std::string stateName(std::size_t i) const;
@@ -80,16 +89,73 @@ public:
     [[nodiscard]] virtual std::string name() const { return "unnamed"; }
 };
 
+/// How the solver gets the Jacobian when the system has no analytic one.
+enum class JacobianMethod {
+    /// nkscape's own difference quotient (the same increments as CVODE's), coloured by
+    /// OdeSystem::jacobianSparsity() when the system gives one, dense otherwise; and the Jacobian of
+    /// before a reinitialize() is offered to the first Newton setup after it (see
+    /// OdeOptions::reuseJacobianAfterReinit).
+    Auto,
+    /// CVODE's internal dense difference quotient (the behaviour before the Jacobian hooks; kept
+    /// for comparison). No colouring, no reuse across reinitialize().
+    CvodeDifferenceQuotient,
+};
+
+/// Groups of states ("colours") that a difference-quotient Jacobian can perturb together because no
+/// equation reads two states of one group. Built once per system.
+class JacobianColouring {
+public:
+    /// One group per state: the plain dense difference quotient.
+    [[nodiscard]] static JacobianColouring dense(std::size_t n);
+    /// From per-equation dependencies (OdeSystem::jacobianSparsity()), greedy colouring in state
+    /// order; an empty `rows` gives dense(n).
+    /// 	hrows InputError if `rows` has neither 0 nor n entries or names a state ≥ n.
+    [[nodiscard]] static JacobianColouring fromSparsity(std::size_t n, const std::vector<std::vector<std::size_t>>& rows);
+
+    /// Number of states.
+    [[nodiscard]] std::size_t size() const noexcept { return rowsOfColumn_.size(); }
+    /// Number of groups = RHS evaluations per Jacobian.
+    [[nodiscard]] std::size_t colours() const noexcept { return groups_.size(); }
+    /// The states of group g.
+    [[nodiscard]] const std::vector<std::size_t>& group(std::size_t g) const { return groups_.at(g); }
+
+    /// Forward-difference Jacobian J(i, j) = (f_i(y + inc_j e_j) − f_i(y)) / inc_j, one RHS
+    /// evaluation per colour. `f` = f(t, y); `increments` one per state (state units, ≠ 0); `J`
+    /// column-major size()², overwritten (entries outside the pattern set to 0); `yWork` and
+    /// `fWork` scratch of size(). Returns false (J incomplete) if an RHS value was not finite.
+    /// Exceptions from the system's rhs propagate.
+    bool differenceQuotient(OdeSystem& system, double t, std::span<const double> y, std::span<const double> f,
+                            std::span<const double> increments, std::span<double> J, std::span<double> yWork,
+                            std::span<double> fWork) const;
+
+private:
+    std::vector<std::vector<std::size_t>> groups_;        // states per colour
+    std::vector<std::vector<std::size_t>> rowsOfColumn_;  // per state j: equations i that read it (sorted); empty = all (dense)
+    bool dense_ = true;
+};
+
 /// Solver settings. Tolerances are in each state's unit; the error test is
 /// |local error_i| ≤ rtol·|y_i| + atol_i (weighted RMS over states ≤ 1).
 struct OdeOptions {
     double rtol = 1e-6;                ///< relative tolerance (1), > 0
     double atol = 1e-12;               ///< absolute tolerance for every state, used when atolPerState is empty
     std::vector<double> atolPerState;  ///< one absolute tolerance per state (state units), or empty
+    /// One relative tolerance per state (1, each > 0), replacing rtol, or empty. Why: an engine may
+    /// hold smooth, well-known inputs (a linear PK compartment whose parameters are uncertain to
+    /// tens of percent) to a looser tolerance than the tumour; with one rtol those states set the
+    /// step size for the whole system (they do for weekly trastuzumab at rtol 1e-6).
+    std::vector<double> rtolPerState;
     long maxSteps = 100000;            ///< most internal steps per advanceTo call (CVODE mxstep)
     double maxStep = 0;                ///< largest step size (time unit); 0 = unlimited
     double initialStep = 0;            ///< first step size (time unit); 0 = CVODE's estimate
     int maxOrder = 5;                  ///< highest BDF order, 1..5
+    JacobianMethod jacobian = JacobianMethod::Auto;  ///< used when the system has no analytic Jacobian
+    /// Offer the last Jacobian to the first Newton setup after reinitialize() instead of computing a
+    /// new one (JacobianMethod::Auto, or an analytic Jacobian). Why: a dose changes a few drug
+    /// states; CVODE would spend a full Jacobian (size() RHS evaluations without colouring) at
+    /// every restart. Sound: the Jacobian only steers Newton's iteration, and if it converges
+    /// poorly CVODE asks again, and then gets a fresh one.
+    bool reuseJacobianAfterReinit = true;
 };
 
 /// Counters accumulated since the solver was constructed (across reinitialize calls).
@@ -97,7 +163,8 @@ struct OdeStats {
     long steps = 0;               ///< internal steps taken
     long rhsEvals = 0;            ///< RHS evaluations, including those for the difference-quotient Jacobian
     long rhsEvalsForJacobian = 0; ///< of which for the difference-quotient Jacobian
-    long jacobianEvals = 0;       ///< Jacobian evaluations (analytic or difference quotient)
+    long jacobianEvals = 0;       ///< Jacobian evaluations (analytic or difference quotient), not counting reuses
+    long jacobianReuses = 0;      ///< Newton setups after reinitialize() that reused the previous Jacobian
     long errorTestFailures = 0;   ///< local error-test failures
     long nonlinearIterations = 0; ///< Newton iterations
     long nonlinearConvergenceFailures = 0;  ///< Newton convergence failures
@@ -151,6 +218,10 @@ public:
     [[nodiscard]] std::size_t size() const noexcept;
     /// Counters accumulated since construction.
     [[nodiscard]] OdeStats stats() const;
+    /// RHS evaluations a difference-quotient Jacobian costs with this system's colouring (size()
+    /// when dense; 0 with an analytic Jacobian or JacobianMethod::CvodeDifferenceQuotient: then
+    /// CVODE's own count applies, size()).
+    [[nodiscard]] std::size_t jacobianColours() const noexcept;
 
 private:
     struct Impl;

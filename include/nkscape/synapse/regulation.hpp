@@ -64,6 +64,12 @@ public:
     /// Steady-state levels of `cellType` in `milieu` with `contacts` (see the file comment).
     [[nodiscard]] CellLevels setPoint(model::Index cellType, const Milieu& milieu, const Contacts& contacts) const;
 
+    /// The same, written into `out` (resized as needed). The allocation-free form for engines that
+    /// evaluate set-points at every RHS call: passing the same `out` again reuses its storage, so
+    /// after the first call nothing is allocated (models of up to 128 mediators and regulated
+    /// levels). Results equal setPoint(cellType, milieu, contacts) exactly.
+    void setPoint(model::Index cellType, const Milieu& milieu, const Contacts& contacts, CellLevels& out) const;
+
     /// The same for a variant of `cellType` whose baseline factor levels are replaced by
     /// `factorBaselines` before anything acts on them: a cell line that over-expresses a sheddase
     /// (ADAM10 = 4). Therapies, regulations and pathway edges then act on the new baseline exactly as
@@ -82,6 +88,10 @@ public:
     /// An NK state at the set-point of `cellType` (receptors, factors, secretion, the cell type's
     /// kill time and granule capacity, and its CAR if a cell therapy of the model uses it as product).
     [[nodiscard]] NkState nkState(model::Index cellType, const Milieu& milieu, const Contacts& contacts) const;
+    /// The same, written into `out`, with `scratch` as working storage: allocation-free after the
+    /// first call when the same `out` and `scratch` are passed again (see setPoint(…, out)). Every
+    /// field of `out` is set (exhaustion 0, fitness 1, cd16Affinity 1 as in a fresh NkState).
+    void nkState(model::Index cellType, const Milieu& milieu, const Contacts& contacts, NkState& out, CellLevels& scratch) const;
     /// The same with the cell type's baseline factor levels replaced (see setPoint()).
     [[nodiscard]] NkState nkState(model::Index cellType, const Milieu& milieu, const Contacts& contacts,
                                   const FactorBaselines& factorBaselines) const;
@@ -102,12 +112,14 @@ private:
         double ec50 = 1, emax = 0, hill = 1;
         model::Index scaleBy = model::kNoIndex;  ///< `scaled_by` factor, or kNoIndex
         double scaleReference = 1;                ///< that factor's healthy baseline (> 0)
+        int hillInt = 1;  ///< hill as a small integer (pow by multiplication), 0 if it is not one
     };
     /// One pathway edge into a Node; `exponent` = sign·weight.
     struct Edge {
         model::Kind fromKind = model::Kind::Factor;
         model::Index from = model::kNoIndex;
         double exponent = 0;
+        int exponentInt = 0;  ///< exponent as a small integer (±1 … ±4), 0 if it is not one
         std::int32_t fromSlot = -1;  ///< from a mediator produced in the cell by an edge: its slot
         double fromScale = 0;        ///< from a mediator of the milieu: its basal level (0 → skipped)
     };
@@ -146,8 +158,11 @@ private:
     };
 
     void checkSizes(model::Index cellType, const Milieu& milieu, const Contacts& contacts) const;
-    /// setPoint() from the baseline `base` (the cell type's, or one with factors replaced).
-    [[nodiscard]] CellLevels setPointFrom(model::Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts) const;
+    /// setPoint() from the baseline `base` (the cell type's, or one with factors replaced), into
+    /// `out` (must not alias `base`).
+    void setPointFrom(model::Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts, CellLevels& out) const;
+    /// The NkState fields that do not come from the set-point: granules, kill time, CAR.
+    void finishNkState(model::Index cellType, NkState& s) const;
 
     const model::CompiledModel* model_;  ///< not owned; must outlive the Regulator
     std::array<CategoryPlan, model::kCellCategoryCount> plans_;

@@ -45,6 +45,9 @@ public:
 
     /// Precomputes the milieu's effects (see SynapseContext).
     [[nodiscard]] SynapseContext context(const Milieu& milieu) const;
+    /// The same, written into `ctx`: allocation-free when the same `ctx` is passed again (its
+    /// vectors keep their storage), for engines that recompute the context at every RHS call.
+    void context(const Milieu& milieu, SynapseContext& ctx) const;
 
     /// The fast path: one decision.
     [[nodiscard]] SynapseOutcome decide(const SynapseContext& ctx, const NkState& nk, const TargetState& target) const;
