@@ -189,6 +189,49 @@ int luFree(SUNLinearSolver s) {
     return SUNLS_SUCCESS;
 }
 
+// ---- dense matrix operations CVODE's linear-solver interface calls at every setup --------------
+// SUNDIALS' dense zero/copy/scale-add-identity walk the matrix element by element through column
+// pointers; the data are one contiguous column-major block, so plain loops do the same operations
+// (bit-identical) several times faster. The matrix CVODE clones (its saved Jacobian) gets them too.
+double* denseData(SUNMatrix a) { return SUNDenseMatrix_Data(a); }
+std::size_t denseLength(SUNMatrix a) { return static_cast<std::size_t>(SUNDenseMatrix_LData(a)); }
+
+int denseZero(SUNMatrix a) {
+    std::fill_n(denseData(a), denseLength(a), 0.0);
+    return SUNMAT_SUCCESS;
+}
+
+int denseCopy(SUNMatrix from, SUNMatrix to) {
+    if (SUNDenseMatrix_Rows(from) != SUNDenseMatrix_Rows(to) || SUNDenseMatrix_Columns(from) != SUNDenseMatrix_Columns(to))
+        return SUNMAT_ILL_INPUT;
+    std::copy_n(denseData(from), denseLength(from), denseData(to));
+    return SUNMAT_SUCCESS;
+}
+
+int denseScaleAddI(sunrealtype c, SUNMatrix a) {  // A ← c·A + I
+    const auto rows = static_cast<std::size_t>(SUNDenseMatrix_Rows(a));
+    const auto cols = static_cast<std::size_t>(SUNDenseMatrix_Columns(a));
+    double* __restrict d = denseData(a);
+    for (std::size_t k = 0; k < rows * cols; ++k) d[k] *= c;
+    for (std::size_t j = 0; j < std::min(rows, cols); ++j) d[j * rows + j] += 1.0;
+    return SUNMAT_SUCCESS;
+}
+
+SUNMatrix fastDenseMatrix(sunindextype n, SUNContext ctx);
+
+SUNMatrix denseClone(SUNMatrix a) { return fastDenseMatrix(SUNDenseMatrix_Rows(a), a->sunctx); }
+
+// A SUNDIALS dense n×n matrix whose zero, copy, scale-add-identity and clone are the above.
+SUNMatrix fastDenseMatrix(sunindextype n, SUNContext ctx) {
+    SUNMatrix a = SUNDenseMatrix(n, n, ctx);
+    if (a == nullptr) return nullptr;
+    a->ops->zero = &denseZero;
+    a->ops->copy = &denseCopy;
+    a->ops->scaleaddi = &denseScaleAddI;
+    a->ops->clone = &denseClone;
+    return a;
+}
+
 }  // namespace
 
 struct OdeSolver::Impl {
@@ -487,7 +530,7 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
         // w_i = 1 / (rtol_i·|y_i| + atol_i), the weights CVODE itself would form.
         im.check(CVodeWFtolerances(im.mem, &Impl::weightFn), "CVodeWFtolerances");
     }
-    im.matrix = SUNDenseMatrix(len, len, im.ctx);
+    im.matrix = fastDenseMatrix(len, im.ctx);
     if (im.matrix == nullptr) throw SolverError(who + ": cannot allocate the dense matrix");
     im.linsol = SUNLinSolNewEmpty(im.ctx);
     if (im.linsol == nullptr) throw SolverError(who + ": cannot create the dense linear solver");
