@@ -597,6 +597,24 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
     }
 }
 
+std::vector<Index> Regulator::mediatorsRead(Index cellType) const {
+    const auto& m = *model_;
+    if (cellType >= m.cellTypes().size())
+        throw Error("regulation: cell type #" + std::to_string(cellType) + " does not exist (the model has " +
+                    std::to_string(m.cellTypes().size()) + ")");
+    // Exactly what setPointFrom() reads from `med`: signal() of concentration regulations, and
+    // edges from a milieu mediator with a basal level (the others are skipped there).
+    const CategoryPlan& plan = plans_[slotOf(m.cellTypes()[cellType].category)];
+    std::vector<Index> out;
+    for (const Reg& r : plan.regs)
+        if (r.mode == RegulationMode::Concentration) out.push_back(r.by);
+    for (const Edge& e : plan.edges)
+        if (e.fromKind == Kind::Mediator && e.fromSlot < 0 && e.fromScale > 0) out.push_back(e.from);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
 void Regulator::relax(Index cellType, CellLevels& levels, const CellLevels& target, double dtHours) const {
     const auto& m = *model_;
     if (cellType >= m.cellTypes().size()) throw Error("regulation: cell type #" + std::to_string(cellType) + " does not exist");
