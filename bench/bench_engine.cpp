@@ -86,3 +86,18 @@ static void BM_PatientYear_Clones(benchmark::State& state) {
     run(state, patientYear("TNBC", static_cast<int>(state.range(0))));
 }
 BENCHMARK(BM_PatientYear_Clones)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond);
+
+// The exact PK propagator an engine can call in its RHS instead of integrating the drug's states.
+static void BM_DrugPkAdvanceLinear(benchmark::State& state) {
+    const auto pk = qsp::DrugPk::fromTherapy(defaultModel(), "trastuzumab");
+    std::vector<double> y(pk.stateCount(), 0.0);
+    double dt = 0.001;
+    for (auto _ : state) {
+        std::fill(y.begin(), y.end(), 0.0);
+        y[pk.centralState()] = 280.0;
+        pk.advanceLinear(y, 0, dt, 0.0);
+        dt = dt < 7.0 ? dt * 1.5 : 0.001;  // the spread of times within a dosing week
+        benchmark::DoNotOptimize(y.data());
+    }
+}
+BENCHMARK(BM_DrugPkAdvanceLinear);

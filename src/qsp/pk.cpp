@@ -269,6 +269,101 @@ void DrugPk::addDerivatives(std::span<const double> y, std::span<double> dydt, s
     dydt[c] += d1;
 }
 
+namespace {
+
+/// e^M for a small dense m×m matrix (row-major), by a diagonal Padé approximant of degree 6 after
+/// scaling M by 2^−s to a 1-norm ≤ ½, then squaring s times (Moler & Van Loan's "method 3").
+/// Why not eigenvalues: a depot with ka equal to a disposition rate gives a defective matrix.
+std::vector<double> smallExpm(std::vector<double> M, std::size_t m) {
+    double norm = 0;
+    for (std::size_t j = 0; j < m; ++j) {
+        double col = 0;
+        for (std::size_t i = 0; i < m; ++i) col += std::abs(M[i * m + j]);
+        norm = std::max(norm, col);
+    }
+    int squarings = 0;
+    if (norm > 0.5) squarings = std::max(0, static_cast<int>(std::ceil(std::log2(norm / 0.5))));
+    const double scale = std::ldexp(1.0, -squarings);
+    for (double& v : M) v *= scale;
+    auto mul = [m](const std::vector<double>& a, const std::vector<double>& b) {
+        std::vector<double> c(m * m, 0.0);
+        for (std::size_t i = 0; i < m; ++i)
+            for (std::size_t k = 0; k < m; ++k)
+                for (std::size_t j = 0; j < m; ++j) c[i * m + j] += a[i * m + k] * b[k * m + j];
+        return c;
+    };
+    constexpr int kDegree = 6;
+    std::vector<double> N(m * m, 0.0), D(m * m, 0.0), X(m * m, 0.0);
+    for (std::size_t i = 0; i < m; ++i) N[i * m + i] = D[i * m + i] = X[i * m + i] = 1.0;
+    double c = 1.0;
+    for (int k = 1; k <= kDegree; ++k) {
+        c *= static_cast<double>(kDegree - k + 1) / static_cast<double>(k * (2 * kDegree - k + 1));
+        X = mul(X, M);
+        const double sign = (k % 2 == 0) ? 1.0 : -1.0;
+        for (std::size_t i = 0; i < m * m; ++i) {
+            N[i] += c * X[i];
+            D[i] += sign * c * X[i];
+        }
+    }
+    // E = D⁻¹·N by Gaussian elimination with partial pivoting (D is well conditioned for ‖M‖ ≤ ½).
+    for (std::size_t col = 0; col < m; ++col) {
+        std::size_t piv = col;
+        for (std::size_t r = col + 1; r < m; ++r)
+            if (std::abs(D[r * m + col]) > std::abs(D[piv * m + col])) piv = r;
+        if (piv != col)
+            for (std::size_t j = 0; j < m; ++j) {
+                std::swap(D[col * m + j], D[piv * m + j]);
+                std::swap(N[col * m + j], N[piv * m + j]);
+            }
+        for (std::size_t r = col + 1; r < m; ++r) {
+            const double f = D[r * m + col] / D[col * m + col];
+            if (f == 0) continue;
+            for (std::size_t j = col; j < m; ++j) D[r * m + j] -= f * D[col * m + j];
+            for (std::size_t j = 0; j < m; ++j) N[r * m + j] -= f * N[col * m + j];
+        }
+    }
+    for (std::size_t col = m; col-- > 0;) {
+        for (std::size_t j = 0; j < m; ++j) {
+            double v = N[col * m + j];
+            for (std::size_t k = col + 1; k < m; ++k) v -= D[col * m + k] * N[k * m + j];
+            N[col * m + j] = v / D[col * m + col];
+        }
+    }
+    for (int k = 0; k < squarings; ++k) N = mul(N, N);
+    return N;
+}
+
+}  // namespace
+
+void DrugPk::advanceLinear(std::span<double> y, std::size_t offset, double dtDays, double inputRate) const {
+    if (isCellProduct()) throw InputError(fmt::format("therapy '{}': advanceLinear: a cell product's kinetics are not linear", name_));
+    if (!(dtDays >= 0) || !std::isfinite(dtDays))
+        throw InputError(fmt::format("therapy '{}': advanceLinear needs a finite time step >= 0 d, got {}", name_, dtDays));
+    if (dtDays == 0) return;
+    // The augmented matrix [[A, b·u], [0, 0]]·dt, with A's columns and b read off addDerivatives
+    // itself, so that this stays the exact solution of what the RHS integrates.
+    const std::size_t n = nStates_, m = n + 1;
+    std::vector<double> M(m * m, 0.0), unit(n, 0.0), col(n, 0.0);
+    for (std::size_t j = 0; j < n; ++j) {
+        std::fill(col.begin(), col.end(), 0.0);
+        unit[j] = 1.0;
+        addDerivatives(unit, col, 0, 0.0);
+        unit[j] = 0.0;
+        for (std::size_t i = 0; i < n; ++i) M[i * m + j] = col[i] * dtDays;
+    }
+    std::fill(col.begin(), col.end(), 0.0);
+    addDerivatives(unit, col, 0, inputRate);
+    for (std::size_t i = 0; i < n; ++i) M[i * m + n] = col[i] * dtDays;
+    const std::vector<double> E = smallExpm(std::move(M), m);
+    std::vector<double> next(n, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+        double v = E[i * m + n];  // the input's contribution (the augmented state is 1)
+        for (std::size_t j = 0; j < n; ++j) v += E[i * m + j] * y[offset + j];
+        next[i] = v;
+    }
+    std::copy(next.begin(), next.end(), y.begin() + static_cast<std::ptrdiff_t>(offset));
+}
+
 void DrugPk::applyBolus(std::span<double> y, std::size_t offset, double amount) const {
     if (isLocal()) {
         if (amount > 0) y[offset + central_] = 1.0;  // each administration restores full activity

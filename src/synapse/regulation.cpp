@@ -578,13 +578,19 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
         }
         return x;
     };
-    auto pass = [&]() {
+    // `measure`: track the largest relative change (only a cyclic plan's later passes need it;
+    // skipping it saves a division per node on the single pass of an acyclic plan).
+    auto pass = [&](bool measure) {
         double worst = 0;
         std::size_t worstNode = 0;
         for (std::size_t k = 0; k < plan.nodes.size(); ++k) {
             const Node& node = plan.nodes[k];
             double& level = levelOf(lv, node.kind, node.index);
             const double x = evaluate(node, start[k]);
+            if (!measure) {
+                level = x;
+                continue;
+            }
             double change = x == level ? 0.0 : std::abs(x - level) / std::max(std::abs(x), std::abs(level));
             if (std::isnan(change)) change = kInf;  // a NaN level never counts as settled
             if (change > worst) {
@@ -595,10 +601,10 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
         }
         return std::make_pair(worst, worstNode);
     };
-    pass();  // exact for an acyclic plan: every node reads only nodes evaluated before it
+    pass(false);  // exact for an acyclic plan: every node reads only nodes evaluated before it
     if (plan.cyclic) {
         for (int p = 2;; ++p) {
-            const auto [change, k] = pass();
+            const auto [change, k] = pass(true);
             if (change <= kSettleTolerance) break;
             if (p >= kMaxPasses) {
                 const Node& node = plan.nodes[k];
@@ -611,6 +617,24 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
             }
         }
     }
+}
+
+std::vector<Index> Regulator::mediatorsRead(Index cellType) const {
+    const auto& m = *model_;
+    if (cellType >= m.cellTypes().size())
+        throw Error("regulation: cell type #" + std::to_string(cellType) + " does not exist (the model has " +
+                    std::to_string(m.cellTypes().size()) + ")");
+    // Exactly what setPointFrom() reads from `med`: signal() of concentration regulations, and
+    // edges from a milieu mediator with a basal level (the others are skipped there).
+    const CategoryPlan& plan = plans_[slotOf(m.cellTypes()[cellType].category)];
+    std::vector<Index> out;
+    for (const Reg& r : plan.regs)
+        if (r.mode == RegulationMode::Concentration) out.push_back(r.by);
+    for (const Edge& e : plan.edges)
+        if (e.fromKind == Kind::Mediator && e.fromSlot < 0 && e.fromScale > 0) out.push_back(e.from);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
 }
 
 void Regulator::relax(Index cellType, CellLevels& levels, const CellLevels& target, double dtHours) const {

@@ -262,6 +262,14 @@ Synapse::Synapse(const CompiledModel& m) : model_(&m) {
     tables_ = std::move(t);
 }
 
+std::vector<model::Index> Synapse::mediatorsRead() const {
+    std::vector<model::Index> out;
+    for (const auto& d : tables_->decoys) out.push_back(d.mediator);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
 SynapseContext Synapse::context(const Milieu& milieu) const {
     SynapseContext ctx;
     context(milieu, ctx);

@@ -524,3 +524,57 @@ TEST(Pk, LocalTherapyActivityDecaysWithItsPersistence) {
     spec.amount = "-5 PFU";
     EXPECT_THROW((void)DosingRegimen::parse(spec, d, BodySize{}), InputError);
 }
+
+// advanceLinear: the exact propagator an engine can use instead of integrating the PK states.
+TEST(DrugPkAdvanceLinear, OneCompartmentClosedFormWithInfusion) {
+    const DrugPk drug("one", oneCompartment());  // k = 0.5 /d
+    std::vector<double> y{7.0, 100.0};           // an unrelated state, then the central amount
+    drug.advanceLinear(y, 1, 3.0, 20.0);         // 20 mg/d for 3 d
+    const double k = 0.5;
+    const double want = 100.0 * std::exp(-k * 3.0) + 20.0 / k * (1.0 - std::exp(-k * 3.0));
+    EXPECT_LT(relErr(y[1], want), 1e-13);
+    EXPECT_EQ(y[0], 7.0) << "states outside the drug's are untouched";
+    drug.advanceLinear(y, 1, 0.0, 20.0);
+    EXPECT_LT(relErr(y[1], want), 1e-13) << "dt = 0 changes nothing";
+    EXPECT_THROW(drug.advanceLinear(y, 1, -1.0), InputError);
+}
+
+TEST(DrugPkAdvanceLinear, MatchesTheOdeSolverWithDepotAndPeripherals) {
+    // Three compartments with an absorption depot (equal ka and a disposition-like rate would make
+    // the matrix defective; the Padé propagator does not care), long and short steps.
+    PkParameters p = twoCompartment();
+    p.model = model::PkModel::ThreeCompartment;
+    p.route = PkRoute::Subcutaneous;
+    p.q2 = 0.3;
+    p.v3 = 10.0;
+    p.ka = 0.8;
+    p.bioavailability = 0.7;
+    const DrugPk drug("three", p);
+    for (double dt : {0.01, 1.0, 21.0, 200.0}) {
+        for (double rate : {0.0, 15.0}) {
+            PkSystem sys(drug);
+            sys.rate = rate;
+            std::vector<double> y(sys.size(), 0.0);
+            y[0] = 1.0;
+            drug.applyBolus(y, PkSystem::kOffset, 600.0);
+            y[PkSystem::kOffset + drug.centralState()] = 50.0;  // some drug already in the body
+            OdeOptions o;
+            o.rtol = 1e-11;
+            o.atol = 1e-14;
+            OdeSolver solver(sys, 0.0, y, o);
+            solver.advanceTo(dt);
+            std::vector<double> exact = y;
+            drug.advanceLinear(exact, PkSystem::kOffset, dt, rate);
+            for (std::size_t i = PkSystem::kOffset; i < sys.size(); ++i)
+                EXPECT_NEAR(exact[i], solver.state()[i], 1e-8 * std::max(1.0, std::abs(exact[i])))
+                    << sys.stateName(i) << " dt " << dt << " rate " << rate;
+        }
+    }
+}
+
+TEST(DrugPkAdvanceLinear, RefusesACellProduct) {
+    const auto& m = defaultModel();
+    const auto drug = DrugPk::fromTherapy(m, "autologous NK therapy");
+    std::vector<double> y(drug.stateCount(), 1.0);
+    EXPECT_THROW(drug.advanceLinear(y, 0, 1.0), InputError);
+}

@@ -1059,3 +1059,30 @@ TEST(RegulationDefaultModel, BufferOverloadsEqualTheValueForms) {
         }
     }
 }
+
+// mediatorsRead: a mediator outside the list cannot move the set-point (engines rely on it to skip
+// recomputation and to leave Jacobian entries out).
+TEST(RegulationDefaultModel, MediatorsOutsideMediatorsReadDoNotMoveTheSetPoint) {
+    const CompiledModel& m = defaultModel();
+    const Regulator reg(m);
+    const Contacts contacts = Contacts::none(m);
+    Milieu milieu = basalMilieu(m);
+    for (auto& c : milieu.therapies) c = 1.0;
+    for (Index ct = 0; ct < m.cellTypes().size(); ++ct) {
+        const auto read = reg.mediatorsRead(ct);
+        EXPECT_TRUE(std::is_sorted(read.begin(), read.end()));
+        const CellLevels before = reg.setPoint(ct, milieu, contacts);
+        for (Index k = 0; k < m.mediators().size(); ++k) {
+            if (std::binary_search(read.begin(), read.end(), k)) continue;
+            Milieu changed = milieu;
+            changed.mediators[k] = changed.mediators[k] * 1000.0 + 1.0;
+            const CellLevels after = reg.setPoint(ct, changed, contacts);
+            EXPECT_EQ(after.receptors, before.receptors) << m.entities(Kind::CellType)[ct].name << " / " << m.entities(Kind::Mediator)[k].name;
+            EXPECT_EQ(after.ligands, before.ligands);
+            EXPECT_EQ(after.factors, before.factors);
+            EXPECT_EQ(after.secretion, before.secretion);
+        }
+    }
+    EXPECT_FALSE(reg.mediatorsRead(m.require(Kind::CellType, "CD56dim NK")).empty()) << "TGF-β, IL-2, … regulate NK cells";
+    EXPECT_THROW((void)reg.mediatorsRead(static_cast<Index>(m.cellTypes().size())), nkscape::Error);
+}

@@ -404,3 +404,20 @@ TEST(Synapse, ContextIntoABufferEqualsTheValueForm) {
         EXPECT_EQ(ctx.engaged, want.engaged);
     }
 }
+
+TEST(Synapse, MediatorsOutsideMediatorsReadDoNotMoveTheContext) {
+    const auto m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
+    const Synapse syn(m);
+    const auto read = syn.mediatorsRead();
+    auto milieu = Milieu::empty(m);
+    for (auto& c : milieu.mediators) c = 1.0;
+    const SynapseContext before = syn.context(milieu);
+    for (model::Index k = 0; k < m.mediators().size(); ++k) {
+        if (std::binary_search(read.begin(), read.end(), k)) continue;
+        auto changed = milieu;
+        changed.mediators[k] = 1e6;
+        EXPECT_EQ(syn.context(changed).receptorFree, before.receptorFree) << m.entities(Kind::Mediator)[k].name;
+    }
+    const auto mini = loadModelFromString(std::string(kBody) + kConstants, "synapse-mini.toml");
+    EXPECT_EQ(Synapse(mini).mediatorsRead(), std::vector<model::Index>{mini.require(Kind::Mediator, "sL")});
+}

@@ -120,6 +120,16 @@ public:
     template <class JacobianAccess>
     void addJacobian(std::span<const double> y, JacobianAccess&& J, std::size_t offset, double targetNm = 0) const;
 
+    /// Advances this drug's states (y[offset .. offset+stateCount())) by `dtDays` ≥ 0 with the
+    /// input `inputRate` (amount/d, as addDerivatives) held constant, exactly: the solution of the
+    /// linear ODE that addDerivatives(…, targetNm = 0) describes, y ← e^{A·dt}·y + ∫₀^dt e^{A·s} ds·b·u
+    /// (matrix exponential of the (states+1)² augmented matrix, Padé 6 with scaling and squaring;
+    /// relative error ~1e-14). Why: with the PK in the stiff system, the PK states' own error
+    /// control sets the step size after every dose; an engine can keep each drug's states at the
+    /// last event and evaluate them at any t in its RHS instead. No TMDD term.
+    /// 	hrows InputError for a cell product (its expansion is not linear) or a negative or
+    /// non-finite dtDays.
+    void advanceLinear(std::span<double> y, std::size_t offset, double dtDays, double inputRate = 0) const;
     /// Applies a bolus of `amount` (mg or cells) to y (whole system): F·amount into the depot,
     /// or amount into the central compartment; for a cell product, also resets the expansion drive.
     void applyBolus(std::span<double> y, std::size_t offset, double amount) const;

@@ -81,6 +81,14 @@ public:
     [[nodiscard]] CellLevels setPoint(model::Index cellType, const Milieu& milieu, const Contacts& contacts,
                                       const FactorBaselines& factorBaselines) const;
 
+    /// The mediators whose milieu concentration setPoint(cellType, …) reads (sorted, unique):
+    /// those of the concentration regulations acting on the cell type's category and of pathway
+    /// edges from the milieu. A change in any other mediator leaves the set-point bit-for-bit the
+    /// same. Why: engines cache set-points per milieu and build Jacobian sparsity patterns; most
+    /// difference-quotient columns perturb a mediator that this cell type does not read.
+    /// \throws Error if cellType is not a cell type of the model.
+    [[nodiscard]] std::vector<model::Index> mediatorsRead(model::Index cellType) const;
+
     /// Moves `levels` toward `target` over `dt` hours: each level relaxes with the time constant of
     /// the regulations acting on it (the fastest one; levels without a regulation stay put).
     void relax(model::Index cellType, CellLevels& levels, const CellLevels& target, double dtHours) const;

@@ -49,6 +49,11 @@ public:
     /// vectors keep their storage), for engines that recompute the context at every RHS call.
     void context(const Milieu& milieu, SynapseContext& ctx) const;
 
+    /// The mediators that context() reads (soluble decoys), sorted and unique: a change in any
+    /// other mediator leaves the context bit-for-bit the same (for engines' caches and Jacobian
+    /// sparsity patterns; see Regulator::mediatorsRead).
+    [[nodiscard]] std::vector<model::Index> mediatorsRead() const;
+
     /// The fast path: one decision.
     [[nodiscard]] SynapseOutcome decide(const SynapseContext& ctx, const NkState& nk, const TargetState& target) const;
 
