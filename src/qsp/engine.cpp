@@ -159,10 +159,19 @@ public:
             const Index t = spec.drugs[d].therapy;
             const auto& th = m.therapies()[t];
             drugs_.push_back(DrugPk::fromTherapy(m, t));
-            drugOffset_.push_back(off);
-            off += drugs_.back().stateCount();
             Drug info;
             const DrugPk& pk = drugs_.back();
+            // Linear PK (every drug but a cell product and a TMDD antibody) is taken out of the
+            // stiff system: its states are propagated exactly between events (advanceLinear), so
+            // a dose changes no ODE state and needs no solver restart.
+            info.analytic = !spec.restartAtDoses && !pk.isCellProduct() && !(pk.parameters().tmddKint > 0);
+            if (info.analytic) {
+                drugOffset_.push_back(pkSize_);
+                pkSize_ += pk.stateCount();
+            } else {
+                drugOffset_.push_back(off);
+                off += pk.stateCount();
+            }
             info.product = pk.isCellProduct() ? th.product : kNoIndex;
             info.local = pk.isLocal();
             info.hasConcentration = info.local || (!pk.isCellProduct() && th.molecularWeight != kNoParam);
@@ -229,6 +238,8 @@ public:
         }
         size_ = off;
         inputRate.assign(spec.drugs.size(), 0.0);
+        pkAnchor_.assign(pkSize_, 0.0);
+        pkNow_.assign(pkSize_, 0.0);
         for (Index k = 0; k < nMed_; ++k) {
             decay_.push_back(decayPerDay(m, k));
             const auto& med = m.mediators()[k];
@@ -278,7 +289,8 @@ public:
         }
         if (i >= offsetMed_ && i < offsetMed_ + nMed_) return "mediator." + m_.entities(Kind::Mediator)[i - offsetMed_].name;
         for (std::size_t d = 0; d < drugs_.size(); ++d)
-            if (i >= drugOffset_[d] && i < drugOffset_[d] + drugs_[d].stateCount()) return drugs_[d].stateName(i - drugOffset_[d]);
+            if (!drugInfo_[d].analytic && i >= drugOffset_[d] && i < drugOffset_[d] + drugs_[d].stateCount())
+                return drugs_[d].stateName(i - drugOffset_[d]);
         return "y[" + std::to_string(i) + "]";
     }
 
@@ -297,13 +309,48 @@ public:
     /// Plasma concentration of drug d in nM (local therapies: their activity as nominal nM; 0 for
     /// a drug without a concentration).
     [[nodiscard]] double plasmaNm(std::span<const double> y, std::size_t d) const {
-        return drugInfo_[d].hasConcentration ? std::max(0.0, drugs_[d].concentration(y, drugOffset_[d])) : 0.0;
+        return drugInfo_[d].hasConcentration ? std::max(0.0, drugs_[d].concentration(drugStates(y, d), drugOffset_[d])) : 0.0;
+    }
+    /// The vector holding drug d's states: y for a drug in the ODE, the exact PK at the time of the
+    /// last rhs()/setPkTime() call for an analytic one.
+    [[nodiscard]] std::span<const double> drugStates(std::span<const double> y, std::size_t d) const {
+        return drugInfo_[d].analytic ? std::span<const double>(pkNow_) : y;
+    }
+    [[nodiscard]] bool analytic(std::size_t d) const { return drugInfo_[d].analytic; }
+
+    /// Moves the analytic drugs' anchor to time t (exact propagation with the current input rates)
+    /// and makes it the current PK state. Called by the driver at every event time.
+    void advancePkAnchor(double t) {
+        if (pkSize_ == 0) return;
+        const double dt = t - anchorTime_;
+        if (dt > 0)
+            for (std::size_t d = 0; d < drugs_.size(); ++d)
+                if (drugInfo_[d].analytic) drugs_[d].advanceLinear(pkAnchor_, drugOffset_[d], dt, inputRate[d]);
+        anchorTime_ = t;
+        pkNow_ = pkAnchor_;
+        pkNowTime_ = t;
+    }
+    /// A bolus into analytic drug d's anchor (after advancePkAnchor at the same time).
+    void bolusPk(std::size_t d, double amount) {
+        drugs_[d].applyBolus(pkAnchor_, drugOffset_[d], amount);
+        pkNow_ = pkAnchor_;
+    }
+    /// Sets the current PK state to time t (for rhs() and the outputs).
+    void setPkTime(double t) {
+        if (pkSize_ == 0 || t == pkNowTime_) return;
+        pkNow_ = pkAnchor_;
+        const double dt = t - anchorTime_;
+        if (dt > 0)
+            for (std::size_t d = 0; d < drugs_.size(); ++d)
+                if (drugInfo_[d].analytic) drugs_[d].advanceLinear(pkNow_, drugOffset_[d], dt, inputRate[d]);
+        pkNowTime_ = t;
     }
 
     /// Drug column value: nM in plasma, circulating cells for a cell product, activity (1) for a
     /// local therapy, mg for a drug without molecular weight.
     [[nodiscard]] double drugOutput(std::span<const double> y, std::size_t d) const {
-        return drugInfo_[d].hasConcentration ? drugs_[d].concentration(y, drugOffset_[d]) : drugs_[d].centralAmount(y, drugOffset_[d]);
+        const auto v = drugStates(y, d);
+        return drugInfo_[d].hasConcentration ? drugs_[d].concentration(v, drugOffset_[d]) : drugs_[d].centralAmount(v, drugOffset_[d]);
     }
     [[nodiscard]] std::string drugUnit(std::size_t d) const {
         if (drugs_[d].isCellProduct()) return "cell";
@@ -311,8 +358,9 @@ public:
         return drugInfo_[d].hasConcentration ? "nM" : "mg";
     }
 
-    void rhs(double /*t*/, std::span<const double> y, std::span<double> dydt) override {
+    void rhs(double t, std::span<const double> y, std::span<double> dydt) override {
         std::fill(dydt.begin(), dydt.end(), 0.0);
+        setPkTime(t);
         double nTot = 0;
         for (std::size_t c = 0; c < nClones_; ++c) nTot += std::max(0.0, y[c]);
         double immune = 0;
@@ -488,7 +536,8 @@ public:
             const std::size_t i = offsetMed_ + k;
             dydt[i] = secretion_[k] * kHoursPerDay / volume - decay_[k] * (y[i] - basal_[k] - supplied_[k]);
         }
-        for (std::size_t d = 0; d < drugs_.size(); ++d) drugs_[d].addDerivatives(y, dydt, drugOffset_[d], inputRate[d]);
+        for (std::size_t d = 0; d < drugs_.size(); ++d)
+            if (!drugInfo_[d].analytic) drugs_[d].addDerivatives(y, dydt, drugOffset_[d], inputRate[d]);
     }
 
     std::vector<double> inputRate;  ///< current infusion rate per drug (amount/d), set by the driver
@@ -531,6 +580,7 @@ private:
     struct Drug {
         Index product = kNoIndex;  // cell therapies: the product cell type
         bool local = false, hasConcentration = false, carTherapy = false, costimulated = false;
+        bool analytic = false;     // PK propagated exactly outside the ODE (see the constructor)
         double partition = 1;      // tumour interstitium / plasma
         double productRecruit = 1; // a product's own recruit gain (1 = infiltrates like the default share)
         std::vector<std::pair<Index, double>> supply;  // mediator, its unit per nM of drug
@@ -558,13 +608,21 @@ private:
         cachedMilieu_ = milieu_;
         cachedContacts_ = contacts_.cellTypes;
         tumourValid_ = true;
-        context_ = synapse_.context(milieu_);
+        synapse_.context(milieu_, context_);
         for (std::size_t c = 0; c < nClones_; ++c) {
             const auto& cs = spec_.clones[c];
             // Clones without factor changes share the founding clone's set-point.
             if (c > 0 && cloneBaselines_[c].empty()) {
                 clones_[c].target.ligands = clones_[0].baseLigands;
                 clones_[c].secretion = clones_[0].baseSecretion;
+            } else if (cloneBaselines_[c].empty()) {
+                regulator_.setPoint(spec_.tumourCellType, milieu_, contacts_, levelScratch_);
+                clones_[c].target.ligands = levelScratch_.ligands;
+                clones_[c].secretion = levelScratch_.secretion;
+                if (c == 0) {
+                    clones_[0].baseLigands = clones_[0].target.ligands;
+                    clones_[0].baseSecretion = clones_[0].secretion;
+                }
             } else {
                 auto lv = regulator_.setPoint(spec_.tumourCellType, milieu_, contacts_, cloneBaselines_[c]);
                 clones_[c].target.ligands = std::move(lv.ligands);
@@ -579,11 +637,11 @@ private:
         }
         for (auto& p : pops_) {
             if (p.killer) {
-                p.nk = regulator_.nkState(p.cellType, milieu_, contacts_);
+                regulator_.nkState(p.cellType, milieu_, contacts_, p.nk, levelScratch_);
                 p.levels.factors = p.nk.factors;
                 p.levels.secretion = p.nk.secretion;
             } else {
-                p.levels = regulator_.setPoint(p.cellType, milieu_, contacts_);
+                regulator_.setPoint(p.cellType, milieu_, contacts_, p.levels);
             }
         }
         products_.clear();
@@ -592,9 +650,11 @@ private:
         if (plasmaValid_ && plasma_.mediators == cachedPlasma_.mediators && plasma_.therapies == cachedPlasma_.therapies) return;
         cachedPlasma_ = plasma_;
         plasmaValid_ = true;
-        const auto none = synapse::Contacts::none(m_);
         for (auto& p : pops_)
-            if (p.bloodState != kNone) p.plasmaFactors = regulator_.setPoint(p.cellType, plasma_, none).factors;
+            if (p.bloodState != kNone) {
+                regulator_.setPoint(p.cellType, plasma_, noContacts_, levelScratch_);
+                p.plasmaFactors = levelScratch_.factors;
+            }
     }
     synapse::NkState& productState(Index cellType) {
         for (auto& [ct, st] : products_)
@@ -617,7 +677,10 @@ private:
     std::size_t nClones_ = 0, nMed_ = 0, offsetMed_ = 0, size_ = 0;
     std::vector<Population> pops_;
     std::vector<DrugPk> drugs_;
-    std::vector<std::size_t> drugOffset_;
+    std::vector<std::size_t> drugOffset_;  // into y, or into the PK vectors for an analytic drug
+    std::size_t pkSize_ = 0;
+    std::vector<double> pkAnchor_, pkNow_;  // analytic drugs' states at the last event, and now
+    double anchorTime_ = 0, pkNowTime_ = 0;
     std::vector<Drug> drugInfo_;
     std::vector<CellMechanism> cellMechs_;
     std::vector<synapse::FactorBaselines> cloneBaselines_;
@@ -633,6 +696,8 @@ private:
     synapse::Milieu cachedMilieu_, cachedPlasma_;
     std::vector<double> cachedContacts_;
     synapse::SynapseContext context_;
+    synapse::CellLevels levelScratch_;
+    synapse::Contacts noContacts_ = synapse::Contacts::none(m_);
     std::vector<std::pair<Index, synapse::NkState>> products_;
 };
 
@@ -732,6 +797,7 @@ SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) {
         // Cells and concentrations are reported clipped at zero: a state driven extinct may sit a
         // hair below zero, within the absolute tolerance (the solver has no inequality constraints).
         for (std::size_t i : stateOfColumn) row.push_back(std::max(0.0, y[i]));
+        sys.setPkTime(t);
         for (std::size_t d = 0; d < spec.drugs.size(); ++d) row.push_back(sys.drugOutput(y, d));
         res.times.push_back(t);
         res.rows.push_back(std::move(row));
@@ -747,37 +813,55 @@ SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) {
             if (t > 0 && t < spec.durationDays) times.insert(t);
 
     std::vector<double> y = sys.initialState();
+    // Boluses at t: into the exact PK of an analytic drug, or into y (a cell product, a TMDD drug).
+    // Returns whether the solver must restart (y or the forcing jumped).
     auto applyBoluses = [&](double t) {
+        bool odeChanged = false;
         for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
             const double amount = spec.drugs[d].regimen.bolusAt(t);
             const std::string& name = m.entities(Kind::Therapy)[spec.drugs[d].therapy].name;
             if (amount > 0) {
-                sys.drugs()[d].applyBolus(y, sys.drugOffset(d), amount);
+                if (sys.analytic(d)) {
+                    sys.bolusPk(d, amount);
+                    // A bolus into the central compartment (or a local therapy's activity) makes
+                    // the concentration jump, which the mediators feel at once: restart then. A
+                    // dose into a depot only bends it.
+                    if (sys.drugs()[d].doseState() == sys.drugs()[d].centralState()) odeChanged = true;
+                } else {
+                    sys.drugs()[d].applyBolus(y, sys.drugOffset(d), amount);
+                    odeChanged = true;
+                }
                 res.events.push_back({t, "dose", fmt::format("{} {:g} {}", name, amount, spec.drugs[d].regimen.unit())});
             }
             if (spec.drugs[d].regimen.infusionRate(t) > 0 && (t == 0 || spec.drugs[d].regimen.infusionRate(t - 1e-9) == 0))
                 res.events.push_back({t, "infusion start", name});
         }
+        return odeChanged;
     };
-    applyBoluses(0.0);
+    sys.advancePkAnchor(0.0);
+    (void)applyBoluses(0.0);
+    for (std::size_t d = 0; d < spec.drugs.size(); ++d) sys.inputRate[d] = spec.drugs[d].regimen.infusionRate(0.0);
     record(0.0, y);
     OdeSolver solver(sys, 0.0, y, spec.ode);
-    double previous = 0.0;
     for (double t : times) {
-        for (std::size_t d = 0; d < spec.drugs.size(); ++d) sys.inputRate[d] = spec.drugs[d].regimen.infusionRate(previous);
         (void)solver.advanceTo(t);
         const auto st = solver.state();
         y.assign(st.begin(), st.end());
-        const std::size_t eventsBefore = res.events.size();
-        applyBoluses(t);
-        bool inputChanged = res.events.size() != eventsBefore;
-        for (std::size_t d = 0; d < spec.drugs.size(); ++d)
-            if (spec.drugs[d].regimen.infusionRate(t) != spec.drugs[d].regimen.infusionRate(previous)) inputChanged = true;
-        // A discontinuity (dose, infusion switch): restart the multistep method from here.
-        if (inputChanged) solver.reinitialize(t, y);
+        // The exact PK to t with the interval's input rates, then this event's doses and rates.
+        sys.advancePkAnchor(t);
+        const bool jumped = applyBoluses(t);
+        bool odeInputChanged = false;
+        for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+            const double rate = spec.drugs[d].regimen.infusionRate(t);
+            if (rate != sys.inputRate[d] && !sys.analytic(d)) odeInputChanged = true;
+            sys.inputRate[d] = rate;
+        }
+        // A jump in the ODE's states, its inputs or a drug concentration: restart the multistep
+        // method here. An infusion switch or a subcutaneous dose of an analytic drug only bends
+        // the forcing; the solver stopped exactly at t (tstop) and takes the kink without a restart.
+        if (jumped || odeInputChanged) solver.reinitialize(t, y);
         const double k = t / spec.outputIntervalDays;
         if (std::abs(k - std::round(k)) < 1e-9 || t == spec.durationDays) record(t, y);
-        previous = t;
     }
     res.stats = solver.stats();
     return res;

@@ -57,6 +57,10 @@ struct SimulationSpec {
     double durationDays = 0;        ///< > 0
     double outputIntervalDays = 1;  ///< > 0
     OdeOptions ode;
+    /// Integrate every drug's PK inside the ODE and restart the solver at every dose (the first
+    /// engine's way; slower). By default linear PK is propagated exactly outside the ODE, so doses
+    /// need no restart. For checking one against the other.
+    bool restartAtDoses = false;
 };
 
 /// A dose or another event, for events.csv.
