@@ -542,6 +542,25 @@ public:
 
     std::vector<double> inputRate;  ///< current infusion rate per drug (amount/d), set by the driver
 
+    /// Each clone's ligand and soluble-ligand secretion ratios to the founding clone at state y
+    /// (see SimulationResult::cloneProfiles).
+    [[nodiscard]] std::vector<std::map<std::string, double>> cloneProfiles(double t, std::span<const double> y) {
+        std::vector<double> dydt(size_, 0.0);
+        rhs(t, y, dydt);  // fills the set-point caches for this state
+        std::vector<std::map<std::string, double>> out(nClones_);
+        const auto& f = clones_[0];
+        for (std::size_t c = 0; c < nClones_; ++c) {
+            for (std::size_t l = 0; l < m_.ligands().size(); ++l)
+                if (f.target.ligands[l] > 0) out[c][m_.entities(Kind::Ligand)[l].name] = clones_[c].target.ligands[l] / f.target.ligands[l];
+            for (std::size_t k = 0; k < nMed_; ++k) {
+                const Index lig = m_.mediators()[k].ligandOf;
+                if (lig == kNoIndex || !(f.secretion[k] > 0)) continue;
+                out[c][m_.entities(Kind::Ligand)[lig].name + " shedding"] = clones_[c].secretion[k] / f.secretion[k];
+            }
+        }
+        return out;
+    }
+
     [[nodiscard]] const std::vector<DrugPk>& drugs() const noexcept { return drugs_; }
     [[nodiscard]] std::size_t drugOffset(std::size_t d) const { return drugOffset_[d]; }
     [[nodiscard]] std::size_t clones() const noexcept { return nClones_; }
@@ -842,6 +861,7 @@ SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) {
     (void)applyBoluses(0.0);
     for (std::size_t d = 0; d < spec.drugs.size(); ++d) sys.inputRate[d] = spec.drugs[d].regimen.infusionRate(0.0);
     record(0.0, y);
+    res.cloneProfiles = sys.cloneProfiles(0.0, y);
     OdeSolver solver(sys, 0.0, y, spec.ode);
     for (double t : times) {
         (void)solver.advanceTo(t);

@@ -45,11 +45,17 @@ analysis::TumourTrajectory trajectory(const LoadedSimulationScenario& l, const S
         analysis::Clone clone;
         clone.name = c.name;
         for (const auto& row : r.rows) clone.cells.push_back(row[*col]);
-        for (const auto& [lig, mult] : c.ligandMultipliers) {
-            const std::string& name = l.model.entities(Kind::Ligand)[lig].name;
+        // The clone's effective profile (after regulation) when the engine gives one, else the
+        // ligand multipliers as written; only the traits the classifier's table knows.
+        std::map<std::string, double> profile;
+        const std::size_t ci = static_cast<std::size_t>(&c - l.spec.clones.data());
+        if (ci < r.cloneProfiles.size()) profile = r.cloneProfiles[ci];
+        else
+            for (const auto& [lig, mult] : c.ligandMultipliers) profile[l.model.entities(Kind::Ligand)[lig].name] = mult;
+        for (const auto& [name, ratio] : profile) {
             const bool known = std::any_of(rules.evasiveTraits.begin(), rules.evasiveTraits.end(),
                                            [&](const analysis::EvasiveTrait& e) { return e.name == name; });
-            if (known) clone.traits[name] = mult;
+            if (known && std::isfinite(ratio)) clone.traits[name] = ratio;
         }
         t.clones.push_back(std::move(clone));
     }

@@ -12,6 +12,7 @@
 /// engine's time scales, days to months); TAM polarisation is not a transfer between M1 and M2;
 /// infused cell products carry no exhaustion or granule state of their own.
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,6 +82,11 @@ struct SimulationResult {
     std::vector<std::vector<double>> rows;  ///< rows[i][j]: column j at times[i]
     std::vector<SimulationEvent> events;
     OdeStats stats;
+    /// Each clone's heritable profile relative to the founding clone, in the milieu at t = 0:
+    /// "<ligand>" → surface level ratio (after regulation, so a methylation trait shows as lower
+    /// HLA-I), "<ligand> shedding" → ratio of the secretion of that ligand's soluble form. Ratios
+    /// of levels that are 0 in the founding clone are left out. For the immunoediting classifier.
+    std::vector<std::map<std::string, double>> cloneProfiles;
 
     /// Index of column `name`. \throws InputError naming the column if there is none.
     [[nodiscard]] std::size_t column(std::string_view name) const;
