@@ -862,7 +862,12 @@ SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) {
     for (std::size_t d = 0; d < spec.drugs.size(); ++d) sys.inputRate[d] = spec.drugs[d].regimen.infusionRate(0.0);
     record(0.0, y);
     res.cloneProfiles = sys.cloneProfiles(0.0, y);
-    OdeSolver solver(sys, 0.0, y, spec.ode);
+    OdeOptions ode = spec.ode;
+    if (spec.mediatorRtol > 0 && ode.rtolPerState.empty()) {
+        ode.rtolPerState.assign(sys.size(), ode.rtol);
+        for (std::size_t k = 0; k < sys.mediatorCount(); ++k) ode.rtolPerState[sys.mediatorOffset() + k] = spec.mediatorRtol;
+    }
+    OdeSolver solver(sys, 0.0, y, ode);
     for (double t : times) {
         (void)solver.advanceTo(t);
         const auto st = solver.state();

@@ -145,6 +145,7 @@ std::vector<std::filesystem::path> writeSimulationOutputs(const std::filesystem:
     inputs["duration_d"] = io::jsonNumber(s.durationDays);
     inputs["output_interval_d"] = io::jsonNumber(s.outputIntervalDays);
     inputs["rtol"] = io::jsonNumber(s.ode.rtol);
+    inputs["mediator_rtol"] = s.mediatorRtol > 0 ? io::jsonNumber(s.mediatorRtol) : Json(nullptr);
     inputs["atol"] = io::jsonNumber(s.ode.atol);
     inputs["tumour_cell_type"] = m.entities(Kind::CellType)[s.tumourCellType].name;
     Json clones = Json::array();

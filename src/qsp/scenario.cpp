@@ -163,7 +163,7 @@ private:
 
     void readSimulation(const toml::table& t, SimulationScenario& s) {
         const std::string entity = "[simulation]";
-        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol"}, "[simulation]");
+        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol", "mediator_rtol"}, "[simulation]");
         if (auto v = requiredQuantity(t, "duration", "d", Sign::Positive, entity, "the simulated time, e.g. { value = 1, unit = \"yr\" }"))
             s.spec.durationDays = *v;
         if (const toml::node* n = t.get("output_interval")) {
@@ -175,6 +175,7 @@ private:
         s.spec.ode.atol = 1e-3;
         if (auto v = positiveNumber(t, "rtol", entity)) s.spec.ode.rtol = *v;
         if (auto v = positiveNumber(t, "atol", entity)) s.spec.ode.atol = *v;
+        if (auto v = positiveNumber(t, "mediator_rtol", entity)) s.spec.mediatorRtol = *v;
     }
 
     // ---- [tumour] --------------------------------------------------------------------------------

@@ -62,6 +62,10 @@ struct SimulationSpec {
     /// engine's way; slower). By default linear PK is propagated exactly outside the ODE, so doses
     /// need no restart. For checking one against the other.
     bool restartAtDoses = false;
+    /// Relative tolerance of the mediator states (1); 0 = ode.rtol. Why: after a dose, fast
+    /// cytokines (IFN-γ, TNF-α; minutes) have transients that set the step size for the whole
+    /// system at a tight rtol, while tumour outcomes are insensitive to them at the 1e-4 level.
+    double mediatorRtol = 0;
 };
 
 /// A dose or another event, for events.csv.
