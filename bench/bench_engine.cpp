@@ -9,6 +9,7 @@
 
 #include "nkscape/model/loader.hpp"
 #include "nkscape/qsp/engine.hpp"
+#include "nkscape/qsp/scenario.hpp"
 
 using namespace nkscape;
 using namespace nkscape::model;
@@ -48,10 +49,10 @@ qsp::SimulationSpec patientYear(const char* tumour, int clones, const char* week
     return s;
 }
 
-void run(benchmark::State& state, const qsp::SimulationSpec& spec) {
+void run(benchmark::State& state, const qsp::SimulationSpec& spec, const CompiledModel& model = defaultModel()) {
     qsp::OdeStats st;
     for (auto _ : state) {
-        const auto r = qsp::simulate(defaultModel(), spec);
+        const auto r = qsp::simulate(model, spec);
         st = r.stats;
         benchmark::DoNotOptimize(r);
     }
@@ -101,3 +102,23 @@ static void BM_DrugPkAdvanceLinear(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_DrugPkAdvanceLinear);
+
+// The case: the shipped default TNBC scenario (scenarios/simulate/tnbc-untreated.toml:
+// founding clone and three evasive clones; CD56dim NK, CD8 T and Treg cells with blood pools,
+// MDSCs, M2 TAMs, CAFs; 25 mediators) for one year with weekly avelumab 10 mg/kg as 60-min
+// infusions, at the scenario's tolerances (rtol 1e-6, atol 1e-3); the second variant loosens the
+// mediator states' rtol to 1e-3 (scenario key mediator_rtol).
+static void BM_PatientYear_DefaultTnbcScenarioWeeklyAvelumab(benchmark::State& state) {
+    static const auto loaded = qsp::loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    qsp::SimulationSpec s = loaded.spec;
+    s.durationDays = 365;
+    const Index t = loaded.model.require(Kind::Therapy, "avelumab");
+    qsp::DosingSpec d;
+    d.amount = "10 mg/kg";
+    d.schedule = "q1w x 52";
+    d.infusion = "60 min";
+    s.drugs.push_back(qsp::DrugRegimen{t, qsp::DosingRegimen::parse(d, qsp::DrugPk::fromTherapy(loaded.model, t), qsp::BodySize{70.0, 1.8})});
+    if (state.range(0) != 0) s.mediatorRtol = 1e-3;
+    run(state, s, loaded.model);
+}
+BENCHMARK(BM_PatientYear_DefaultTnbcScenarioWeeklyAvelumab)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
