@@ -191,6 +191,9 @@ public:
                 if (needsConcentration && !info.hasConcentration && info.product == kNoIndex)
                     throw InputError("simulate: therapy '" + tname + "': mechanism " + std::string(model::mechanismActionKey(mech.action)) +
                                      " needs the drug's concentration, but the therapy has no molecular_weight");
+                if (mech.action == MechanismAction::Inhibit || mech.action == MechanismAction::Restore ||
+                    mech.action == MechanismAction::Neutralise)
+                    info.regulatorActs = true;
                 if (mech.action == MechanismAction::Supply) {
                     const Index k = mech.target.index;
                     const auto& med = m.mediators()[k];
@@ -387,7 +390,10 @@ public:
             for (std::size_t d = 0; d < drugs_.size(); ++d) {
                 if (!drugInfo_[d].hasConcentration || drugInfo_[d].local) continue;
                 const double c = plasmaNm(y, d);
-                plasma_.therapies[spec_.drugs[d].therapy] += c;
+                // Only mechanisms the Regulator handles (inhibit, restore, neutralise) make a set-point
+                // read a therapy; leaving the others at 0 lets the plasma set-points be reused
+                // while only an antibody's level moves.
+                if (drugInfo_[d].regulatorActs) plasma_.therapies[spec_.drugs[d].therapy] += c;
                 for (const auto& [k, perNm] : drugInfo_[d].supply) plasma_.mediators[k] += perNm * c;
             }
             refreshPlasmaSide();
@@ -600,6 +606,7 @@ private:
         Index product = kNoIndex;  // cell therapies: the product cell type
         bool local = false, hasConcentration = false, carTherapy = false, costimulated = false;
         bool analytic = false;     // PK propagated exactly outside the ODE (see the constructor)
+        bool regulatorActs = false;  // has a mechanism the Regulator reads (inhibit, restore, neutralise)
         double partition = 1;      // tumour interstitium / plasma
         double productRecruit = 1; // a product's own recruit gain (1 = infiltrates like the default share)
         std::vector<std::pair<Index, double>> supply;  // mediator, its unit per nM of drug
