@@ -281,6 +281,7 @@ public:
     // rate reads max(0, y) instead, and every loss term is proportional to its own state, so a
     // state at zero stays there (negatives are bounded by the absolute tolerance).
     [[nodiscard]] bool nonNegative(std::size_t) const override { return false; }
+    void jacobianScope(bool entering) override { inJacobian_ = entering && freezeInJacobian_; }
     [[nodiscard]] std::string stateName(std::size_t i) const override {
         if (i < nClones_) return "clone." + spec_.clones[i].name;
         for (const auto& p : pops_) {
@@ -628,6 +629,10 @@ private:
     // perturbs one state at a time, mostly cells, which usually leaves both bit-for-bit the same:
     // reuse them then (exact equality, so results do not depend on the cache).
     void refreshTumourSide() {
+        // In a Jacobian's difference quotients keep the set-points of the state the Jacobian is
+        // taken at: their response to one perturbed cell count or mediator is left out of the
+        // Jacobian (an approximation CVODE's Newton tolerates), and every column costs a cheap RHS.
+        if (inJacobian_ && tumourValid_) return;
         if (tumourValid_ && milieu_.mediators == cachedMilieu_.mediators && milieu_.therapies == cachedMilieu_.therapies &&
             contacts_.cellTypes == cachedContacts_)
             return;
@@ -673,6 +678,7 @@ private:
         products_.clear();
     }
     void refreshPlasmaSide() {
+        if (inJacobian_ && plasmaValid_) return;
         if (plasmaValid_ && plasma_.mediators == cachedPlasma_.mediators && plasma_.therapies == cachedPlasma_.therapies) return;
         cachedPlasma_ = plasma_;
         plasmaValid_ = true;
@@ -719,6 +725,8 @@ private:
     std::vector<double> killed_, secretion_, supplied_;
     std::vector<CloneCache> clones_;
     bool tumourValid_ = false, plasmaValid_ = false;
+    bool inJacobian_ = false;
+    bool freezeInJacobian_ = true;
     synapse::Milieu cachedMilieu_, cachedPlasma_;
     std::vector<double> cachedContacts_;
     synapse::SynapseContext context_;

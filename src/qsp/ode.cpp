@@ -340,6 +340,15 @@ struct OdeSolver::Impl {
                     self->increments[j] = inc;
                 }
                 self->ownJacRhs += static_cast<long>(self->colouring.colours());
+                // Tell the system its rhs() calls are for a Jacobian (it may reuse work); the guard
+                // closes the scope on every path out, exceptions included.
+                struct Scope {
+                    OdeSystem& s;
+                    explicit Scope(OdeSystem& sys) : s(sys) { s.jacobianScope(true); }
+                    ~Scope() { s.jacobianScope(false); }
+                    Scope(const Scope&) = delete;
+                    Scope& operator=(const Scope&) = delete;
+                } scope(*self->system);
                 if (!self->colouring.differenceQuotient(*self->system, t, y, self->data(fy), self->increments, std::span<double>(jd, n * n),
                                                         self->data(tmp2), self->data(tmp3)))
                     return 1;  // recoverable, as a non-finite RHS value is for CVODE

@@ -77,6 +77,11 @@ public:
     /// converges more slowly (or CVODE shrinks the step), the solution is still error-controlled.
     /// Called once, when the solver is constructed. Ignored when hasJacobian() is true.
     [[nodiscard]] virtual std::vector<std::vector<std::size_t>> jacobianSparsity() const { return {}; }
+    /// Called with true before, and false after, the rhs() calls of a difference-quotient
+    /// Jacobian (the solver's own; not CVODE's internal one, not analytic Jacobians). A system may
+    /// reuse expensive quantities inside the scope, making the Jacobian inexact but cheap: Newton
+    /// then converges more slowly at worst; the solution stays error-controlled. Default: nothing.
+    virtual void jacobianScope(bool /*entering*/) {}
     /// A readable name of state i, used in error messages ("trastuzumab.central"); defaults to
     /// "y[i]".
     [[nodiscard]] virtual std::string stateName(std::size_t i) const;
