@@ -50,6 +50,7 @@ struct Constants {
     double exhaustionRecovery;     // d
     double costimExpansion;        // 1/d
     double costimPersistence;      // 1
+    double bloodMaxFold;           // 1: blood pool at which cytokine-driven expansion stops
 };
 
 Constants readConstants(const CompiledModel& m) {
@@ -67,7 +68,8 @@ Constants readConstants(const CompiledModel& m) {
                      m.constant("qsp.exhaustion_per_kill"),
                      m.constant("qsp.exhaustion_recovery_time"),
                      m.constant("qsp.costimulation_expansion_rate"),
-                     m.constant("qsp.costimulation_persistence_gain")};
+                     m.constant("qsp.costimulation_persistence_gain"),
+                     m.constant("qsp.blood_pool_max_fold")};
 }
 
 // First-order loss of a mediator in 1/d, from decay_rate (1/h) or half_life (h); 0 if neither.
@@ -451,9 +453,13 @@ public:
                 const double e = std::clamp(y[p.exhaustionState], 0.0, 1.0);
                 p.nk.granules = g * p.granuleCapacity;
                 p.nk.exhaustion = e;
-                killsPerCell = engage(p.nk, cells, p.category == CellCategory::Cd8T ? c_.cd8Specific : 1.0);
-                dydt[p.granuleState] = (1.0 - g) / p.refillDays - killsPerCell / p.granuleCapacity;
-                dydt[p.exhaustionState] = c_.exhaustionPerKill * killsPerCell * (1.0 - e) - e / c_.exhaustionRecovery;
+                const double share = p.category == CellCategory::Cd8T ? c_.cd8Specific : 1.0;
+                killsPerCell = engage(p.nk, cells, share);
+                // Granules and exhaustion are those of the cells that engage: for CD8 T cells the
+                // tumour-reactive share, whose kills per cell are the population's over its share.
+                const double perEngaging = killsPerCell / share;
+                dydt[p.granuleState] = (1.0 - g) / p.refillDays - perEngaging / p.granuleCapacity;
+                dydt[p.exhaustionState] = c_.exhaustionPerKill * perEngaging * (1.0 - e) - e / c_.exhaustionRecovery;
             }
             // Recruitment: resting influx plus tumour-driven influx, scaled by the blood pool,
             // raised by therapies that recruit this cell type, lowered by the stromal barrier.
@@ -471,8 +477,13 @@ public:
                 const double b = std::max(0.0, y[p.bloodState]);
                 // Homeostasis returns the pool to its resting size at the death rate; cytokines
                 // add their excess net growth (proliferation and survival above the resting ones).
-                dydt[p.bloodState] = p.death * (p.blood0 - b) +
-                                     b * (gainRate(p, p.plasmaFactors) - lossRate(p, p.plasmaFactors) - p.restingNet - deplete);
+                // Expansion beyond the resting pool slows as the pool nears qsp.blood_pool_max_fold
+                // times its resting size (the expanded cells consume the cytokine and crowd their niches).
+                const double excess = gainRate(p, p.plasmaFactors) - lossRate(p, p.plasmaFactors) - p.restingNet;
+                // A steep (fourth-power) brake: little effect below half the ceiling.
+                const double fill = b / (c_.bloodMaxFold * p.blood0);
+                const double room = excess > 0 ? std::max(0.0, 1.0 - fill * fill * fill * fill) : 1.0;
+                dydt[p.bloodState] = p.death * (p.blood0 - b) + b * (excess * room - deplete);
             }
         }
 
