@@ -292,7 +292,7 @@ TEST(V14_Cytokines, Il15PlusIl21RaisesIfngAboveIl15AndIl15RaisesProliferation) {
 // Equal molar dose (0.1 nM free drug) of recombinant IL-2 and of the IL-2 superkine. Each therapy's
 // `supply` mechanisms turn it into mediator concentration: c = potency × C × the mediator's molar mass
 // (the convention of the engines' supply; 1 nM IL-2 = 15.5 ng/mL). Tregs respond to IL-2 only
-// (CD25); the superkine's IL-2-like part has potency 0.3. Treg proliferation with IL-2 must exceed
+// (CD25); the superkine's IL-2-like part has potency 0.01 (models/therapies.toml). Treg proliferation with IL-2 must exceed
 // the superkine's by at least 0.3 (a tenth of the IL-2 effect, so the ranking is not a rounding).
 TEST(V14_Cytokines, Il2ExpandsTregsMoreThanTheSuperkineAtEqualMolarDose) {
     const auto& f = fx();
