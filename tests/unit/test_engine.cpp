@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <numbers>
+#include <string>
 
 #include "nkscape/model/loader.hpp"
 #include "nkscape/qsp/engine.hpp"
+#include "nkscape/qsp/scenario.hpp"
 
 using namespace nkscape;
 using namespace nkscape::model;
@@ -191,4 +193,41 @@ TEST(Engine, ExactPkMatchesPkInsideTheOdeWithRestarts) {
     }
     // Doses only restart the solver where a concentration jumps, so the exact-PK run does less work.
     EXPECT_LT(exact.stats.rhsEvals, inside.stats.rhsEvals);
+}
+
+// The engine's solution converges as the tolerance tightens: the shipped default TNBC scenario
+// (all populations, blood pools, evasive clones) with weekly avelumab, 8 weeks, against a
+// reference at rtol 1e-10. Errors must shrink with each 100-fold tightening.
+TEST(Engine, DefaultScenarioConvergesAsTolerancesTighten) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    SimulationSpec s = loaded.spec;
+    s.durationDays = 56;
+    const Index t = loaded.model.require(Kind::Therapy, "avelumab");
+    DosingSpec d;
+    d.amount = "10 mg/kg";
+    d.schedule = "q1w x 8";
+    d.infusion = "60 min";
+    s.drugs.push_back(DrugRegimen{t, DosingRegimen::parse(d, DrugPk::fromTherapy(loaded.model, t), BodySize{70.0, 1.8})});
+    auto run = [&](double rtol) {
+        SimulationSpec x = s;
+        x.ode.rtol = rtol;
+        x.ode.atol = rtol * 1e-3;
+        return simulate(loaded.model, x);
+    };
+    const auto ref = run(1e-10);
+    std::vector<double> errors;
+    for (double rtol : {1e-4, 1e-6, 1e-8}) {
+        const auto r = run(rtol);
+        double worst = 0;
+        for (const char* col : {"tumour.cells", "nk.CD56dim NK", "cd8_t.CD8 T", "mediator.IFN-g"}) {
+            const std::size_t j = column(r, col);
+            for (std::size_t i = 0; i < r.times.size(); ++i)
+                worst = std::max(worst, std::abs(r.rows[i][j] - ref.rows[i][j]) / std::max(std::abs(ref.rows[i][j]), 1.0));
+        }
+        errors.push_back(worst);
+    }
+    RecordProperty("errors", std::to_string(errors[0]) + " " + std::to_string(errors[1]) + " " + std::to_string(errors[2]));
+    EXPECT_LT(errors[1], errors[0]);
+    EXPECT_LT(errors[2], errors[1]);
+    EXPECT_LT(errors[2], 1e-6);  // rtol 1e-8: global relative error well under 1e-6
 }
