@@ -284,6 +284,18 @@ public:
     // state at zero stays there (negatives are bounded by the absolute tolerance).
     [[nodiscard]] bool nonNegative(std::size_t) const override { return false; }
     void jacobianScope(bool entering) override { inJacobian_ = entering && freezeInJacobian_; }
+    // With set-points frozen in the Jacobian (jacobianScope), a mediator moves the other equations
+    // only through set-points: its column has its own decay alone. Cells, functional states and
+    // drugs in the ODE read one another (kills, crowding, recruitment, volume). So all mediator
+    // columns share one colour and a Jacobian costs (non-mediator states + 1) RHS evaluations.
+    [[nodiscard]] std::vector<std::vector<std::size_t>> jacobianSparsity() const override {
+        std::vector<std::size_t> others;
+        for (std::size_t j = 0; j < size_; ++j)
+            if (j < offsetMed_ || j >= offsetMed_ + nMed_) others.push_back(j);
+        std::vector<std::vector<std::size_t>> deps(size_, others);
+        for (std::size_t k = 0; k < nMed_; ++k) deps[offsetMed_ + k].push_back(offsetMed_ + k);
+        return deps;
+    }
     [[nodiscard]] std::string stateName(std::size_t i) const override {
         if (i < nClones_) return "clone." + spec_.clones[i].name;
         for (const auto& p : pops_) {
