@@ -145,10 +145,11 @@ public:
             if (p.killer) {
                 p.granuleState = off++;
                 p.exhaustionState = off++;
+                // Kills' worth of granules (1 where the cell type gives none, as the Regulator's
+                // NkState has it) and the refill time (the assay's constant where it gives none).
                 p.granuleCapacity = std::max(1.0, m.valueOr(ct.param(CellParam::GranuleCapacity), 1.0));
-                p.refillDays = m.valueOr(ct.param(CellParam::GranuleRefillTime), 6.0) / kHoursPerDay;
-                if (m.cellTypes()[ps.cellType].param(CellParam::GranuleRefillTime) == kNoParam)
-                    p.refillDays = m.constant("assay.granule_refill_time") / kHoursPerDay;
+                const model::ParamId refill = ct.param(CellParam::GranuleRefillTime);
+                p.refillDays = (refill != kNoParam ? m.value(refill) : m.constant("assay.granule_refill_time")) / kHoursPerDay;
             }
             if (p.contact && !(tumourDensity_ > 0))
                 throw InputError("simulate: population '" + name + "' regulates other cells by contact, which needs the tumour cell type '" +
