@@ -52,7 +52,10 @@ analysis::TumourTrajectory trajectory(const LoadedSimulationScenario& l, const S
         if (ci < r.cloneProfiles.size()) profile = r.cloneProfiles[ci];
         else
             for (const auto& [lig, mult] : c.ligandMultipliers) profile[l.model.entities(Kind::Ligand)[lig].name] = mult;
-        for (const auto& [name, ratio] : profile) {
+        for (const auto& entry : profile) {
+            // Not a structured binding: C++20 lambdas (clang) cannot capture one.
+            const std::string& name = entry.first;
+            const double ratio = entry.second;
             const bool known = std::any_of(rules.evasiveTraits.begin(), rules.evasiveTraits.end(),
                                            [&](const analysis::EvasiveTrait& e) { return e.name == name; });
             if (known && std::isfinite(ratio)) clone.traits[name] = ratio;
