@@ -768,6 +768,9 @@ private:
             if (!t.has("half_life") && !t.has("persistence")) need({"persistence"}, "cell_kinetics needs half_life or persistence");
         }
         if (pk.route == "subcutaneous" && model != "none" && model != "cell_kinetics") need({"ka"}, "route is subcutaneous");
+        // ke0: an effect compartment, which only a drug with a concentration has.
+        if (const Field* f = t.get("ke0"); f != nullptr && (model == "cell_kinetics"))
+            diag_.error(f->where, e.label(), "pk.ke0", "an effect compartment (ke0) needs a drug concentration; a cell product has none");
     }
 
     void compileMechanism(const EntitySpec& e, const Table& t, std::size_t j, Therapy& th, EntityInfo& inf) {
@@ -812,7 +815,7 @@ private:
             if (action != "lyse") diag_.error(f->where, e.label(), prefix + "spares", "only action 'lyse' spares an antigen");
             else if (auto r = resolve(f->text, f->where, e, prefix + "spares", {Kind::Ligand})) m.spares = *r;
             if (action == "lyse" && !t.has("spare_half")) diag_.error(f->where, e.label(), prefix + "spare_half", "missing required key (lyse with spares)");
-        } else if (const Field* g = t.get("spare_half")) {
+        } else if (const Field* g = t.get("spare_half"); g != nullptr && action == "lyse") {
             diag_.error(g->where, e.label(), prefix + "spare_half", "needs 'spares' (the antigen whose high level protects a cell)");
         }
         if (action == "engage") {

@@ -240,6 +240,11 @@ public:
                     cellMechs_.push_back(cm);
                 }
             }
+            // Effect compartment (pk.ke0): the drug acts through C_e, an ODE state.
+            if (pk.parameters().ke0 > 0 && info.hasConcentration && !info.local) {
+                info.ke0 = pk.parameters().ke0;
+                info.effectState = off++;
+            }
             drugInfo_.push_back(std::move(info));
         }
         size_ = off;
@@ -308,6 +313,8 @@ public:
         }
         if (i >= offsetMed_ && i < offsetMed_ + nMed_) return "mediator." + m_.entities(Kind::Mediator)[i - offsetMed_].name;
         for (std::size_t d = 0; d < drugs_.size(); ++d)
+            if (drugInfo_[d].ke0 > 0 && i == drugInfo_[d].effectState) return drugs_[d].name() + ".effect";
+        for (std::size_t d = 0; d < drugs_.size(); ++d)
             if (!drugInfo_[d].analytic && i >= drugOffset_[d] && i < drugOffset_[d] + drugs_[d].stateCount())
                 return drugs_[d].stateName(i - drugOffset_[d]);
         return "y[" + std::to_string(i) + "]";
@@ -329,6 +336,11 @@ public:
     /// a drug without a concentration).
     [[nodiscard]] double plasmaNm(std::span<const double> y, std::size_t d) const {
         return drugInfo_[d].hasConcentration ? std::max(0.0, drugs_[d].concentration(drugStates(y, d), drugOffset_[d])) : 0.0;
+    }
+    /// The concentration drug d acts with, nM: the effect compartment's C_e when the drug has one
+    /// (pk.ke0), else the plasma concentration. Supplied cytokines use the plasma level instead.
+    [[nodiscard]] double effectNm(std::span<const double> y, std::size_t d) const {
+        return drugInfo_[d].ke0 > 0 ? std::max(0.0, y[drugInfo_[d].effectState]) : plasmaNm(y, d);
     }
     /// The vector holding drug d's states: y for a drug in the ODE, the exact PK at the time of the
     /// last rhs()/setPkTime() call for an analytic one.
@@ -390,7 +402,7 @@ public:
         milieu_.therapies.assign(m_.therapies().size(), 0.0);
         for (std::size_t k = 0; k < nMed_; ++k) milieu_.mediators[k] = std::max(0.0, y[offsetMed_ + k]);
         for (std::size_t d = 0; d < drugs_.size(); ++d)
-            if (drugInfo_[d].hasConcentration) milieu_.therapies[spec_.drugs[d].therapy] += drugInfo_[d].partition * plasmaNm(y, d);
+            if (drugInfo_[d].hasConcentration) milieu_.therapies[spec_.drugs[d].therapy] += drugInfo_[d].partition * effectNm(y, d);
         // Contact densities (cell/mL of tumour tissue) of the populations that regulate by contact.
         std::fill(contacts_.cellTypes.begin(), contacts_.cellTypes.end(), 0.0);
         const double tissueCells = nTot + immune + 1.0;  // +1: never divide by zero
@@ -409,7 +421,7 @@ public:
                 // Only mechanisms the Regulator handles (inhibit, restore, neutralise) make a set-point
                 // read a therapy; leaving the others at 0 lets the plasma set-points be reused
                 // while only an antibody's level moves.
-                if (drugInfo_[d].regulatorActs) plasma_.therapies[spec_.drugs[d].therapy] += c;
+                if (drugInfo_[d].regulatorActs) plasma_.therapies[spec_.drugs[d].therapy] += effectNm(y, d);
                 for (const auto& [k, perNm] : drugInfo_[d].supply) plasma_.mediators[k] += perNm * c;
             }
             refreshPlasmaSide();
@@ -417,7 +429,7 @@ public:
 
         // Exposure of each drug for the cell mechanisms: activity (local) or occupancy.
         auto exposure = [&](const CellMechanism& cm) {
-            const double c = drugInfo_[cm.drug].partition * plasmaNm(y, cm.drug);
+            const double c = drugInfo_[cm.drug].partition * effectNm(y, cm.drug);
             return cm.ic50 > 0 ? c / (c + cm.ic50) : std::min(1.0, c);
         };
         // Stromal barrier: CAFs per tumour cell, halving lymphocyte infiltration at the ratio.
@@ -567,8 +579,10 @@ public:
             const std::size_t i = offsetMed_ + k;
             dydt[i] = secretion_[k] * kHoursPerDay / volume - decay_[k] * (y[i] - basal_[k] - supplied_[k]);
         }
-        for (std::size_t d = 0; d < drugs_.size(); ++d)
+        for (std::size_t d = 0; d < drugs_.size(); ++d) {
             if (!drugInfo_[d].analytic) drugs_[d].addDerivatives(y, dydt, drugOffset_[d], inputRate[d]);
+            if (drugInfo_[d].ke0 > 0) dydt[drugInfo_[d].effectState] = drugInfo_[d].ke0 * (plasmaNm(y, d) - y[drugInfo_[d].effectState]);
+        }
     }
 
     std::vector<double> inputRate;  ///< current infusion rate per drug (amount/d), set by the driver
@@ -598,6 +612,13 @@ public:
     [[nodiscard]] std::size_t mediatorOffset() const noexcept { return offsetMed_; }
     [[nodiscard]] std::size_t mediatorCount() const noexcept { return nMed_; }
 
+    /// The effect-compartment columns: (index in y, "effect.<therapy>", "nM").
+    [[nodiscard]] std::vector<std::tuple<std::size_t, std::string, std::string>> effectColumns() const {
+        std::vector<std::tuple<std::size_t, std::string, std::string>> cols;
+        for (std::size_t d = 0; d < drugs_.size(); ++d)
+            if (drugInfo_[d].ke0 > 0) cols.emplace_back(drugInfo_[d].effectState, "effect." + m_.entities(Kind::Therapy)[spec_.drugs[d].therapy].name, "nM");
+        return cols;
+    }
     /// The per-population state columns, in state order: (index in y, name, unit).
     [[nodiscard]] std::vector<std::tuple<std::size_t, std::string, std::string>> populationColumns() const {
         std::vector<std::tuple<std::size_t, std::string, std::string>> cols;
@@ -632,6 +653,8 @@ private:
         bool local = false, hasConcentration = false, carTherapy = false, costimulated = false;
         bool analytic = false;     // PK propagated exactly outside the ODE (see the constructor)
         bool regulatorActs = false;  // has a mechanism the Regulator reads (inhibit, restore, neutralise)
+        double ke0 = 0;              // effect-compartment rate, 1/d (0: effects follow the plasma level)
+        std::size_t effectState = static_cast<std::size_t>(-1);  // C_e in y, nM
         double partition = 1;      // tumour interstitium / plasma
         double productRecruit = 1; // a product's own recruit gain (1 = infiltrates like the default share)
         std::vector<std::pair<Index, double>> supply;  // mediator, its unit per nM of drug
@@ -846,6 +869,11 @@ SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) {
         res.columns.push_back("drug." + m.entities(Kind::Therapy)[spec.drugs[d].therapy].name);
         res.units.push_back(sys.drugUnit(d));
     }
+    const auto effects = sys.effectColumns();
+    for (const auto& [i, name, unit] : effects) {
+        res.columns.push_back(name);
+        res.units.push_back(unit);
+    }
     auto record = [&](double t, std::span<const double> y) {
         std::vector<double> row;
         row.reserve(res.columns.size());
@@ -857,6 +885,7 @@ SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) {
         for (std::size_t i : stateOfColumn) row.push_back(std::max(0.0, y[i]));
         sys.setPkTime(t);
         for (std::size_t d = 0; d < spec.drugs.size(); ++d) row.push_back(sys.drugOutput(y, d));
+        for (const auto& e : effects) row.push_back(std::max(0.0, y[std::get<0>(e)]));
         res.times.push_back(t);
         res.rows.push_back(std::move(row));
     };

@@ -200,6 +200,7 @@ DrugPk DrugPk::fromTherapy(const model::CompiledModel& m, model::Index therapy) 
     p.expansionRate = val(PkParam::ExpansionRate, 0);
     p.contractionRate = val(PkParam::ContractionRate, 0);
     p.persistence = val(PkParam::Persistence, 0);
+    p.ke0 = val(PkParam::Ke0, 0);
     p.molecularWeight = m.valueOr(t.molecularWeight, 0);
     // MIU converts to mg only for IL-2 (a therapy that supplies the mediator IL-2).
     if (lower(t.doseUnit) == "miu") {

@@ -55,6 +55,7 @@ struct PkParameters {
     double expansionRate = 0;     ///< cell_kinetics: initial expansion drive ρ, 1/d
     double contractionRate = 0;   ///< cell_kinetics: rate α at which the expansion drive wanes, 1/d
     double persistence = 0;       ///< cell_kinetics: mean residence time of product cells, d (used when halfLife is 0)
+    double ke0 = 0;               ///< effect-compartment equilibration rate, 1/d; 0 = effects follow the concentration
     double mgPerMiu = 0;          ///< mg per MIU when the dose unit is MIU and convertible; 0 = not convertible
 };
 
