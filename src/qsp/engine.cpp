@@ -270,6 +270,7 @@ public:
         for (const auto& cl : spec.clones) {
             synapse::FactorBaselines fb;
             for (const auto& [f, mult] : cl.factorMultipliers) fb.emplace_back(f, base.factors[f] * mult);
+            cloneBase_.push_back(fb.empty() ? synapse::CellLevels{} : regulator_.variantBaseline(spec.tumourCellType, fb));
             cloneBaselines_.push_back(std::move(fb));
         }
         clones_.resize(nClones_);
@@ -702,9 +703,9 @@ private:
                     clones_[0].baseSecretion = clones_[0].secretion;
                 }
             } else {
-                auto lv = regulator_.setPoint(spec_.tumourCellType, milieu_, contacts_, cloneBaselines_[c]);
-                clones_[c].target.ligands = std::move(lv.ligands);
-                clones_[c].secretion = std::move(lv.secretion);
+                regulator_.setPoint(spec_.tumourCellType, cloneBase_[c], milieu_, contacts_, levelScratch_);
+                clones_[c].target.ligands = levelScratch_.ligands;
+                clones_[c].secretion = levelScratch_.secretion;
                 if (c == 0) {
                     clones_[0].baseLigands = clones_[0].target.ligands;
                     clones_[0].baseSecretion = clones_[0].secretion;
@@ -763,6 +764,7 @@ private:
     std::vector<Drug> drugInfo_;
     std::vector<CellMechanism> cellMechs_;
     std::vector<synapse::FactorBaselines> cloneBaselines_;
+    std::vector<synapse::CellLevels> cloneBase_;  // each clone's variant baseline (empty: the cell type's own)
     std::vector<double> decay_, basal_;
     Index prolifFactor_ = kNoIndex, viabilityFactor_ = kNoIndex;
     std::size_t ifng_ = 0, tnfa_ = 0;  // mediator indices; nMed_ when the model has none

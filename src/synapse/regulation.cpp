@@ -449,11 +449,17 @@ CellLevels Regulator::setPoint(Index cellType, const Milieu& milieu, const Conta
         setPointFrom(cellType, baselines_[cellType], milieu, contacts, out);
         return out;
     }
+    setPointFrom(cellType, variantBaseline(cellType, factorBaselines), milieu, contacts, out);
+    return out;
+}
+
+CellLevels Regulator::variantBaseline(Index cellType, const FactorBaselines& factorBaselines) const {
+    const auto& m = *model_;
+    if (cellType >= baselines_.size()) throw Error("regulation: cell type #" + std::to_string(cellType) + " does not exist");
     // The variant's baseline is the cell type's with the factors replaced; everything downstream
     // (therapies, regulations, pathway edges' resting levels, a ligand's restore goal) reads it as
     // it would read a cell type that declared those levels.
     CellLevels base = baselines_[cellType];
-    const auto& m = *model_;
     for (const auto& [f, v] : factorBaselines) {
         if (f >= base.factors.size())
             throw Error("regulation: factor #" + std::to_string(f) + " does not exist (the model has " + std::to_string(base.factors.size()) +
@@ -463,8 +469,17 @@ CellLevels Regulator::setPoint(Index cellType, const Milieu& milieu, const Conta
                         "' for cell type '" + m.entities(Kind::CellType)[cellType].name + "' must be finite and >= 0");
         base.factors[f] = v;
     }
-    setPointFrom(cellType, base, milieu, contacts, out);
-    return out;
+    return base;
+}
+
+void Regulator::setPoint(Index cellType, const CellLevels& variantBase, const Milieu& milieu, const Contacts& contacts, CellLevels& out) const {
+    checkSizes(cellType, milieu, contacts);
+    const CellLevels& own = baselines_[cellType];
+    if (variantBase.receptors.size() != own.receptors.size() || variantBase.ligands.size() != own.ligands.size() ||
+        variantBase.factors.size() != own.factors.size() || variantBase.secretion.size() != own.secretion.size())
+        throw Error("regulation: a variant baseline for cell type '" + model_->entities(Kind::CellType)[cellType].name +
+                    "' is not sized for the model (build it with variantBaseline())");
+    setPointFrom(cellType, variantBase, milieu, contacts, out);
 }
 
 void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts, CellLevels& lv) const {

@@ -1086,3 +1086,27 @@ TEST(RegulationDefaultModel, MediatorsOutsideMediatorsReadDoNotMoveTheSetPoint) 
     EXPECT_FALSE(reg.mediatorsRead(m.require(Kind::CellType, "CD56dim NK")).empty()) << "TGF-β, IL-2, … regulate NK cells";
     EXPECT_THROW((void)reg.mediatorsRead(static_cast<Index>(m.cellTypes().size())), nkscape::Error);
 }
+
+// A variant baseline built once and reused (engines' clones) gives exactly setPoint(…, factorBaselines).
+TEST(RegulationDefaultModel, VariantBaselineOverloadEqualsFactorBaselines) {
+    const CompiledModel& m = defaultModel();
+    const Regulator reg(m);
+    const Index tnbc = m.require(Kind::CellType, "TNBC");
+    const FactorBaselines fb{{m.require(Kind::Factor, "HLA-I methylation"), 0.8}, {m.require(Kind::Factor, "ADAM17"), 3.0}};
+    const CellLevels base = reg.variantBaseline(tnbc, fb);
+    Milieu milieu = basalMilieu(m);
+    milieu.mediators[m.require(Kind::Mediator, "IFN-g")] = 500;
+    milieu.therapies[m.require(Kind::Therapy, "DNMT inhibitor")] = 100;
+    const Contacts none = Contacts::none(m);
+    CellLevels out;
+    for (int round = 0; round < 2; ++round) {  // the second call reuses `out`
+        reg.setPoint(tnbc, base, milieu, none, out);
+        const CellLevels expected = reg.setPoint(tnbc, milieu, none, fb);
+        EXPECT_EQ(out.ligands, expected.ligands);
+        EXPECT_EQ(out.factors, expected.factors);
+        EXPECT_EQ(out.secretion, expected.secretion);
+        EXPECT_EQ(out.receptors, expected.receptors);
+    }
+    EXPECT_THROW(reg.setPoint(tnbc, CellLevels{}, milieu, none, out), nkscape::Error);
+    EXPECT_THROW((void)reg.variantBaseline(tnbc, {{m.require(Kind::Factor, "ADAM17"), -1.0}}), nkscape::Error);
+}

@@ -81,6 +81,16 @@ public:
     [[nodiscard]] CellLevels setPoint(model::Index cellType, const Milieu& milieu, const Contacts& contacts,
                                       const FactorBaselines& factorBaselines) const;
 
+    /// A variant's baseline: the cell type's own levels with `factorBaselines` replaced (checked as
+    /// by setPoint(…, factorBaselines)). Engines that evaluate one variant (a tumour clone) at every
+    /// RHS build it once and pass it to the overload below.
+    /// \throws Error if an index is not a factor of the model or a level is negative or not finite.
+    [[nodiscard]] CellLevels variantBaseline(model::Index cellType, const FactorBaselines& factorBaselines) const;
+    /// setPoint(cellType, milieu, contacts, factorBaselines) from the variant's baseline
+    /// (variantBaseline()), written into `out`: allocation-free when `out` is reused. Equal results.
+    /// \throws Error if `variantBase` is not sized for the model.
+    void setPoint(model::Index cellType, const CellLevels& variantBase, const Milieu& milieu, const Contacts& contacts, CellLevels& out) const;
+
     /// The mediators whose milieu concentration setPoint(cellType, …) reads (sorted, unique):
     /// those of the concentration regulations acting on the cell type's category and of pathway
     /// edges from the milieu. A change in any other mediator leaves the set-point bit-for-bit the
