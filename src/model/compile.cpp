@@ -434,7 +434,7 @@ private:
     struct CellDraft {
         bool resolved = false;
         bool visiting = false;
-        std::vector<LevelDraft> expression, secretion, factors, traits;
+        std::vector<LevelDraft> expression, secretion, uptake, factors, traits;
         std::map<std::string, ParamValue> scalars;
         std::string category, subtype, polarisation;
         std::optional<bool> er, pr, her2;
@@ -467,6 +467,8 @@ private:
                 if (!detail::convertParam(np.param, secretionUnit(m_.mediators_[r->index].unit), units_, diag_, e.label(), k)) continue;
             } else if (key == "traits") {
                 if (!detail::convertParam(np.param, traitUnit(*r), units_, diag_, e.label(), k)) continue;
+            } else if (key == "uptake") {
+                if (!detail::convertParam(np.param, "mL/(cell.h)", units_, diag_, e.label(), k)) continue;
             }
             if (!std::isfinite(np.param.internal)) continue;
             out.push_back(LevelDraft{*r, np.param, np.name});
@@ -497,6 +499,7 @@ private:
                 }
                 d.expression = p.expression;
                 d.secretion = p.secretion;
+                d.uptake = p.uptake;
                 d.factors = p.factors;
                 d.traits = p.traits;
                 d.scalars = p.scalars;
@@ -526,6 +529,9 @@ private:
         tmp.clear();
         levels(e, "secretion", {Kind::Mediator}, tmp);
         overlay(d.secretion, std::move(tmp));
+        tmp.clear();
+        levels(e, "uptake", {Kind::Mediator}, tmp);
+        overlay(d.uptake, std::move(tmp));
         tmp.clear();
         levels(e, "factors", {Kind::Factor}, tmp);
         overlay(d.factors, std::move(tmp));
@@ -583,6 +589,7 @@ private:
             };
             emit(d.expression, c.expression, "expression");
             emit(d.secretion, c.secretion, "secretion");
+            emit(d.uptake, c.uptake, "uptake");
             emit(d.factors, c.factors, "factors");
             emit(d.traits, c.traits, "traits");
             for (std::size_t p = 0; p < kCellParamCount; ++p) {

@@ -85,6 +85,7 @@ const TableSchema& cellTypeSchema() {
          ref("based_on"),
          {"expression", FT::ParamMap, false, "molecule/cell", C::NonNegative, {}, nullptr},
          {"secretion", FT::ParamMap, false, "", C::NonNegative, {}, nullptr},
+         {"uptake", FT::ParamMap, false, "", C::NonNegative, {}, nullptr},
          {"factors", FT::ParamMap, false, "1", C::NonNegative, {}, nullptr},
          {"traits", FT::TraitMap, false, "", C::NonNegative, {}, nullptr},
          par("doubling_time", "d", C::Positive),

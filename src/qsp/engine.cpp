@@ -112,6 +112,7 @@ public:
         else if (tumour.param(CellParam::DoublingTime) != kNoParam) growthRate_ = std::numbers::ln2 / m.value(tumour.param(CellParam::DoublingTime));
         else throw InputError("simulate: tumour cell type '" + tumourName + "' has neither growth_rate nor doubling_time");
         capacity_ = m.valueOr(tumour.param(CellParam::CarryingCapacity), c_.carryingCapacity);
+        for (const auto& u : tumour.uptake) tumourUptake_.emplace_back(u.target.index, m.value(u.param));
         tumourDensity_ = m.valueOr(tumour.param(CellParam::Density), 0.0);
 
         nClones_ = spec.clones.size();
@@ -136,6 +137,7 @@ public:
             p.excluded = isExcludedCategory(ct.category);
             p.contact = contactRegulator[ps.cellType] != 0;
             p.tumourState = off++;
+            for (const auto& u : ct.uptake) p.uptake.emplace_back(u.target.index, m.value(u.param));
             if (ps.blood) {
                 if (ct.param(CellParam::BloodCount) == kNoParam)
                     throw InputError("simulate: population '" + name + "' has a blood pool but the cell type has no blood_count");
@@ -576,9 +578,15 @@ public:
         supplied_.resize(nMed_, 0.0);
         for (std::size_t d = 0; d < drugs_.size(); ++d)
             for (const auto& [k, perNm] : drugInfo_[d].supply) supplied_[k] += drugInfo_[d].partition * perNm * plasmaNm(y, d);
+        // Uptake: each cell clears its volume per hour of the mediator (first order in c).
+        uptake_.assign(nMed_, 0.0);
+        for (const auto& [k, u] : tumourUptake_) uptake_[k] += nTot * u;
+        for (const auto& p : pops_)
+            for (const auto& [k, u] : p.uptake) uptake_[k] += std::max(0.0, y[p.tumourState]) * u;
         for (std::size_t k = 0; k < nMed_; ++k) {
             const std::size_t i = offsetMed_ + k;
-            dydt[i] = secretion_[k] * kHoursPerDay / volume - decay_[k] * (y[i] - basal_[k] - supplied_[k]);
+            dydt[i] = secretion_[k] * kHoursPerDay / volume - decay_[k] * (y[i] - basal_[k] - supplied_[k]) -
+                      uptake_[k] * kHoursPerDay / volume * std::max(0.0, y[i]);
         }
         for (std::size_t d = 0; d < drugs_.size(); ++d) {
             if (!drugInfo_[d].analytic) drugs_[d].addDerivatives(y, dydt, drugOffset_[d], inputRate[d]);
@@ -645,6 +653,7 @@ private:
         double blood0 = 0;        // resting blood pool, cells
         double restingNet = 0;    // net growth rate of the blood pool in resting plasma, 1/d
         double granuleCapacity = 1, refillDays = 0.25;
+        std::vector<std::pair<Index, double>> uptake;  // mediator, mL/(cell.h) cleared per cell
         synapse::CellLevels levels;        // set-point in the tumour milieu
         synapse::NkState nk;               // the same as an effector (killers)
         std::vector<double> plasmaFactors; // factor levels in plasma (blood pool)
@@ -754,6 +763,8 @@ private:
     synapse::Synapse synapse_;
     synapse::Contacts contacts_;
     double growthRate_ = 0, capacity_ = 0, tumourDensity_ = 0;
+    std::vector<std::pair<Index, double>> tumourUptake_;  // mediator, mL/(cell.h) per tumour cell
+    std::vector<double> uptake_;                           // Σ cells × clearance per mediator, mL/h
     std::size_t nClones_ = 0, nMed_ = 0, offsetMed_ = 0, size_ = 0;
     std::vector<Population> pops_;
     std::vector<DrugPk> drugs_;

@@ -256,3 +256,29 @@ TEST(Engine, EffectCompartmentMatchesItsClosedForm) {
         EXPECT_NEAR(r.rows[i][j], expected, 3e-5 * expected) << "t = " << tt;
     }
 }
+
+// Uptake (cell_type.uptake): Tregs clear IL-2. The IL-2 half-life is minutes, so the interstitial
+// level sits at its quasi-steady state c = k·c_basal / (k + Σ N·u / V) with V = v·(all cells + 1),
+// which the engine must reproduce from its own cell numbers; without Tregs it is the basal level.
+TEST(Engine, UptakeByTregsLowersInterstitialIl2ToItsSteadyState) {
+    const auto& m = defaultModel();
+    SimulationSpec s = untreatedTnbc(60);
+    s.clones[0].initialCells = 1e8;
+    const Index treg = m.require(Kind::CellType, "Treg");
+    s.populations.push_back(PopulationSpec{.cellType = treg, .initialCells = 2e7, .influxPerDay = 2e5});
+    const auto r = simulate(m, s);
+    const Index il2 = m.require(Kind::Mediator, "IL-2");
+    const auto& med = m.mediators()[il2];
+    const double k = (med.decayRate != kNoParam ? m.value(med.decayRate) : std::numbers::ln2 / m.value(med.halfLife)) * 24.0;  // 1/d
+    const double basal = m.value(med.basalLevel);
+    double u = 0;
+    for (const auto& e : m.cellTypes()[treg].uptake)
+        if (e.target.index == il2) u = m.value(e.param) * 24.0;  // mL/(cell.d)
+    ASSERT_GT(u, 0.0);
+    const double tumour = r.final("tumour.cells"), tregs = r.final("treg.Treg");
+    const double volume = m.constant("qsp.interstitial_volume_per_cell") * (tumour + tregs + 1.0);
+    // Tumour cells and Tregs secrete no IL-2 in the default model (checked: the level falls).
+    const double expected = k * basal / (k + tregs * u / volume);
+    EXPECT_LT(r.final("mediator.IL-2"), basal);
+    EXPECT_NEAR(r.final("mediator.IL-2"), expected, 1e-3 * expected);
+}

@@ -169,6 +169,7 @@ struct CellType {
     Index basedOn = kNoIndex;
     std::vector<LevelEntry> expression;  ///< receptors/ligands, molecule/cell
     std::vector<LevelEntry> secretion;   ///< mediators, <mediator unit>.mL/(cell.h)
+    std::vector<LevelEntry> uptake;      ///< mediators, mL/(cell.h): volume each cell clears of the mediator per hour
     std::vector<LevelEntry> factors;     ///< factors, relative (1)
     std::vector<LevelEntry> traits;      ///< heritable traits; ParameterInfo::cv is set
     std::array<ParamId, kCellParamCount> params{};  ///< kNoParam where not given
