@@ -1,5 +1,6 @@
-// The well-mixed engine, first version: growth against its closed form, drug PK inside the engine
-// against the drug alone, killing by NK cells, clones arising by switching, determinism, bad specs.
+// The well-mixed engine: growth against its closed form, drug PK inside the engine against the drug
+// alone, killing by NK cells, clones arising by switching, determinism, bad specs; exact PK against
+// PK inside the ODE, the effect compartment and mediator uptake against closed forms, convergence.
 
 #include <gtest/gtest.h>
 
