@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "nkscape/io/file.hpp"
@@ -194,5 +195,92 @@ TEST(SimulateScenario, TnbcUntreatedGrowsAndWritesOutputs) {
     EXPECT_EQ(summary["model"]["name"], "nkscape-default");
     EXPECT_EQ(summary["immunoediting"]["final_phase"], "escape");
     EXPECT_GT(summary["solver"]["steps"].get<long>(), 0);
+    std::filesystem::remove_all(dir);
+}
+
+// [overrides] replace model parameters by path, converted to the parameter's internal unit; clone
+// traits resolve to ligand, factor or mediator multipliers; populations read their keys.
+TEST(SimulateScenario, OverridesTraitsAndPopulations) {
+    const auto& m = defaultModel();
+    const auto s = parseSimulationScenario(kHeader + R"(
+[simulation]
+duration = { value = 30, unit = "d" }
+mediator_rtol = 1e-4
+
+[tumour]
+cell_type = "TNBC"
+initial_cells = { value = 1e9, unit = "cell" }
+
+[[clone]]
+name = "variant"
+traits = { "HLA-I methylation" = { value = 8, unit = "1" }, "MICA/B" = { value = 20, unit = "%" }, "TGF-b" = { value = 2, unit = "1" } }
+switch_per_division = { value = 1e-4, unit = "1" }
+
+[[population]]
+cell_type = "CD8 T"
+initial_cells = { value = 2e7, unit = "cell" }
+influx_per_tumour_cell = { value = 4e-4, unit = "1/d" }
+blood = true
+
+[overrides]
+"cell_type/TNBC/doubling_time" = { value = 10, unit = "week" }
+"constant/qsp.encounter_rate/value" = { value = 2, unit = "1/h" }
+)",
+                                           "s.toml", m);
+    ASSERT_EQ(s.overrides.size(), 2u);
+    const auto dt = m.findParameter("cell_type/TNBC/doubling_time");
+    ASSERT_TRUE(dt.has_value());
+    bool sawDoubling = false, sawEncounter = false;
+    for (const auto& [id, value] : s.overrides) {
+        if (id == *dt) {
+            EXPECT_DOUBLE_EQ(value, 70.0);  // days
+            sawDoubling = true;
+        } else {
+            EXPECT_EQ(m.parameter(id).path, "constant/qsp.encounter_rate/value");
+            EXPECT_DOUBLE_EQ(value, 48.0);  // 1/d
+            sawEncounter = true;
+        }
+    }
+    EXPECT_TRUE(sawDoubling && sawEncounter);
+    ASSERT_EQ(s.spec.clones.size(), 2u);
+    const auto& v = s.spec.clones[1];
+    ASSERT_EQ(v.factorMultipliers.size(), 1u);
+    EXPECT_EQ(v.factorMultipliers[0].first, m.require(model::Kind::Factor, "HLA-I methylation"));
+    EXPECT_DOUBLE_EQ(v.factorMultipliers[0].second, 8.0);
+    ASSERT_EQ(v.ligandMultipliers.size(), 1u);
+    EXPECT_DOUBLE_EQ(v.ligandMultipliers[0].second, 0.2);
+    ASSERT_EQ(v.secretionMultipliers.size(), 1u);
+    EXPECT_EQ(v.secretionMultipliers[0].first, m.require(model::Kind::Mediator, "TGF-b"));
+    ASSERT_EQ(s.spec.populations.size(), 1u);
+    EXPECT_TRUE(s.spec.populations[0].blood);
+    EXPECT_DOUBLE_EQ(s.spec.populations[0].influxPerTumourCell, 4e-4);
+    EXPECT_DOUBLE_EQ(s.spec.mediatorRtol, 1e-4);
+}
+
+// Loading a scenario applies its overrides to the model it loads (and only to that copy).
+TEST(SimulateScenario, LoadingAppliesOverridesToTheLoadedModel) {
+    const auto dir = std::filesystem::temp_directory_path() / "nkscape-test-overrides";
+    std::filesystem::create_directories(dir);
+    const auto file = dir / "s.toml";
+    std::ofstream(file) << "[scenario]\nname = \"o\"\nkind = \"simulate\"\nmodel = \"" NKSCAPE_SOURCE_DIR "/models/default.toml\"\n"
+                        << R"(
+[simulation]
+duration = { value = 10, unit = "d" }
+
+[tumour]
+cell_type = "TNBC"
+initial_cells = { value = 1e9, unit = "cell" }
+
+[overrides]
+"cell_type/TNBC/doubling_time" = { value = 10, unit = "d" }
+)";
+    const auto loaded = loadSimulationScenario(file);
+    const auto id = loaded.model.findParameter("cell_type/TNBC/doubling_time");
+    ASSERT_TRUE(id.has_value());
+    EXPECT_DOUBLE_EQ(loaded.model.value(*id), 10.0);
+    EXPECT_NE(defaultModel().value(*id), 10.0);
+    // Growth follows the override: 10 days at a 10-day doubling time (logistic, far below capacity).
+    const auto r = simulate(loaded.model, loaded.spec);
+    EXPECT_NEAR(r.final("tumour.cells") / 1e9, 2.0, 0.01);
     std::filesystem::remove_all(dir);
 }
