@@ -30,6 +30,7 @@ const std::vector<ConstantSpec>& constantSpecs() {
         {"qsp.exhaustion_recovery_time", "d", VC::Positive, "time constant of recovery from exhaustion without stimulation (engine)"},
         {"qsp.interstitial_volume_per_cell", "mL/cell", VC::Positive, "tumour interstitial volume per cell, for mediator concentrations"},
         {"qsp.small_molecule_tumour_partition", "1", VC::Positive, "free small-molecule drug in the tumour interstitium relative to plasma"},
+        {"qsp.tam_polarisation_rate", "1/d", VC::NonNegative, "rate at which TAMs switch between M1 and M2 at a resting M2 drive (each way r/2)"},
         {"synapse.adaptor_half", "molecule/cell", VC::Positive, "adaptor level at which a receptor signals at half its full strength"},
         {"synapse.car_half_antigen", "molecule/cell", VC::Positive, "antigen density giving half-maximal CAR engagement"},
         {"synapse.car_level", "molecule/cell", VC::Positive, "CAR molecules on a CAR-NK cell"},

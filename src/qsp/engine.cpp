@@ -51,6 +51,7 @@ struct Constants {
     double costimExpansion;        // 1/d
     double costimPersistence;      // 1
     double bloodMaxFold;           // 1: blood pool at which cytokine-driven expansion stops
+    double tamPolarisation;        // 1/d: M1 <-> M2 switching at a resting M2 drive
 };
 
 Constants readConstants(const CompiledModel& m) {
@@ -69,7 +70,8 @@ Constants readConstants(const CompiledModel& m) {
                      m.constant("qsp.exhaustion_recovery_time"),
                      m.constant("qsp.costimulation_expansion_rate"),
                      m.constant("qsp.costimulation_persistence_gain"),
-                     m.constant("qsp.blood_pool_max_fold")};
+                     m.constant("qsp.blood_pool_max_fold"),
+                     m.constant("qsp.tam_polarisation_rate")};
 }
 
 // First-order loss of a mediator in 1/d, from decay_rate (1/h) or half_life (h); 0 if neither.
@@ -261,6 +263,21 @@ public:
         const auto fx = m.indexOf(Kind::Factor, "proliferation");
         const auto fv = m.indexOf(Kind::Factor, "viability");
         prolifFactor_ = fx ? *fx : kNoIndex;
+        // TAM polarisation: with both an M1 and an M2 TAM population, cells switch between them,
+        // driven by the "M2 polarisation" factor of each population's set-point.
+        for (std::size_t i = 0; i < pops_.size(); ++i) {
+            if (pops_[i].category != CellCategory::Tam) continue;
+            const auto pol = m.cellTypes()[pops_[i].cellType].polarisation;
+            if (pol == model::Polarisation::M1 && tamM1_ == kNone) tamM1_ = i;
+            if (pol == model::Polarisation::M2 && tamM2_ == kNone) tamM2_ = i;
+        }
+        if (tamM1_ != kNone && tamM2_ != kNone) {
+            const auto f = m.indexOf(Kind::Factor, "M2 polarisation");
+            if (!f)
+                throw InputError("simulate: TAM M1 and M2 populations switch by the factor 'M2 polarisation', which model '" + m.info().name +
+                                 "' does not declare");
+            m2Factor_ = *f;
+        }
         viabilityFactor_ = fv ? *fv : kNoIndex;
         const auto ifng = m.indexOf(Kind::Mediator, "IFN-g");
         const auto tnfa = m.indexOf(Kind::Mediator, "TNF-a");
@@ -513,6 +530,18 @@ public:
                 const double room = excess > 0 ? std::max(0.0, 1.0 - fill * fill * fill * fill) : 1.0;
                 dydt[p.bloodState] = p.death * (p.blood0 - b) + b * (excess * room - deplete);
             }
+        }
+
+        // TAM polarisation: M1 -> M2 at r·f/(1 + f), M2 -> M1 at r/(1 + f), with f each
+        // population's M2 drive (smooth, and balanced at the resting drive f = 1).
+        if (m2Factor_ != kNoIndex) {
+            const Population& p1 = pops_[tamM1_];
+            const Population& p2 = pops_[tamM2_];
+            const double f1 = std::max(0.0, p1.levels.factors[m2Factor_]), f2 = std::max(0.0, p2.levels.factors[m2Factor_]);
+            const double toM2 = c_.tamPolarisation * f1 / (1.0 + f1) * std::max(0.0, y[p1.tumourState]);
+            const double toM1 = c_.tamPolarisation / (1.0 + f2) * std::max(0.0, y[p2.tumourState]);
+            dydt[p1.tumourState] += toM1 - toM2;
+            dydt[p2.tumourState] += toM2 - toM1;
         }
 
         double effectorVolumeCells = immune;
@@ -777,7 +806,8 @@ private:
     std::vector<synapse::FactorBaselines> cloneBaselines_;
     std::vector<synapse::CellLevels> cloneBase_;  // each clone's variant baseline (empty: the cell type's own)
     std::vector<double> decay_, basal_;
-    Index prolifFactor_ = kNoIndex, viabilityFactor_ = kNoIndex;
+    Index prolifFactor_ = kNoIndex, viabilityFactor_ = kNoIndex, m2Factor_ = kNoIndex;
+    std::size_t tamM1_ = static_cast<std::size_t>(-1), tamM2_ = static_cast<std::size_t>(-1);  // population indices
     std::size_t ifng_ = 0, tnfa_ = 0;  // mediator indices; nMed_ when the model has none
     synapse::Milieu basalPlasma_;
     // Work buffers and the caches of the milieu-dependent quantities (see refreshTumourSide).

@@ -283,3 +283,24 @@ TEST(Engine, UptakeByTregsLowersInterstitialIl2ToItsSteadyState) {
     EXPECT_LT(r.final("mediator.IL-2"), basal);
     EXPECT_NEAR(r.final("mediator.IL-2"), expected, 1e-3 * expected);
 }
+
+// TAM polarisation: M1 and M2 TAMs exchange cells (conserved: the total follows its own death
+// rate, e^{−δt}, when both die at the same rate and neither divides nor is recruited); the
+// tumour's IL-10 and TGF-β tip the balance toward M2.
+TEST(Engine, TamPolarisationConservesCellsAndFavoursM2InASuppressiveTumour) {
+    const auto& m = defaultModel();
+    SimulationSpec s = untreatedTnbc(60);
+    const Index m1 = m.require(Kind::CellType, "TAM M1"), m2 = m.require(Kind::CellType, "TAM M2");
+    ASSERT_EQ(m.value(m.cellTypes()[m1].param(CellParam::DeathRate)), m.value(m.cellTypes()[m2].param(CellParam::DeathRate)));
+    s.populations.push_back(PopulationSpec{.cellType = m1, .initialCells = 5e7});
+    s.populations.push_back(PopulationSpec{.cellType = m2, .initialCells = 5e7});
+    const auto r = simulate(m, s);
+    const double death = m.value(m.cellTypes()[m1].param(CellParam::DeathRate));
+    for (std::size_t i = 0; i < r.times.size(); ++i) {
+        const double total = r.rows[i][column(r, "tam.TAM M1")] + r.rows[i][column(r, "tam.TAM M2")];
+        // Only if no regulation moves the TAMs' proliferation or viability factors: the default
+        // model has none on TAMs, so the total is exactly exponential (solver tolerance 1e-10).
+        EXPECT_NEAR(total, 1e8 * std::exp(-death * r.times[i]), 1e-6 * total) << "t = " << r.times[i];
+    }
+    EXPECT_GT(r.final("tam.TAM M2"), 1.5 * r.final("tam.TAM M1"));
+}
