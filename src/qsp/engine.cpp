@@ -165,6 +165,9 @@ public:
         for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
             const Index t = spec.drugs[d].therapy;
             const auto& th = m.therapies()[t];
+            // Everything that would make the drug unusable is checked once, by the function the
+            // scenario reader also calls (so a scenario reports it at its [[dose]]).
+            if (const std::string why = dosingProblem(m, t); !why.empty()) throw InputError("simulate: " + why);
             drugs_.push_back(DrugPk::fromTherapy(m, t));
             Drug info;
             const DrugPk& pk = drugs_.back();
@@ -188,31 +191,14 @@ public:
                 case model::TherapyKind::Chemotherapy: info.partition = c_.smallMoleculePartition; break;
                 default: info.partition = info.local ? 1.0 : c_.antibodyPartition; break;
             }
-            const std::string& tname = m.entities(Kind::Therapy)[t].name;
             for (const auto& mech : th.mechanisms) {
-                // Mechanisms that read the drug's concentration cannot act without one: say so
-                // rather than give a drug that silently does nothing.
-                const bool needsConcentration = mech.action == MechanismAction::Inhibit || mech.action == MechanismAction::Restore ||
-                                                mech.action == MechanismAction::Block || mech.action == MechanismAction::Opsonise ||
-                                                mech.action == MechanismAction::Engage || mech.action == MechanismAction::Neutralise;
-                if (needsConcentration && !info.hasConcentration && info.product == kNoIndex)
-                    throw InputError("simulate: therapy '" + tname + "': mechanism " + std::string(model::mechanismActionKey(mech.action)) +
-                                     " needs the drug's concentration, but the therapy has no molecular_weight");
                 if (mech.action == MechanismAction::Inhibit || mech.action == MechanismAction::Restore ||
                     mech.action == MechanismAction::Neutralise)
                     info.regulatorActs = true;
                 if (mech.action == MechanismAction::Supply) {
                     const Index k = mech.target.index;
                     const auto& med = m.mediators()[k];
-                    double perNm = med.unitPerNanomolar;
-                    if (perNm == 0) {
-                        if (med.molecularWeight == kNoParam)
-                            throw InputError("simulate: therapy '" + tname + "' supplies mediator '" + m.entities(Kind::Mediator)[k].name +
-                                             "', whose unit is a mass concentration but which has no molecular_weight");
-                        perNm = med.unitPerNgPerMl * m.value(med.molecularWeight);
-                    }
-                    if (!info.hasConcentration)
-                        throw InputError("simulate: therapy '" + tname + "' supplies a mediator but has no molecular_weight, so its concentration is unknown");
+                    const double perNm = med.unitPerNanomolar != 0 ? med.unitPerNanomolar : med.unitPerNgPerMl * m.value(med.molecularWeight);
                     info.supply.emplace_back(k, m.value(mech.param("potency")) * perNm);
                 } else if (mech.action == MechanismAction::Car && info.product != kNoIndex) {
                     info.carTherapy = true;
@@ -235,12 +221,6 @@ public:
                         info.productRecruit = cm.size;
                         continue;
                     }
-                    if (!info.local && cm.ic50 == 0)
-                        throw InputError("simulate: therapy '" + tname + "': mechanism " + std::string(model::mechanismActionKey(mech.action)) +
-                                         " of a systemic drug needs ic50 (the concentration of half effect)");
-                    if (!info.local && !info.hasConcentration)
-                        throw InputError("simulate: therapy '" + tname + "': mechanism " + std::string(model::mechanismActionKey(mech.action)) +
-                                         " needs the drug's concentration, but the therapy has no molecular_weight");
                     cellMechs_.push_back(cm);
                 }
             }
@@ -862,6 +842,45 @@ void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
 }
 
 }  // namespace
+
+std::string dosingProblem(const CompiledModel& m, Index therapy) {
+    if (therapy >= m.therapies().size()) return "therapy #" + std::to_string(therapy) + " does not exist";
+    const auto& th = m.therapies()[therapy];
+    const std::string who = "therapy '" + m.entities(Kind::Therapy)[therapy].name + "'";
+    std::optional<DrugPk> pk;
+    try {
+        pk.emplace(DrugPk::fromTherapy(m, therapy));
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    const bool product = pk->isCellProduct(), local = pk->isLocal();
+    const bool concentration = local || (!product && th.molecularWeight != kNoParam);
+    for (const auto& mech : th.mechanisms) {
+        const std::string action(model::mechanismActionKey(mech.action));
+        // Mechanisms that read the drug's concentration cannot act without one: say so rather
+        // than give a drug that silently does nothing.
+        const bool reads = mech.action == MechanismAction::Inhibit || mech.action == MechanismAction::Restore ||
+                           mech.action == MechanismAction::Block || mech.action == MechanismAction::Opsonise ||
+                           mech.action == MechanismAction::Engage || mech.action == MechanismAction::Neutralise ||
+                           mech.action == MechanismAction::Supply;
+        if (reads && !concentration && !product)
+            return who + ": mechanism " + action + " needs the drug's concentration, but the therapy has no molecular_weight";
+        if (mech.action == MechanismAction::Supply) {
+            const auto& med = m.mediators()[mech.target.index];
+            if (med.unitPerNanomolar == 0 && med.molecularWeight == kNoParam)
+                return who + " supplies mediator '" + m.entities(Kind::Mediator)[mech.target.index].name +
+                       "', whose unit is a mass concentration but which has no molecular_weight";
+        }
+        const bool onCells = mech.action == MechanismAction::Lyse || mech.action == MechanismAction::Recruit ||
+                             mech.action == MechanismAction::Deplete;
+        const bool ownRecruit = product && mech.action == MechanismAction::Recruit;  // how the product infiltrates
+        if (onCells && !ownRecruit && !local) {
+            if (!concentration) return who + ": mechanism " + action + " needs the drug's concentration, but the therapy has no molecular_weight";
+            if (mech.param("ic50") == kNoParam) return who + ": mechanism " + action + " of a systemic drug needs ic50 (the concentration of half effect)";
+        }
+    }
+    return "";
+}
 
 std::size_t SimulationResult::column(std::string_view name) const {
     for (std::size_t j = 0; j < columns.size(); ++j)

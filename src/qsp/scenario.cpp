@@ -378,16 +378,14 @@ private:
         }
         if (!therapy || !ok) return;
         const SourceLocation where = loc(t);
-        std::optional<DrugPk> pk;
-        try {
-            pk.emplace(DrugPk::fromTherapy(*m_, *therapy));
-        } catch (const InputError& e) {
-            error(loc(*t.get("therapy")), entity, "therapy", std::string("cannot be dosed: ") + e.what());
+        if (const std::string why = dosingProblem(*m_, *therapy); !why.empty()) {
+            error(loc(*t.get("therapy")), entity, "therapy", "cannot be dosed: " + why);
             return;
         }
+        const DrugPk pk = DrugPk::fromTherapy(*m_, *therapy);
         DosingRegimen regimen;
         try {
-            regimen = DosingRegimen::parse(spec, *pk, s.body);
+            regimen = DosingRegimen::parse(spec, pk, s.body);
         } catch (const InputError& e) {
             error(where, entity, "", e.what());
             return;

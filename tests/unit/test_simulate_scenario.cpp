@@ -284,3 +284,45 @@ initial_cells = { value = 1e9, unit = "cell" }
     EXPECT_NEAR(r.final("tumour.cells") / 1e9, 2.0, 0.01);
     std::filesystem::remove_all(dir);
 }
+
+// A therapy the engine cannot dose is reported by the scenario reader at its [[dose]] (file:line),
+// with the engine's own reason (qsp::dosingProblem), not later from inside a run.
+TEST(SimulateScenario, UndosableTherapyIsReportedAtItsDose) {
+    const auto dir = std::filesystem::temp_directory_path() / "nkscape-test-undosable";
+    std::filesystem::remove_all(dir);
+    std::filesystem::copy(NKSCAPE_SOURCE_DIR "/models", dir, std::filesystem::copy_options::recursive);
+    std::string text = io::readFile(dir / "therapies.toml");
+    const auto at = text.find("ic50 = { value = 1, unit = \"nM\", source = \"assumption: Fc-effector depletion");
+    ASSERT_NE(at, std::string::npos);
+    text.erase(at, text.find('\n', at) - at + 1);  // PM1022's depletion loses its ic50
+    std::ofstream(dir / "therapies.toml") << text;
+    const auto m = model::loadModel(dir / "default.toml");
+    const model::Index pm = m.require(model::Kind::Therapy, "PM1022");
+    EXPECT_EQ(dosingProblem(m, pm), "therapy 'PM1022': mechanism deplete of a systemic drug needs ic50 (the concentration of half effect)");
+    EXPECT_EQ(dosingProblem(defaultModel(), defaultModel().require(model::Kind::Therapy, "PM1022")), "");
+    try {
+        (void)parseSimulationScenario(kHeader + R"(
+[simulation]
+duration = { value = 10, unit = "d" }
+
+[tumour]
+cell_type = "TNBC"
+initial_cells = { value = 1e9, unit = "cell" }
+
+[patient]
+weight = { value = 70, unit = "kg" }
+
+[[dose]]
+therapy = "PM1022"
+amount = "10 mg/kg"
+)",
+                                      "s.toml", m);
+        ADD_FAILURE() << "the scenario was accepted";
+    } catch (const model::ModelError& e) {
+        ASSERT_EQ(e.diagnostics().size(), 1u);
+        EXPECT_EQ(e.diagnostics()[0].str(),
+                  "s.toml:18:11: error: dose #1 (PM1022): key 'therapy': cannot be dosed: therapy 'PM1022': mechanism deplete of a systemic drug "
+                  "needs ic50 (the concentration of half effect)");
+    }
+    std::filesystem::remove_all(dir);
+}

@@ -100,6 +100,12 @@ struct SimulationResult {
     [[nodiscard]] double at(std::string_view name, double t_d) const;
 };
 
+/// Why therapy `therapy` of `m` cannot be dosed in the engine, or "" if it can: no usable PK
+/// (DrugPk::fromTherapy's message), a mechanism that needs a concentration while the therapy has
+/// no molecular_weight, a supplied mediator that cannot be converted, a systemic lyse/recruit/
+/// deplete without ic50. The engine and the scenario reader both call it.
+[[nodiscard]] std::string dosingProblem(const model::CompiledModel& m, model::Index therapy);
+
 /// Runs the simulation. \throws InputError naming what is wrong with `spec` (wrong category, no
 /// clone, non-positive duration, a population without death_rate, a constant the model lacks);
 /// SolverError if CVODE fails (with the time and the states).
