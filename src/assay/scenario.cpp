@@ -308,34 +308,15 @@ public:
     }
 };
 
-AssayScenario checkScenario(const toml::table& doc, const std::string& path, const CompiledModel* m, const model::UnitSystem& units,
-                            Diagnostics& diag) {
-    Checker checker(path, m, units, diag);
-    return checker.check(doc);
-}
-
-
 }  // namespace
 
 AssayScenario parseAssayScenario(const std::string& toml, const std::string& path, const CompiledModel& m) {
-    Diagnostics diag;
-    auto doc = io::detail::parseScenarioToml(toml, path, diag);
-    diag.throwIfAny();
-    model::UnitSystem units;
-    AssayScenario s = checkScenario(*doc, path, &m, units, diag);
-    diag.sort();
-    diag.throwIfAny();
-    return s;
+    return io::detail::parseScenarioWith<Checker>(toml, path, m);
 }
 
 LoadedAssayScenario loadAssayScenario(const std::filesystem::path& file) {
-    Diagnostics diag;
-    io::detail::ScenarioDocument d = io::detail::readScenarioDocument(file, diag);
-    model::UnitSystem units;
-    AssayScenario s = checkScenario(d.doc, d.path, d.model ? &*d.model : nullptr, units, diag);
-    io::detail::throwScenarioErrors(diag, d.modelErrors);
-    auto& model = d.model;
-    return LoadedAssayScenario{std::move(*model), std::move(s)};
+    auto [model, scenario] = io::detail::loadScenarioWith<Checker>(file);
+    return LoadedAssayScenario{std::move(model), std::move(scenario)};
 }
 
 }  // namespace nkscape::assay

@@ -341,4 +341,34 @@ inline void throwScenarioErrors(model::Diagnostics& diag, const std::vector<mode
     throw model::ModelError(std::move(all));
 }
 
+/// Checks the scenario text `toml` (named `path` in messages) with `Checker` (a ScenarioChecker
+/// with `check(const toml::table&)`) against the already loaded model `m`. The assay and simulate
+/// readers share it. \throws model::ModelError listing every problem.
+template <class Checker>
+auto parseScenarioWith(const std::string& toml, const std::string& path, const model::CompiledModel& m) {
+    model::Diagnostics diag;
+    auto doc = parseScenarioToml(toml, path, diag);
+    diag.throwIfAny();
+    const model::UnitSystem units;
+    Checker checker(path, &m, units, diag);
+    auto scenario = checker.check(*doc);
+    diag.sort();
+    diag.throwIfAny();
+    return scenario;
+}
+
+/// Reads the scenario file `file`, loads the model it names and checks the scenario with
+/// `Checker`: (the model, the checked scenario). \throws model::ModelError listing every problem of
+/// the scenario and of its model together.
+template <class Checker>
+auto loadScenarioWith(const std::filesystem::path& file) {
+    model::Diagnostics diag;
+    ScenarioDocument d = readScenarioDocument(file, diag);
+    const model::UnitSystem units;
+    Checker checker(d.path, d.model ? &*d.model : nullptr, units, diag);
+    auto scenario = checker.check(d.doc);
+    throwScenarioErrors(diag, d.modelErrors);  // throws unless the model loaded
+    return std::pair<model::CompiledModel, decltype(scenario)>{std::move(*d.model), std::move(scenario)};
+}
+
 }  // namespace nkscape::io::detail

@@ -405,37 +405,17 @@ private:
     std::vector<std::string> cloneNames_;
 };
 
-SimulationScenario checkScenario(const toml::table& doc, const std::string& path, const CompiledModel* m, const model::UnitSystem& units,
-                                 Diagnostics& diag) {
-    Checker checker(path, m, units, diag);
-    return checker.check(doc);
-}
-
-
 }  // namespace
 
 SimulationScenario parseSimulationScenario(const std::string& toml, const std::string& path, const CompiledModel& m) {
-    Diagnostics diag;
-    auto doc = io::detail::parseScenarioToml(toml, path, diag);
-    diag.throwIfAny();
-    model::UnitSystem units;
-    SimulationScenario s = checkScenario(*doc, path, &m, units, diag);
-    diag.sort();
-    diag.throwIfAny();
-    return s;
+    return io::detail::parseScenarioWith<Checker>(toml, path, m);
 }
 
 LoadedSimulationScenario loadSimulationScenario(const std::filesystem::path& file) {
-    Diagnostics diag;
-    io::detail::ScenarioDocument d = io::detail::readScenarioDocument(file, diag);
-    model::UnitSystem units;
-    SimulationScenario s = checkScenario(d.doc, d.path, d.model ? &*d.model : nullptr, units, diag);
-    io::detail::throwScenarioErrors(diag, d.modelErrors);
-    auto& model = d.model;
-    for (const auto& [id, value] : s.overrides) model->setValue(id, value);
-    LoadedSimulationScenario l{std::move(*model), std::move(s.spec), std::move(s.name), std::move(s.description), std::move(s.path),
-                               std::move(s.modelFile), s.seed, s.body, std::move(s.doses), std::move(s.overrides)};
-    return l;
+    auto [model, s] = io::detail::loadScenarioWith<Checker>(file);
+    for (const auto& [id, value] : s.overrides) model.setValue(id, value);
+    return LoadedSimulationScenario{std::move(model), std::move(s.spec), std::move(s.name), std::move(s.description), std::move(s.path),
+                                    std::move(s.modelFile), s.seed, s.body, std::move(s.doses), std::move(s.overrides)};
 }
 
 }  // namespace nkscape::qsp
