@@ -16,6 +16,7 @@
 
 #include "nkscape/assay/assay.hpp"
 #include "nkscape/assay/scenario.hpp"
+#include "assay_run.hpp"
 #include "nkscape/model/loader.hpp"
 #include "nkscape/synapse/regulation.hpp"
 
@@ -24,49 +25,10 @@ using namespace nkscape::model;
 
 namespace {
 
-struct AssayRun {
-    assay::LoadedAssayScenario loaded;
-    assay::AssayResult result;
+using validation::AssayRun;
+using validation::expectAbove;
 
-    const assay::ConditionResult& condition(const std::string& name) const {
-        for (const auto& c : result.conditions)
-            if (c.name == name) return c;
-        throw std::runtime_error("no condition '" + name + "' in " + loaded.scenario.path);
-    }
-    std::size_t ratioIndex(double et) const {
-        const auto& r = loaded.scenario.etRatios;
-        for (std::size_t i = 0; i < r.size(); ++i)
-            if (std::abs(r[i] - et) < 1e-12) return i;
-        throw std::runtime_error("no E:T " + std::to_string(et));
-    }
-    double lysis(const std::string& name, double et) const { return condition(name).ratios[ratioIndex(et)].lysisPct.mean; }
-    double ifng(const std::string& name, double et) const { return condition(name).ratios[ratioIndex(et)].ifng.mean; }
-    /// Paired difference a − b of % lysis over replicates: mean and 95 % interval.
-    assay::Interval diff(const std::string& a, const std::string& b, double et) const {
-        const auto& wa = condition(a).ratios[ratioIndex(et)].wells;
-        const auto& wb = condition(b).ratios[ratioIndex(et)].wells;
-        std::vector<double> d;
-        for (std::size_t i = 0; i < wa.size(); ++i) d.push_back(wa[i].lysisPct - wb[i].lysisPct);
-        return assay::confidenceInterval95(d);
-    }
-};
-
-const AssayRun& run(const std::string& scenario) {
-    static std::map<std::string, AssayRun> cache;
-    auto it = cache.find(scenario);
-    if (it == cache.end()) {
-        AssayRun r{assay::loadAssayScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/assays/") / scenario), {}};
-        r.result = assay::runAssay(r.loaded.model, r.loaded.scenario);
-        it = cache.emplace(scenario, std::move(r)).first;
-    }
-    return it->second;
-}
-
-void expectAbove(const AssayRun& r, const std::string& a, const std::string& b, double et, double points = 3.0) {
-    const auto d = r.diff(a, b, et);
-    EXPECT_GT(d.low, 0.0) << a << " vs " << b << " at E:T " << et << ": paired diff " << d.mean << " [" << d.low << ", " << d.high << "]";
-    EXPECT_GE(d.mean, points) << a << " vs " << b << " at E:T " << et;
-}
+const AssayRun& run(const std::string& scenario) { return validation::runAssayScenario(scenario); }
 
 /// The default model, its Regulator and the killing-assay medium (gases at their basal level,
 /// nothing else), in which the set-point findings are stated as in vitro experiments.
