@@ -232,6 +232,16 @@ public:
             drugInfo_.push_back(std::move(info));
         }
         size_ = off;
+        // Which cell mechanisms act on which cells, resolved once (not per RHS): a population's
+        // recruit/deplete, a cell product's recruit, and the lysis of the tumour cell type.
+        for (std::size_t i = 0; i < cellMechs_.size(); ++i) {
+            const CellMechanism& cm = cellMechs_[i];
+            for (auto& p : pops_)
+                if (cm.action != MechanismAction::Lyse && cm.matches(m, p.cellType)) p.mechanisms.push_back(i);
+            for (auto& di : drugInfo_)
+                if (di.product != kNoIndex && cm.action == MechanismAction::Recruit && cm.matches(m, di.product)) di.productRecruits.push_back(i);
+            if (cm.action == MechanismAction::Lyse && cm.matches(m, spec.tumourCellType)) tumourLyses_.push_back(i);
+        }
         inputRate.assign(spec.drugs.size(), 0.0);
         pkAnchor_.assign(pkSize_, 0.0);
         pkNow_.assign(pkSize_, 0.0);
@@ -491,8 +501,8 @@ public:
             double influx = p.spec->influxPerDay + p.spec->influxPerTumourCell * nTot;
             if (p.bloodState != kNone) influx *= std::max(0.0, y[p.bloodState]) / p.blood0;
             double recruit = 1.0, deplete = 0.0;
-            for (const auto& cm : cellMechs_) {
-                if (!cm.matches(m_, p.cellType)) continue;
+            for (std::size_t i : p.mechanisms) {
+                const CellMechanism& cm = cellMechs_[i];
                 if (cm.action == MechanismAction::Recruit) recruit += cm.size * exposure(cm);
                 if (cm.action == MechanismAction::Deplete) deplete += cm.size * exposure(cm);
             }
@@ -530,8 +540,7 @@ public:
             if (info.product == kNoIndex) continue;
             const double circulating = std::max(0.0, drugs_[d].centralAmount(y, drugOffset_[d]));
             double share = c_.productTumourFraction * info.productRecruit * exclusion;
-            for (const auto& cm : cellMechs_)
-                if (cm.action == MechanismAction::Recruit && cm.matches(m_, info.product)) share *= 1.0 + cm.size * exposure(cm);
+            for (std::size_t i : info.productRecruits) share *= 1.0 + cellMechs_[i].size * exposure(cellMechs_[i]);
             share = std::min(share, 1.0);
             const double cells = share * circulating;
             effectorVolumeCells += cells;
@@ -551,31 +560,25 @@ public:
         // ---- tumour: logistic growth, switching from the founding clone, killing, lysis --------
         const double crowding = 1.0 - nTot / capacity_;
         const double g0 = growthRate_ * std::max(0.0, y[0]) * crowding;
-        double switched = 0;
-        for (std::size_t c = 0; c < nClones_; ++c) {
-            const double nc = std::max(0.0, y[c]);
+        // Lysis rate of each clone by the lysing therapies (an antigen-sparing one spares antigen-high clones).
+        auto lysisRate = [&](std::size_t c) {
             double lysis = 0;
-            for (const auto& cm : cellMechs_) {
-                if (cm.action != MechanismAction::Lyse || !cm.matches(m_, spec_.tumourCellType)) continue;
+            for (std::size_t i : tumourLyses_) {
+                const CellMechanism& cm = cellMechs_[i];
                 double r = cm.size * exposure(cm);
                 if (cm.spares != kNoIndex) r *= cm.spareHalf / (cm.spareHalf + clones_[c].target.ligands[cm.spares]);
                 lysis += r;
             }
-            if (c == 0) continue;
+            return lysis;
+        };
+        double switched = 0;
+        for (std::size_t c = 1; c < nClones_; ++c) {
+            const double nc = std::max(0.0, y[c]);
             const double flux = spec_.clones[c].switchPerDivision * std::max(0.0, g0);
             switched += flux;
-            dydt[c] = growthRate_ * nc * crowding + flux - killed_[c] - lysis * nc;
+            dydt[c] = growthRate_ * nc * crowding + flux - killed_[c] - lysisRate(c) * nc;
         }
-        {
-            double lysis0 = 0;
-            for (const auto& cm : cellMechs_) {
-                if (cm.action != MechanismAction::Lyse || !cm.matches(m_, spec_.tumourCellType)) continue;
-                double r = cm.size * exposure(cm);
-                if (cm.spares != kNoIndex) r *= cm.spareHalf / (cm.spareHalf + clones_[0].target.ligands[cm.spares]);
-                lysis0 += r;
-            }
-            dydt[0] = g0 - switched - killed_[0] - lysis0 * std::max(0.0, y[0]);
-        }
+        dydt[0] = g0 - switched - killed_[0] - lysisRate(0) * std::max(0.0, y[0]);
 
         // ---- mediators: secretion over the interstitial volume, loss toward basal + supplied -----
         for (std::size_t c = 0; c < nClones_; ++c) {
@@ -663,6 +666,7 @@ private:
         double restingNet = 0;    // net growth rate of the blood pool in resting plasma, 1/d
         double granuleCapacity = 1, refillDays = 0.25;
         std::vector<std::pair<Index, double>> uptake;  // mediator, mL/(cell.h) cleared per cell
+        std::vector<std::size_t> mechanisms;           // cellMechs_ that recruit or deplete these cells
         synapse::CellLevels levels;        // set-point in the tumour milieu
         synapse::NkState nk;               // the same as an effector (killers)
         std::vector<double> plasmaFactors; // factor levels in plasma (blood pool)
@@ -677,6 +681,7 @@ private:
         double partition = 1;      // tumour interstitium / plasma
         double productRecruit = 1; // a product's own recruit gain (1 = infiltrates like the default share)
         std::vector<std::pair<Index, double>> supply;  // mediator, its unit per nM of drug
+        std::vector<std::size_t> productRecruits;       // cellMechs_ that recruit this cell product
     };
     struct Clone {
         synapse::TargetState target;
@@ -783,6 +788,7 @@ private:
     double anchorTime_ = 0, pkNowTime_ = 0;
     std::vector<Drug> drugInfo_;
     std::vector<CellMechanism> cellMechs_;
+    std::vector<std::size_t> tumourLyses_;  // cellMechs_ that lyse the tumour
     std::vector<synapse::FactorBaselines> cloneBaselines_;
     std::vector<synapse::CellLevels> cloneBase_;  // each clone's variant baseline (empty: the cell type's own)
     std::vector<double> decay_, basal_;
