@@ -94,28 +94,14 @@ public:
     // ---- [scenario] ------------------------------------------------------------------------------
 
     void readScenario(const toml::table& t, AssayScenario& s) {
-        const std::string entity = "[scenario]";
-        checkKeys(t, entity, "", {"name", "kind", "model", "seed", "description"}, "[scenario]");
-        if (auto v = text(t, "name", entity, true)) {
-            if (v->empty()) error(loc(*t.get("name")), entity, "name", "must not be empty");
-            s.name = *v;
-        }
-        if (auto v = text(t, "kind", entity, true, " (\"assay\" for a killing assay)")) {
-            if (*v != "assay")
-                error(loc(*t.get("kind")), entity, "kind", "'" + *v + "' is not a killing assay; `nkscape assay` runs scenarios of kind \"assay\"");
-        }
-        if (auto v = text(t, "model", entity, true, " (the model file, relative to this scenario)")) {
-            if (v->empty()) {
-                error(loc(*t.get("model")), entity, "model", "must not be empty");
-            } else {
-                s.modelPath = *v;
-                s.modelFile = (std::filesystem::path(path_).parent_path() / *v).lexically_normal().generic_string();
-            }
-        }
-        if (auto v = integer(t, "seed", entity, 0, std::numeric_limits<std::int64_t>::max(),
-                             "the random seed: the same seed gives the same numbers"))
-            s.seed = static_cast<std::uint64_t>(*v);
-        if (auto v = text(t, "description", entity, false)) s.description = *v;
+        auto h = readHeader(t, {"assay", " (\"assay\" for a killing assay)",
+                                "is not a killing assay; `nkscape assay` runs scenarios of kind \"assay\"", true,
+                                "the random seed: the same seed gives the same numbers"});
+        s.name = std::move(h.name);
+        s.description = std::move(h.description);
+        s.modelPath = std::move(h.modelPath);
+        s.modelFile = std::move(h.modelFile);
+        s.seed = h.seed;
     }
 
     // ---- [assay] ---------------------------------------------------------------------------------

@@ -113,6 +113,49 @@ protected:
     }
 
     /// Integer in [lo, hi].
+    /// What one kind of scenario asks of its [scenario] table.
+    struct HeaderRules {
+        std::string kind;          ///< "assay", "simulate"
+        std::string kindHint;      ///< appended to a missing `kind`: " (\"assay\" for a killing assay)"
+        std::string notKind;       ///< message for another kind: "is not a killing assay; `nkscape assay` runs …"
+        bool seedRequired = true;
+        std::string seedHint;      ///< what the seed is, in messages
+    };
+    /// The [scenario] table's fields, as read.
+    struct Header {
+        std::string name, description, modelPath, modelFile;
+        std::uint64_t seed = 0;
+    };
+
+    /// Reads [scenario] (name, kind, model, seed, description) for both scenario readers; `model`
+    /// is resolved against the scenario's folder.
+    Header readHeader(const toml::table& t, const HeaderRules& rules) {
+        Header h;
+        const std::string entity = "[scenario]";
+        checkKeys(t, entity, "", {"name", "kind", "model", "seed", "description"}, "[scenario]");
+        if (auto v = text(t, "name", entity, true)) {
+            if (v->empty()) error(loc(*t.get("name")), entity, "name", "must not be empty");
+            h.name = *v;
+        }
+        if (auto v = text(t, "kind", entity, true, rules.kindHint)) {
+            if (*v != rules.kind) error(loc(*t.get("kind")), entity, "kind", "'" + *v + "' " + rules.notKind);
+        }
+        if (auto v = text(t, "model", entity, true, " (the model file, relative to this scenario)")) {
+            if (v->empty()) {
+                error(loc(*t.get("model")), entity, "model", "must not be empty");
+            } else {
+                h.modelPath = *v;
+                h.modelFile = (std::filesystem::path(path_).parent_path() / *v).lexically_normal().generic_string();
+            }
+        }
+        if (rules.seedRequired || t.get("seed")) {
+            if (auto v = integer(t, "seed", entity, 0, std::numeric_limits<std::int64_t>::max(), rules.seedHint))
+                h.seed = static_cast<std::uint64_t>(*v);
+        }
+        if (auto v = text(t, "description", entity, false)) h.description = *v;
+        return h;
+    }
+
     std::optional<std::int64_t> integer(const toml::table& t, std::string_view key, const std::string& entity, std::int64_t lo,
                                         std::int64_t hi, const std::string& what) {
         const toml::node* n = t.get(key);

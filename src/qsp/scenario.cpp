@@ -133,30 +133,13 @@ private:
     // ---- [scenario] ------------------------------------------------------------------------------
 
     void readScenario(const toml::table& t, SimulationScenario& s) {
-        const std::string entity = "[scenario]";
-        checkKeys(t, entity, "", {"name", "kind", "model", "seed", "description"}, "[scenario]");
-        if (auto v = text(t, "name", entity, true)) {
-            if (v->empty()) error(loc(*t.get("name")), entity, "name", "must not be empty");
-            s.name = *v;
-        }
-        if (auto v = text(t, "kind", entity, true, " (\"simulate\" for a simulation)")) {
-            if (*v != "simulate")
-                error(loc(*t.get("kind")), entity, "kind",
-                      "'" + *v + "' is not a simulation; `nkscape simulate` runs scenarios of kind \"simulate\"");
-        }
-        if (auto v = text(t, "model", entity, true, " (the model file, relative to this scenario)")) {
-            if (v->empty()) {
-                error(loc(*t.get("model")), entity, "model", "must not be empty");
-            } else {
-                s.modelPath = *v;
-                s.modelFile = (std::filesystem::path(path_).parent_path() / *v).lexically_normal().generic_string();
-            }
-        }
-        if (t.get("seed")) {
-            if (auto v = integer(t, "seed", entity, 0, std::numeric_limits<std::int64_t>::max(), "the random seed"))
-                s.seed = static_cast<std::uint64_t>(*v);
-        }
-        if (auto v = text(t, "description", entity, false)) s.description = *v;
+        auto h = readHeader(t, {"simulate", " (\"simulate\" for a simulation)",
+                                "is not a simulation; `nkscape simulate` runs scenarios of kind \"simulate\"", false, "the random seed"});
+        s.name = std::move(h.name);
+        s.description = std::move(h.description);
+        s.modelPath = std::move(h.modelPath);
+        s.modelFile = std::move(h.modelFile);
+        s.seed = h.seed;
     }
 
     // ---- [simulation] ----------------------------------------------------------------------------
