@@ -816,6 +816,8 @@ void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
     if (s.tumourCellType >= m.cellTypes().size() || m.cellTypes()[s.tumourCellType].category != CellCategory::Tumour)
         throw InputError("simulate: the tumour cell type must be a cell type of category tumour");
     if (s.clones.empty()) throw InputError("simulate: give at least the founding clone");
+    if (!(s.mediatorRtol >= 0) || !(s.mediatorAtol >= 0) || !std::isfinite(s.mediatorRtol) || !std::isfinite(s.mediatorAtol))
+        throw InputError("simulate: mediator tolerances must be finite and >= 0 (0: the ODE's own)");
     if (!(s.durationDays > 0) || !(s.outputIntervalDays > 0))
         throw InputError("simulate: duration and output interval must be > 0 days");
     std::set<std::string> names;
@@ -1002,6 +1004,14 @@ SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) {
     if (spec.mediatorRtol > 0 && ode.rtolPerState.empty()) {
         ode.rtolPerState.assign(sys.size(), ode.rtol);
         for (std::size_t k = 0; k < sys.mediatorCount(); ++k) ode.rtolPerState[sys.mediatorOffset() + k] = spec.mediatorRtol;
+    }
+    if (spec.mediatorAtol > 0 && ode.atolPerState.empty()) {
+        ode.atolPerState.assign(sys.size(), ode.atol);
+        for (std::size_t k = 0; k < sys.mediatorCount(); ++k) {
+            const auto& med = m.mediators()[k];
+            const double basal = med.basalLevel != kNoParam ? m.value(med.basalLevel) : 0.0;
+            ode.atolPerState[sys.mediatorOffset() + k] = spec.mediatorAtol * (basal > 0 ? basal : 1.0);
+        }
     }
     OdeSolver solver(sys, 0.0, y, ode);
     for (double t : times) {

@@ -100,7 +100,18 @@ bool JacobianColouring::differenceQuotient(OdeSystem& system, double t, std::spa
     return true;
 }
 
+std::vector<std::size_t> JacobianColouring::diagonalColumns() const {
+    std::vector<std::size_t> out;
+    if (dense_) return out;
+    for (std::size_t j = 0; j < rowsOfColumn_.size(); ++j)
+        if (rowsOfColumn_[j].size() == 1 && rowsOfColumn_[j][0] == j) out.push_back(j);
+    return out;
+}
+
 namespace {
+
+std::size_t denseFactor(double* a, std::size_t m, std::size_t* pivots);
+void denseSolve(const double* a, std::size_t m, const std::size_t* pivots, double* __restrict xd);
 
 std::string flagName(int flag) {
     char* raw = CVodeGetReturnFlagName(flag);
@@ -109,19 +120,18 @@ std::string flagName(int flag) {
     return name;
 }
 
-// ---- dense LU as a SUNDIALS linear solver -----------------------------------------------------
-// The same algorithm and the same floating-point operations in the same order as SUNDIALS'
-// SUNLinSol_Dense (denseGETRF/denseGETRS: partial pivoting by the largest |a_ik|, whole-row swaps,
-// column-oriented updates), so results are bit-identical; compiled here with the project's
-// optimisation and no-alias columns, so that the inner loops vectorise. Why: the packaged
+// ---- NewtonLu as a SUNDIALS linear solver -------------------------------------------------------
+// The dense path is the same algorithm and the same floating-point operations in the same order as
+// SUNDIALS' SUNLinSol_Dense (denseGETRF/denseGETRS: partial pivoting by the largest |a_ik|,
+// whole-row swaps, column-oriented updates), so results are bit-identical; compiled here with the
+// project's optimisation and no-alias columns, so that the inner loops vectorise. Why: the packaged
 // library's loops run scalar, and factorisations and solves were ~40 % of a dosed patient-year.
-struct DenseLu {
-    std::size_t n = 0;
-    std::vector<std::size_t> pivots;
+struct LinearSolverState {
+    NewtonLu lu;
     sunindextype lastFlag = 0;
 };
 
-DenseLu& luOf(SUNLinearSolver s) { return *static_cast<DenseLu*>(s->content); }
+LinearSolverState& luOf(SUNLinearSolver s) { return *static_cast<LinearSolverState*>(s->content); }
 
 SUNLinearSolver_Type luType(SUNLinearSolver /*s*/) { return SUNLINEARSOLVER_DIRECT; }
 SUNLinearSolver_ID luId(SUNLinearSolver /*s*/) { return SUNLINEARSOLVER_CUSTOM; }
@@ -132,59 +142,62 @@ int luInitialize(SUNLinearSolver s) {
 sunindextype luLastFlag(SUNLinearSolver s) { return luOf(s).lastFlag; }
 
 int luSetup(SUNLinearSolver s, SUNMatrix matrix) {
-    DenseLu& lu = luOf(s);
-    const std::size_t n = lu.n;
-    double* a = SUNDenseMatrix_Data(matrix);
-    for (std::size_t k = 0; k < n; ++k) {
-        double* __restrict colK = a + k * n;
-        std::size_t p = k;
-        for (std::size_t i = k + 1; i < n; ++i)
-            if (std::abs(colK[i]) > std::abs(colK[p])) p = i;
-        lu.pivots[k] = p;
-        if (colK[p] == 0) {
-            lu.lastFlag = static_cast<sunindextype>(k + 1);
-            return SUNLS_LUFACT_FAIL;  // recoverable: CVODE retries with a smaller step
-        }
-        if (p != k)
-            for (std::size_t j = 0; j < n; ++j) std::swap(a[j * n + p], a[j * n + k]);
-        const double mult = 1.0 / colK[k];
-        for (std::size_t i = k + 1; i < n; ++i) colK[i] *= mult;
-        for (std::size_t j = k + 1; j < n; ++j) {
-            double* __restrict colJ = a + j * n;
-            const double akj = colJ[k];
-            if (akj == 0) continue;
-            for (std::size_t i = k + 1; i < n; ++i) colJ[i] -= akj * colK[i];
-        }
-    }
-    lu.lastFlag = 0;
-    return SUNLS_SUCCESS;
+    LinearSolverState& st = luOf(s);
+    st.lastFlag = static_cast<sunindextype>(st.lu.factor(SUNDenseMatrix_Data(matrix)));
+    return st.lastFlag == 0 ? SUNLS_SUCCESS : SUNLS_LUFACT_FAIL;  // recoverable: CVODE retries with a smaller step
 }
 
 int luSolve(SUNLinearSolver s, SUNMatrix matrix, N_Vector x, N_Vector b, sunrealtype /*tol*/) {
-    const DenseLu& lu = luOf(s);
-    const std::size_t n = lu.n;
-    const double* a = SUNDenseMatrix_Data(matrix);
     N_VScale(1.0, b, x);
-    double* __restrict xd = N_VGetArrayPointer(x);
-    for (std::size_t k = 0; k < n; ++k)
-        if (lu.pivots[k] != k) std::swap(xd[k], xd[lu.pivots[k]]);
-    for (std::size_t k = 0; k + 1 < n; ++k) {  // L y = P b (unit lower triangle)
-        const double* __restrict colK = a + k * n;
-        const double bk = xd[k];
-        for (std::size_t i = k + 1; i < n; ++i) xd[i] -= colK[i] * bk;
+    luOf(s).lu.solve(SUNDenseMatrix_Data(matrix), N_VGetArrayPointer(x));
+    return SUNLS_SUCCESS;
+}
+
+// Dense LU of the m×m column-major `a` with partial pivoting (SUNDIALS' denseGETRF). Returns 0 or
+// k + 1 for a zero pivot in column k.
+std::size_t denseFactor(double* a, std::size_t m, std::size_t* pivots) {
+    for (std::size_t k = 0; k < m; ++k) {
+        double* __restrict colK = a + k * m;
+        std::size_t p = k;
+        for (std::size_t i = k + 1; i < m; ++i)
+            if (std::abs(colK[i]) > std::abs(colK[p])) p = i;
+        pivots[k] = p;
+        if (colK[p] == 0) return k + 1;
+        if (p != k)
+            for (std::size_t j = 0; j < m; ++j) std::swap(a[j * m + p], a[j * m + k]);
+        const double mult = 1.0 / colK[k];
+        for (std::size_t i = k + 1; i < m; ++i) colK[i] *= mult;
+        for (std::size_t j = k + 1; j < m; ++j) {
+            double* __restrict colJ = a + j * m;
+            const double akj = colJ[k];
+            if (akj == 0) continue;
+            for (std::size_t i = k + 1; i < m; ++i) colJ[i] -= akj * colK[i];
+        }
     }
-    for (std::size_t k = n - 1; k > 0; --k) {  // U x = y
-        const double* __restrict colK = a + k * n;
+    return 0;
+}
+
+// Solves with the factors of denseFactor (SUNDIALS' denseGETRS); x holds b on entry.
+void denseSolve(const double* a, std::size_t m, const std::size_t* pivots, double* __restrict xd) {
+    if (m == 0) return;
+    for (std::size_t k = 0; k < m; ++k)
+        if (pivots[k] != k) std::swap(xd[k], xd[pivots[k]]);
+    for (std::size_t k = 0; k + 1 < m; ++k) {  // L y = P b (unit lower triangle)
+        const double* __restrict colK = a + k * m;
+        const double bk = xd[k];
+        for (std::size_t i = k + 1; i < m; ++i) xd[i] -= colK[i] * bk;
+    }
+    for (std::size_t k = m - 1; k > 0; --k) {  // U x = y
+        const double* __restrict colK = a + k * m;
         xd[k] /= colK[k];
         const double bk = xd[k];
         for (std::size_t i = 0; i < k; ++i) xd[i] -= colK[i] * bk;
     }
     xd[0] /= a[0];
-    return SUNLS_SUCCESS;
 }
 
 int luFree(SUNLinearSolver s) {
-    s->content = nullptr;  // not owned: the DenseLu lives in OdeSolver::Impl
+    s->content = nullptr;  // not owned: the state lives in OdeSolver::Impl
     SUNLinSolFreeEmpty(s);
     return SUNLS_SUCCESS;
 }
@@ -234,6 +247,68 @@ SUNMatrix fastDenseMatrix(sunindextype n, SUNContext ctx) {
 
 }  // namespace
 
+NewtonLu::NewtonLu(std::size_t n, std::vector<std::size_t> diagonalStates) : n_(n), diag_(std::move(diagonalStates)) {
+    for (std::size_t k = 0; k < diag_.size(); ++k)
+        if (diag_[k] >= n || (k > 0 && diag_[k] <= diag_[k - 1]))
+            throw InputError(fmt::format("NewtonLu: diagonal states must be increasing and below {} (entry {} is {})", n, k, diag_[k]));
+    std::vector<char> isDiag(n, 0);
+    for (std::size_t j : diag_) isDiag[j] = 1;
+    for (std::size_t j = 0; j < n; ++j)
+        if (isDiag[j] == 0) rest_.push_back(j);
+    pivots_.assign(n, 0);
+    if (!diag_.empty()) {
+        rr_.assign(rest_.size() * rest_.size(), 0.0);
+        xr_.assign(rest_.size(), 0.0);
+    }
+}
+
+std::size_t NewtonLu::factor(double* a) {
+    const std::size_t n = n_;
+    block_ = false;
+    if (!diag_.empty()) {
+        // The structure is the sparsity's promise; check it (n·|S| reads, cheap next to the LU)
+        // and fall back to the dense LU if a column of S holds anything off the diagonal.
+        block_ = true;
+        for (std::size_t j : diag_) {
+            const double* col = a + j * n;
+            for (std::size_t i = 0; i < n && block_; ++i)
+                if (i != j && col[i] != 0) block_ = false;
+            if (!block_) break;
+        }
+    }
+    if (!block_) return denseFactor(a, n, pivots_.data());
+    for (std::size_t j : diag_)
+        if (a[j * n + j] == 0) return j + 1;
+    const std::size_t m = rest_.size();
+    for (std::size_t c = 0; c < m; ++c) {
+        const double* col = a + rest_[c] * n;
+        double* out = rr_.data() + c * m;
+        for (std::size_t r = 0; r < m; ++r) out[r] = col[rest_[r]];
+    }
+    const std::size_t k = denseFactor(rr_.data(), m, pivots_.data());
+    return k == 0 ? 0 : rest_[k - 1] + 1;
+}
+
+void NewtonLu::solve(const double* a, double* x) const {
+    const std::size_t n = n_;
+    if (!block_) {
+        denseSolve(a, n, pivots_.data(), x);
+        return;
+    }
+    const std::size_t m = rest_.size();
+    for (std::size_t r = 0; r < m; ++r) xr_[r] = x[rest_[r]];
+    denseSolve(rr_.data(), m, pivots_.data(), xr_.data());
+    // x_S = (b_S − M_SR x_R) / D, reading M_SR column by column (contiguous in a).
+    for (std::size_t c = 0; c < m; ++c) {
+        const double* col = a + rest_[c] * n;
+        const double xc = xr_[c];
+        if (xc == 0) continue;
+        for (std::size_t j : diag_) x[j] -= col[j] * xc;
+    }
+    for (std::size_t j : diag_) x[j] /= a[j * n + j];
+    for (std::size_t r = 0; r < m; ++r) x[rest_[r]] = xr_[r];
+}
+
 struct OdeSolver::Impl {
     OdeSystem* system = nullptr;
     std::size_t n = 0;
@@ -245,7 +320,7 @@ struct OdeSolver::Impl {
     N_Vector constraints = nullptr;
     SUNMatrix matrix = nullptr;
     SUNLinearSolver linsol = nullptr;
-    DenseLu lu;                   // the linear solver's state (linsol->content points here)
+    LinearSolverState lu;         // the linear solver's state (linsol->content points here)
     double t = 0;
     std::exception_ptr pending;   // thrown by a callback, rethrown after CVode returns
     std::string cvodeMessage;     // last error CVODE reported through the handler
@@ -543,8 +618,6 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
     if (im.matrix == nullptr) throw SolverError(who + ": cannot allocate the dense matrix");
     im.linsol = SUNLinSolNewEmpty(im.ctx);
     if (im.linsol == nullptr) throw SolverError(who + ": cannot create the dense linear solver");
-    im.lu.n = im.n;
-    im.lu.pivots.assign(im.n, 0);
     im.linsol->content = &im.lu;
     im.linsol->ops->gettype = &luType;
     im.linsol->ops->getid = &luId;
@@ -561,6 +634,8 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
         im.increments.assign(im.n, 0.0);
         im.check(CVodeSetJacFn(im.mem, &Impl::jacFn), "CVodeSetJacFn");
     }
+    // The block path needs a Jacobian whose zeros the sparsity guarantees: our coloured one.
+    im.lu.lu = NewtonLu(im.n, im.ownJacobian && !im.analytic && options.blockNewtonSolve ? im.colouring.diagonalColumns() : std::vector<std::size_t>{});
     im.check(CVodeSetMaxNumSteps(im.mem, options.maxSteps), "CVodeSetMaxNumSteps");
     im.check(CVodeSetMaxOrd(im.mem, options.maxOrder), "CVodeSetMaxOrd");
     im.check(CVodeSetMaxHnilWarns(im.mem, -1), "CVodeSetMaxHnilWarns");

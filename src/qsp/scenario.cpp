@@ -146,7 +146,7 @@ private:
 
     void readSimulation(const toml::table& t, SimulationScenario& s) {
         const std::string entity = "[simulation]";
-        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol", "mediator_rtol"}, "[simulation]");
+        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol", "mediator_rtol", "mediator_atol"}, "[simulation]");
         if (auto v = requiredQuantity(t, "duration", "d", Sign::Positive, entity, "the simulated time, e.g. { value = 1, unit = \"yr\" }"))
             s.spec.durationDays = *v;
         if (const toml::node* n = t.get("output_interval")) {
@@ -154,11 +154,14 @@ private:
         } else {
             s.spec.outputIntervalDays = 1;
         }
-        s.spec.ode.rtol = 1e-6;
+        // Defaults: the tolerances of the shipped scenarios (docs/qsp.md, "Cost", has the study).
+        s.spec.ode.rtol = 1e-5;
         s.spec.ode.atol = 1e-3;
+        s.spec.mediatorAtol = 1e-2;
         if (auto v = positiveNumber(t, "rtol", entity)) s.spec.ode.rtol = *v;
         if (auto v = positiveNumber(t, "atol", entity)) s.spec.ode.atol = *v;
         if (auto v = positiveNumber(t, "mediator_rtol", entity)) s.spec.mediatorRtol = *v;
+        if (auto v = positiveNumber(t, "mediator_atol", entity)) s.spec.mediatorAtol = *v;
     }
 
     // ---- [tumour] --------------------------------------------------------------------------------

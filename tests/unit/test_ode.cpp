@@ -528,3 +528,125 @@ TEST(OdeSolver, PerStateRelativeTolerances) {
     bad.rtolPerState = {1e-6, 0.0};
     EXPECT_THROW(OdeSolver(sys, 0.0, init, bad), InputError);
 }
+
+namespace {
+
+/// M·x for a column-major n×n M.
+std::vector<double> multiply(const std::vector<double>& m, const std::vector<double>& x) {
+    const std::size_t n = x.size();
+    std::vector<double> out(n, 0.0);
+    for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t i = 0; i < n; ++i) out[i] += m[j * n + i] * x[j];
+    return out;
+}
+
+/// A Newton matrix I − γJ with the structure NewtonLu's block path needs: the columns of `diag`
+/// hold only their diagonal; the other columns are dense (deterministic pseudo-random entries).
+std::vector<double> structuredMatrix(std::size_t n, const std::vector<std::size_t>& diag) {
+    std::vector<double> m(n * n, 0.0);
+    std::vector<char> isDiag(n, 0);
+    for (std::size_t j : diag) isDiag[j] = 1;
+    unsigned state = 12345;
+    auto next = [&] {
+        state = state * 1103515245u + 12345u;
+        return static_cast<double>((state >> 8) % 2001) / 1000.0 - 1.0;  // in [-1, 1]
+    };
+    for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t i = 0; i < n; ++i) {
+            if (isDiag[j] != 0) m[j * n + i] = i == j ? 1.0 + 50.0 * std::abs(next()) : 0.0;
+            else m[j * n + i] = (i == j ? 3.0 : 0.0) + next();
+        }
+    return m;
+}
+
+}  // namespace
+
+// The block path solves the same systems as the dense LU (its oracle) to rounding, and only takes
+// the block path when the matrix has the promised structure.
+TEST(NewtonLu, BlockPathMatchesDenseLu) {
+    const std::size_t n = 12;
+    const std::vector<std::size_t> diag = {1, 4, 5, 6, 7, 8, 10};
+    const auto m = structuredMatrix(n, diag);
+    std::vector<double> b(n);
+    for (std::size_t i = 0; i < n; ++i) b[i] = std::sin(static_cast<double>(i) + 0.5);
+
+    auto solveWith = [&](std::vector<std::size_t> s, std::vector<double> matrix, bool* block) {
+        NewtonLu lu(n, std::move(s));
+        EXPECT_EQ(lu.factor(matrix.data()), 0u);
+        *block = lu.lastWasBlock();
+        std::vector<double> x = b;
+        lu.solve(matrix.data(), x.data());
+        return x;
+    };
+    bool block = false;
+    const auto dense = solveWith({}, m, &block);
+    EXPECT_FALSE(block);
+    const auto blocked = solveWith(diag, m, &block);
+    EXPECT_TRUE(block);
+    const auto residual = multiply(m, blocked);
+    for (std::size_t i = 0; i < n; ++i) {
+        EXPECT_NEAR(blocked[i], dense[i], 1e-12 * (1.0 + std::abs(dense[i]))) << i;
+        EXPECT_NEAR(residual[i], b[i], 1e-12) << i;
+    }
+
+    // A matrix that breaks the promise (an off-diagonal entry in a "diagonal" column): dense LU,
+    // still the right answer.
+    auto broken = m;
+    broken[5 * n + 2] = 0.25;
+    const auto fallback = solveWith(diag, broken, &block);
+    EXPECT_FALSE(block);
+    const auto r2 = multiply(broken, fallback);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(r2[i], b[i], 1e-12) << i;
+}
+
+TEST(NewtonLu, ReportsZeroPivotsAndRejectsBadStates) {
+    const std::size_t n = 5;
+    const std::vector<std::size_t> diag = {2, 3};
+    auto m = structuredMatrix(n, diag);
+    m[3 * n + 3] = 0;  // a diagonal state with a zero pivot: singular
+    NewtonLu lu(n, diag);
+    EXPECT_EQ(lu.factor(m.data()), 4u);
+    auto z = structuredMatrix(n, diag);
+    for (std::size_t i = 0; i < n; ++i) z[0 * n + i] = 0;  // a zero column among the rest
+    NewtonLu lu2(n, diag);
+    EXPECT_EQ(lu2.factor(z.data()), 1u);
+    EXPECT_THROW(NewtonLu(n, {3, 2}), InputError);
+    EXPECT_THROW(NewtonLu(n, {1, 5}), InputError);
+}
+
+// In a solver: the coloured Jacobian's diagonal-only columns (here, states read by no other
+// equation) take the block path, with the same solution as the dense LU.
+TEST(OdeSolver, BlockNewtonSolveMatchesDense) {
+    // A stiff chain (dense block) feeding fast, independently decaying outputs (diagonal columns).
+    class Fed : public OdeSystem {
+    public:
+        [[nodiscard]] std::size_t size() const override { return 10; }
+        void rhs(double, std::span<const double> y, std::span<double> f) override {
+            f[0] = -0.5 * y[0] + 0.1 * y[1] * y[1];
+            f[1] = 0.5 * y[0] - 0.1 * y[1] * y[1] - 0.01 * y[1];
+            for (std::size_t k = 2; k < 10; ++k) f[k] = (1.0 + static_cast<double>(k)) * y[k % 2] - 1e3 * static_cast<double>(k) * y[k];
+        }
+        [[nodiscard]] std::vector<std::vector<std::size_t>> jacobianSparsity() const override {
+            std::vector<std::vector<std::size_t>> rows(10);
+            rows[0] = {1};
+            rows[1] = {0};
+            for (std::size_t k = 2; k < 10; ++k) rows[k] = {k % 2};
+            return rows;
+        }
+    };
+    EXPECT_EQ(JacobianColouring::fromSparsity(10, Fed().jacobianSparsity()).diagonalColumns(), (std::vector<std::size_t>{2, 3, 4, 5, 6, 7, 8, 9}));
+    std::vector<std::vector<double>> finals;
+    for (bool block : {true, false}) {
+        Fed sys;
+        OdeOptions o;
+        o.rtol = 1e-9;
+        o.atol = 1e-12;
+        o.blockNewtonSolve = block;
+        std::vector<double> y0(10, 0.0);
+        y0[0] = 1.0;
+        OdeSolver s(sys, 0.0, y0, o);
+        s.advanceTo(20.0);
+        finals.emplace_back(s.state().begin(), s.state().end());
+    }
+    for (std::size_t i = 0; i < 10; ++i) EXPECT_NEAR(finals[0][i], finals[1][i], 1e-7 * std::abs(finals[1][i]) + 1e-12) << i;
+}

@@ -82,6 +82,8 @@ start = { value = 48, unit = "h" }
     EXPECT_DOUBLE_EQ(s.spec.outputIntervalDays, 7.0);
     EXPECT_DOUBLE_EQ(s.spec.ode.rtol, 1e-7);
     EXPECT_DOUBLE_EQ(s.spec.ode.atol, 1.0);
+    EXPECT_DOUBLE_EQ(s.spec.mediatorAtol, 1e-2) << "the default: 1 % of each mediator's basal level";
+    EXPECT_DOUBLE_EQ(s.spec.mediatorRtol, 0.0) << "the default: rtol";
     ASSERT_EQ(s.spec.clones.size(), 2u);
     EXPECT_EQ(s.spec.clones[0].name, "founding");
     EXPECT_DOUBLE_EQ(s.spec.clones[0].initialCells, 1e9);
@@ -206,6 +208,7 @@ TEST(SimulateScenario, OverridesTraitsAndPopulations) {
 [simulation]
 duration = { value = 30, unit = "d" }
 mediator_rtol = 1e-4
+mediator_atol = 1e-2
 
 [tumour]
 cell_type = "TNBC"
@@ -255,6 +258,7 @@ blood = true
     EXPECT_TRUE(s.spec.populations[0].blood);
     EXPECT_DOUBLE_EQ(s.spec.populations[0].influxPerTumourCell, 4e-4);
     EXPECT_DOUBLE_EQ(s.spec.mediatorRtol, 1e-4);
+    EXPECT_DOUBLE_EQ(s.spec.mediatorAtol, 1e-2);
 }
 
 // Loading a scenario applies its overrides to the model it loads (and only to that copy).

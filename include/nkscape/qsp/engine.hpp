@@ -66,6 +66,12 @@ struct SimulationSpec {
     /// cytokines (IFN-γ, TNF-α; minutes) have transients that set the step size for the whole
     /// system at a tight rtol, while tumour outcomes are insensitive to them at the 1e-4 level.
     double mediatorRtol = 0;
+    /// Absolute tolerance of each mediator state as a fraction of its reference level: the
+    /// mediator's basal_level, or 1 of its unit where the model gives none (1); 0 = ode.atol in
+    /// every mediator's own unit. Why: one atol across pg/mL, ng/mL, nM and mM is not one accuracy
+    /// (1e-3 is 0.05 % of resting IFN-γ but 1.5 % of O2), and an atol far below a cytokine's
+    /// resting level makes its post-dose transients set the step size at any rtol.
+    double mediatorAtol = 0;
 };
 
 /// A dose or another event, for events.csv.
