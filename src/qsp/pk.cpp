@@ -4,10 +4,13 @@
 #include "nkscape/qsp/pk.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <numbers>
+#include <span>
+#include <type_traits>
 #include <utility>
 
 #include <fmt/format.h>
@@ -272,10 +275,31 @@ void DrugPk::addDerivatives(std::span<const double> y, std::span<double> dydt, s
 
 namespace {
 
+/// Storage of an m×m matrix (row-major): on the stack when m is known at compile time (kM > 0),
+/// else on the heap. Why: advanceLinear runs at every RHS call of an engine with analytic PK, and
+/// the heap version spent more on its allocations and generic loops than on the arithmetic.
+template <std::size_t kM>
+using SquareMatrix = std::conditional_t<kM == 0, std::vector<double>, std::array<double, kM * kM>>;
+
+template <std::size_t kM>
+SquareMatrix<kM> zeroMatrix(std::size_t m) {
+    if constexpr (kM == 0) {
+        return std::vector<double>(m * m, 0.0);
+    } else {
+        SquareMatrix<kM> a;
+        a.fill(0.0);
+        return a;
+    }
+}
+
 /// e^M for a small dense m×m matrix (row-major), by a diagonal Padé approximant of degree 6 after
 /// scaling M by 2^−s to a 1-norm ≤ ½, then squaring s times (Moler & Van Loan's "method 3").
 /// Why not eigenvalues: a depot with ka equal to a disposition rate gives a defective matrix.
-std::vector<double> smallExpm(std::vector<double> M, std::size_t m) {
+/// kM = m (fixed size, unrolled) or 0 (m at run time); both do the same operations in the same
+/// order, so they give the same numbers.
+template <std::size_t kM>
+SquareMatrix<kM> smallExpm(SquareMatrix<kM> M, std::size_t mRun) {
+    const std::size_t m = kM == 0 ? mRun : kM;
     double norm = 0;
     for (std::size_t j = 0; j < m; ++j) {
         double col = 0;
@@ -286,15 +310,15 @@ std::vector<double> smallExpm(std::vector<double> M, std::size_t m) {
     if (norm > 0.5) squarings = std::max(0, static_cast<int>(std::ceil(std::log2(norm / 0.5))));
     const double scale = std::ldexp(1.0, -squarings);
     for (double& v : M) v *= scale;
-    auto mul = [m](const std::vector<double>& a, const std::vector<double>& b) {
-        std::vector<double> c(m * m, 0.0);
+    auto mul = [m](const SquareMatrix<kM>& a, const SquareMatrix<kM>& b) {
+        SquareMatrix<kM> c = zeroMatrix<kM>(m);
         for (std::size_t i = 0; i < m; ++i)
             for (std::size_t k = 0; k < m; ++k)
                 for (std::size_t j = 0; j < m; ++j) c[i * m + j] += a[i * m + k] * b[k * m + j];
         return c;
     };
     constexpr int kDegree = 6;
-    std::vector<double> N(m * m, 0.0), D(m * m, 0.0), X(m * m, 0.0);
+    SquareMatrix<kM> N = zeroMatrix<kM>(m), D = zeroMatrix<kM>(m), X = zeroMatrix<kM>(m);
     for (std::size_t i = 0; i < m; ++i) N[i * m + i] = D[i * m + i] = X[i * m + i] = 1.0;
     double c = 1.0;
     for (int k = 1; k <= kDegree; ++k) {
@@ -334,6 +358,35 @@ std::vector<double> smallExpm(std::vector<double> M, std::size_t m) {
     return N;
 }
 
+/// DrugPk::advanceLinear's work for n = stateCount() states, with kM = n + 1 or 0 (see smallExpm).
+template <std::size_t kM>
+void advanceExactly(const DrugPk& pk, std::span<double> y, std::size_t offset, double dtDays, double inputRate) {
+    // The augmented matrix [[A, b·u], [0, 0]]·dt, with A's columns and b read off addDerivatives
+    // itself, so that this stays the exact solution of what the RHS integrates.
+    const std::size_t n = pk.stateCount(), m = kM == 0 ? n + 1 : kM;
+    SquareMatrix<kM> M = zeroMatrix<kM>(m);
+    SquareMatrix<kM> work = zeroMatrix<kM>(m);  // rows 0 and 1 serve as the unit and column vectors
+    const std::span<double> unit(work.data(), n), col(work.data() + m, n);
+    for (std::size_t j = 0; j < n; ++j) {
+        std::fill(col.begin(), col.end(), 0.0);
+        unit[j] = 1.0;
+        pk.addDerivatives(unit, col, 0, 0.0);
+        unit[j] = 0.0;
+        for (std::size_t i = 0; i < n; ++i) M[i * m + j] = col[i] * dtDays;
+    }
+    std::fill(col.begin(), col.end(), 0.0);
+    pk.addDerivatives(unit, col, 0, inputRate);
+    for (std::size_t i = 0; i < n; ++i) M[i * m + n] = col[i] * dtDays;
+    const SquareMatrix<kM> E = smallExpm<kM>(M, m);
+    const std::span<double> next(work.data(), n);  // `unit` is no longer needed
+    for (std::size_t i = 0; i < n; ++i) {
+        double v = E[i * m + n];  // the input's contribution (the augmented state is 1)
+        for (std::size_t j = 0; j < n; ++j) v += E[i * m + j] * y[offset + j];
+        next[i] = v;
+    }
+    std::copy(next.begin(), next.end(), y.begin() + static_cast<std::ptrdiff_t>(offset));
+}
+
 }  // namespace
 
 void DrugPk::advanceLinear(std::span<double> y, std::size_t offset, double dtDays, double inputRate) const {
@@ -341,28 +394,14 @@ void DrugPk::advanceLinear(std::span<double> y, std::size_t offset, double dtDay
     if (!(dtDays >= 0) || !std::isfinite(dtDays))
         throw InputError(fmt::format("therapy '{}': advanceLinear needs a finite time step >= 0 d, got {}", name_, dtDays));
     if (dtDays == 0) return;
-    // The augmented matrix [[A, b·u], [0, 0]]·dt, with A's columns and b read off addDerivatives
-    // itself, so that this stays the exact solution of what the RHS integrates.
-    const std::size_t n = nStates_, m = n + 1;
-    std::vector<double> M(m * m, 0.0), unit(n, 0.0), col(n, 0.0);
-    for (std::size_t j = 0; j < n; ++j) {
-        std::fill(col.begin(), col.end(), 0.0);
-        unit[j] = 1.0;
-        addDerivatives(unit, col, 0, 0.0);
-        unit[j] = 0.0;
-        for (std::size_t i = 0; i < n; ++i) M[i * m + j] = col[i] * dtDays;
+    // Fixed sizes for the models there are (central; + peripherals; + depot): unrolled, on the stack.
+    switch (nStates_) {
+        case 1: advanceExactly<2>(*this, y, offset, dtDays, inputRate); break;
+        case 2: advanceExactly<3>(*this, y, offset, dtDays, inputRate); break;
+        case 3: advanceExactly<4>(*this, y, offset, dtDays, inputRate); break;
+        case 4: advanceExactly<5>(*this, y, offset, dtDays, inputRate); break;
+        default: advanceExactly<0>(*this, y, offset, dtDays, inputRate); break;
     }
-    std::fill(col.begin(), col.end(), 0.0);
-    addDerivatives(unit, col, 0, inputRate);
-    for (std::size_t i = 0; i < n; ++i) M[i * m + n] = col[i] * dtDays;
-    const std::vector<double> E = smallExpm(std::move(M), m);
-    std::vector<double> next(n, 0.0);
-    for (std::size_t i = 0; i < n; ++i) {
-        double v = E[i * m + n];  // the input's contribution (the augmented state is 1)
-        for (std::size_t j = 0; j < n; ++j) v += E[i * m + j] * y[offset + j];
-        next[i] = v;
-    }
-    std::copy(next.begin(), next.end(), y.begin() + static_cast<std::ptrdiff_t>(offset));
 }
 
 void DrugPk::applyBolus(std::span<double> y, std::size_t offset, double amount) const {

@@ -50,8 +50,9 @@ int smallInteger(double n) {
 }
 
 /// x^n, by multiplication when `nInt` (smallInteger(n)) is not 0. Within an ulp or two of
-/// std::pow(x, n) (pow is not always correctly rounded either), far below any tolerance.
-double power(double x, double n, int nInt) {
+/// std::pow(x, n) (pow is not always correctly rounded either), far below any tolerance. Always
+/// inlined: a call per regulation and edge was a tenth of a set-point's instructions.
+[[gnu::always_inline]] inline double power(double x, double n, int nInt) {
     switch (nInt) {
         case 1: return x;
         case 2: return x * x;
@@ -68,33 +69,40 @@ double power(double x, double n, int nInt) {
 /// Hill fraction h of the header: c^n/(c^n + EC50^n) (high) or EC50^n/(c^n + EC50^n) (low),
 /// written as 1/(1 + (EC50/c)^n) and 1/(1 + (c/EC50)^n) so that a huge c or a tiny EC50 gives
 /// 1/(1 + ∞) = 0, never ∞/∞. `nInt` is smallInteger(n).
-double hillFraction(double c, double ec50, double n, int nInt, bool low) {
+[[gnu::always_inline]] inline double hillFraction(double c, double ec50, double n, int nInt, bool low) {
     if (c <= 0) return low ? 1.0 : 0.0;  // below zero is a solver undershoot: read it as none
-    return low ? 1.0 / (1.0 + power(c / ec50, n, nInt)) : 1.0 / (1.0 + power(ec50 / c, n, nInt));
+    return 1.0 / (1.0 + power(low ? c / ec50 : ec50 / c, n, nInt));
 }
 
-/// A scratch vector of doubles on the stack for models of ordinary size, on the heap beyond.
-/// Why: setPoint() is called at nearly every RHS evaluation of an engine; its scratch must not
-/// allocate.
+/// A scratch vector of doubles on the stack for models of ordinary size, on the heap beyond;
+/// sized and filled by assign(), which returns its storage. Why: setPoint() is called at nearly
+/// every RHS evaluation of an engine; its scratch must not allocate, and buffers a call does not
+/// need (restore shares without a restoring drug) cost nothing.
 class Scratch {
 public:
-    Scratch(std::size_t n, double fill) : n_(n) {
-        if (n > kStackSize) heap_.assign(n, fill);
-        else std::fill_n(stack_.begin(), n, fill);
-    }
-    explicit Scratch(const std::vector<double>& from) : n_(from.size()) {
-        if (n_ > kStackSize) heap_ = from;
-        else std::copy(from.begin(), from.end(), stack_.begin());
-    }
+    Scratch() = default;
     Scratch(const Scratch&) = delete;
     Scratch& operator=(const Scratch&) = delete;
-    [[nodiscard]] double& operator[](std::size_t i) noexcept { return n_ > kStackSize ? heap_[i] : stack_[i]; }
-    [[nodiscard]] std::size_t size() const noexcept { return n_; }
+    double* assign(std::size_t n, double fill) {
+        if (n > kStackSize) {
+            heap_.assign(n, fill);
+            return heap_.data();
+        }
+        std::fill_n(stack_.begin(), n, fill);
+        return stack_.data();
+    }
+    double* assign(const std::vector<double>& from) {
+        if (from.size() > kStackSize) {
+            heap_ = from;
+            return heap_.data();
+        }
+        std::copy(from.begin(), from.end(), stack_.begin());
+        return stack_.data();
+    }
 
 private:
     static constexpr std::size_t kStackSize = 128;
-    std::size_t n_;
-    std::array<double, kStackSize> stack_;  // NOLINT(cppcoreguidelines-pro-type-member-init): first n_ written
+    std::array<double, kStackSize> stack_;  // NOLINT(cppcoreguidelines-pro-type-member-init): first n written by assign()
     std::vector<double> heap_;
 };
 
@@ -110,12 +118,14 @@ double& levelOf(CellLevels& lv, Kind k, Index i) {
     }
 }
 
-double levelOf(const CellLevels& lv, Kind k, Index i) {
+/// Which CellLevels vector holds a level of kind k, as levelOf() picks it: 0 receptors, 1 ligands,
+/// 2 factors, 3 secretion (for setPointFrom()'s table of the four vectors).
+std::uint8_t levelArray(Kind k) {
     switch (k) {
-        case Kind::Receptor: return lv.receptors[i];
-        case Kind::Ligand: return lv.ligands[i];
-        case Kind::Mediator: return lv.secretion[i];
-        default: return lv.factors[i];
+        case Kind::Receptor: return 0;
+        case Kind::Ligand: return 1;
+        case Kind::Mediator: return 3;
+        default: return 2;
     }
 }
 
@@ -269,6 +279,11 @@ Regulator::Regulator(const model::CompiledModel& m) : model_(&m) {
                 if (auto it = slot.find(e.from); it != slot.end()) e.fromSlot = it->second;
                 else e.fromScale = m.valueOr(m.mediators()[e.from].basalLevel, 0.0);
             }
+            e.fromArray = levelArray(e.fromKind);
+            e.source = e.fromKind != Kind::Mediator ? EdgeSource::Level
+                       : e.fromSlot >= 0           ? EdgeSource::Slot
+                       : e.fromScale > 0           ? EdgeSource::Milieu
+                                                   : EdgeSource::Skipped;
             Draft& d = draftOf(c, rw.edge.to);
             d.edges.push_back(e);
             // A milieu mediator is not a level of the cell, even if the cell secretes it.
@@ -333,6 +348,7 @@ Regulator::Regulator(const model::CompiledModel& m) : model_(&m) {
             const Draft& d = list[v];
             Node node;
             node.kind = d.target.kind;
+            node.array = levelArray(node.kind);
             node.index = d.target.index;
             node.regBegin = static_cast<std::uint32_t>(plan.regs.size());
             plan.regs.insert(plan.regs.end(), d.regs.begin(), d.regs.end());
@@ -380,7 +396,6 @@ Regulator::Regulator(const model::CompiledModel& m) : model_(&m) {
                 case MechanismAction::Restore:
                     fx.emax = need("emax");
                     fx.potency = need("ic50");
-                    restores_ = true;
                     break;
                 case MechanismAction::Neutralise:
                     fx.potency = need("kd");
@@ -409,6 +424,9 @@ Regulator::Regulator(const model::CompiledModel& m) : model_(&m) {
                 throw InputError("therapy '" + tname + "': mechanism " + std::string(model::mechanismActionKey(mech.action)) +
                                  " has no target of a kind it can act on");
             effects_.push_back(fx);
+            if (effectGroups_.empty() || effectGroups_.back().therapy != fx.therapy)
+                effectGroups_.push_back(EffectGroup{fx.therapy, static_cast<std::uint32_t>(effects_.size() - 1), 0});
+            effectGroups_.back().end = static_cast<std::uint32_t>(effects_.size());
         }
     }
     if (auto c = m.indexOf(Kind::Constant, "synapse.car_level"); c && *c < m.constants().size())
@@ -489,39 +507,59 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
     lv.ligands = base.ligands;
     lv.factors = base.factors;
     lv.secretion = base.secretion;
-    Scratch med(milieu.mediators);  // the milieu as this cell reads it
-    // Share of the way back to the reference (only read when restores_).
-    Scratch restoreFactor(restores_ ? lv.factors.size() : 0, 0.0), restoreLigand(restores_ ? lv.ligands.size() : 0, 0.0);
+    // The milieu as this cell reads it: milieu.mediators itself, or a copy once a therapy changes
+    // a mediator for this cell.
+    const double* med = milieu.mediators.data();
+    Scratch medCopy;
+    double* ownMed = nullptr;
+    auto writableMed = [&] {
+        if (ownMed == nullptr) med = ownMed = medCopy.assign(milieu.mediators);
+        return ownMed;
+    };
+    // Share of the way back to the reference, per factor and ligand: only when a restoring drug is
+    // present (`restoring`); without one nothing below reads them.
+    Scratch restoreFactorBuf, restoreLigandBuf;
+    double* restoreFactor = nullptr;
+    double* restoreLigand = nullptr;
+    bool restoring = false;
 
     // (1) Therapies, first, because they change what the regulations read (an ADAM17 inhibitor
     // must lower ADAM17 before ADAM17 sheds CD16). Occupancy is C/(C + IC50 or Kd).
-    for (const TherapyEffect& fx : effects_) {
-        const double conc = milieu.therapies[fx.therapy];
+    for (const EffectGroup& group : effectGroups_) {
+        const double conc = milieu.therapies[group.therapy];
         if (!(conc > 0)) continue;
-        const Index i = fx.target.index;
-        switch (fx.action) {
-            case MechanismAction::Inhibit: {
-                // Lowers the target's activity by at most Emax: a factor's level, a receptor's or
-                // ligand's functional expression, or (mediator) the concentration this cell reads,
-                // which is how a receptor antagonist of a soluble signal acts on one cell.
-                const double f = 1.0 - fx.emax * occupancy(conc, fx.potency);
-                if (fx.target.kind == Kind::Mediator) med[i] *= f;
-                else levelOf(lv, fx.target.kind, i) *= f;
-                break;
+        for (std::uint32_t g = group.begin; g < group.end; ++g) {
+            const TherapyEffect& fx = effects_[g];
+            const Index i = fx.target.index;
+            switch (fx.action) {
+                case MechanismAction::Inhibit: {
+                    // Lowers the target's activity by at most Emax: a factor's level, a receptor's or
+                    // ligand's functional expression, or (mediator) the concentration this cell reads,
+                    // which is how a receptor antagonist of a soluble signal acts on one cell.
+                    const double f = 1.0 - fx.emax * occupancy(conc, fx.potency);
+                    if (fx.target.kind == Kind::Mediator) writableMed()[i] *= f;
+                    else levelOf(lv, fx.target.kind, i) *= f;
+                    break;
+                }
+                case MechanismAction::Restore: {
+                    // Returns the target a share Emax·occupancy of the way to its reference; several
+                    // restoring drugs combine like independent ones: 1 − Π(1 − share).
+                    if (!restoring) {
+                        restoreFactor = restoreFactorBuf.assign(lv.factors.size(), 0.0);
+                        restoreLigand = restoreLigandBuf.assign(lv.ligands.size(), 0.0);
+                        restoring = true;
+                    }
+                    const double share = fx.emax * occupancy(conc, fx.potency);
+                    if (fx.target.kind == Kind::Factor) restoreFactor[i] = 1.0 - (1.0 - restoreFactor[i]) * (1.0 - share);
+                    else if (fx.target.kind == Kind::Ligand) restoreLigand[i] = 1.0 - (1.0 - restoreLigand[i]) * (1.0 - share);
+                    break;
+                }
+                case MechanismAction::Neutralise:
+                    // A binder with Kd leaves the free fraction 1/(1 + C/Kd) when the drug is in excess.
+                    if (fx.target.kind == Kind::Mediator) writableMed()[i] /= 1.0 + conc / fx.potency;
+                    break;
+                default: break;
             }
-            case MechanismAction::Restore: {
-                // Returns the target a share Emax·occupancy of the way to its reference; several
-                // restoring drugs combine like independent ones: 1 − Π(1 − share).
-                const double share = fx.emax * occupancy(conc, fx.potency);
-                if (fx.target.kind == Kind::Factor) restoreFactor[i] = 1.0 - (1.0 - restoreFactor[i]) * (1.0 - share);
-                else if (fx.target.kind == Kind::Ligand) restoreLigand[i] = 1.0 - (1.0 - restoreLigand[i]) * (1.0 - share);
-                break;
-            }
-            case MechanismAction::Neutralise:
-                // A binder with Kd leaves the free fraction 1/(1 + C/Kd) when the drug is in excess.
-                if (fx.target.kind == Kind::Mediator) med[i] /= 1.0 + conc / fx.potency;
-                break;
-            default: break;
         }
     }
     // Restore is applied where the target's level is final: for a level nothing else sets in this
@@ -531,36 +569,35 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
     // returns toward the cell type's own expression — and never overshoots the reference.
     auto restoreFactorLevel = [&](Index f, double x) { return x + restoreFactor[f] * (factorReference_[f] - x); };
     auto restoreLigandLevel = [&](Index l, double x) { return x + restoreLigand[l] * (base.ligands[l] - x); };
-    if (restores_) {
-        for (std::size_t f = 0; f < restoreFactor.size(); ++f)
+    if (restoring) {
+        for (std::size_t f = 0; f < lv.factors.size(); ++f)
             if (restoreFactor[f] > 0 && !plan.computedFactor[f]) lv.factors[f] = restoreFactorLevel(static_cast<Index>(f), lv.factors[f]);
-        for (std::size_t l = 0; l < restoreLigand.size(); ++l)
+        for (std::size_t l = 0; l < lv.ligands.size(); ++l)
             if (restoreLigand[l] > 0 && !plan.computedLigand[l]) lv.ligands[l] = restoreLigandLevel(static_cast<Index>(l), lv.ligands[l]);
     }
     if (plan.nodes.empty()) return;
 
-    // (2) Regulations and (3) pathway edges, node by node in dependency order.
-    Scratch start(plan.nodes.size(), 0.0);
-    for (std::size_t k = 0; k < plan.nodes.size(); ++k) start[k] = levelOf(lv, plan.nodes[k].kind, plan.nodes[k].index);
-    Scratch slot(plan.mediatorSlots, 1.0);
-    auto signal = [&](const Reg& r) -> double {
-        switch (r.mode) {
-            case RegulationMode::Concentration: return med[r.by];
-            case RegulationMode::Contact: return contacts.cellTypes[r.by];
-            case RegulationMode::State: return lv.factors[r.by];
-        }
-        return 0.0;
-    };
-    auto evaluate = [&](const Node& node, double x0) {
+    // (2) Regulations and (3) pathway edges, node by node in dependency order. The four level
+    // vectors by levelArray(), and what each regulation mode reads (indexed by RegulationMode),
+    // so that the loops below index instead of switching on kinds.
+    double* const levels[4] = {lv.receptors.data(), lv.ligands.data(), lv.factors.data(), lv.secretion.data()};
+    const double* const baseLevels[4] = {base.receptors.data(), base.ligands.data(), base.factors.data(), base.secretion.data()};
+    const double* const signals[3] = {med, contacts.cellTypes.data(), lv.factors.data()};
+    Scratch slotBuf;
+    double* const slot = slotBuf.assign(plan.mediatorSlots, 1.0);
+    const Reg* const regs = plan.regs.data();
+    const Edge* const edges = plan.edges.data();
+    // Inlined into both passes below (a call per node cost more than the loop around it).
+    auto evaluate = [&](const Node& node, double x0) __attribute__((always_inline)) {
         double mult = 1.0;
         for (std::uint32_t k = node.regBegin; k < node.regEnd; ++k) {
-            const Reg& r = plan.regs[k];
-            const double h = hillFraction(signal(r), r.ec50, r.hill, r.hillInt, r.low);
+            const Reg& r = regs[k];
+            const double h = hillFraction(signals[static_cast<std::size_t>(r.mode)][r.by], r.ec50, r.hill, r.hillInt, r.low);
             // `scaled_by`: Emax times the factor's level relative to its healthy reference (a
             // clone's responsiveness); a down-regulation still removes at most all of the target.
             double emax = r.emax;
             if (r.scaleBy != model::kNoIndex) {
-                emax *= std::max(lv.factors[r.scaleBy], 0.0) / r.scaleReference;
+                emax *= std::max(levels[2][r.scaleBy], 0.0) / r.scaleReference;
                 if (!r.up) emax = std::min(emax, 1.0);
             }
             mult *= r.up ? 1.0 + emax * h : 1.0 - emax * h;
@@ -572,35 +609,50 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
         // 1 + c/c_basal — 1 without it, as for the regulations, whose effects vanish at c = 0 — and
         // skipped if the model gives no basal level.
         for (std::uint32_t k = node.edgeBegin; k < node.edgeEnd; ++k) {
-            const Edge& e = plan.edges[k];
+            const Edge& e = edges[k];
             double ratio;
-            if (e.fromKind == Kind::Mediator) {
-                if (e.fromSlot >= 0) ratio = slot[static_cast<std::size_t>(e.fromSlot)];
-                else if (e.fromScale > 0) ratio = 1.0 + std::max(med[e.from], 0.0) / e.fromScale;
-                else continue;
-            } else {
-                const double b = levelOf(base, e.fromKind, e.from);
-                if (!(b > 0)) continue;
-                ratio = levelOf(lv, e.fromKind, e.from) / b;
+            switch (e.source) {
+                case EdgeSource::Level: {
+                    const double b = baseLevels[e.fromArray][e.from];
+                    if (!(b > 0)) continue;
+                    ratio = levels[e.fromArray][e.from] / b;
+                    break;
+                }
+                case EdgeSource::Slot: ratio = slot[static_cast<std::size_t>(e.fromSlot)]; break;
+                case EdgeSource::Milieu: ratio = 1.0 + std::max(med[e.from], 0.0) / e.fromScale; break;
+                default: continue;
             }
             mult *= power(std::max(ratio, kRatioFloor), e.exponent, e.exponentInt);
         }
         if (node.slot >= 0) slot[static_cast<std::size_t>(node.slot)] = mult;
         double x = x0 * mult;
-        if (restores_) {
+        if (restoring) {
             if (node.kind == Kind::Factor && restoreFactor[node.index] > 0) x = restoreFactorLevel(node.index, x);
             else if (node.kind == Kind::Ligand && restoreLigand[node.index] > 0) x = restoreLigandLevel(node.index, x);
         }
         return x;
     };
-    // `measure`: track the largest relative change (only a cyclic plan's later passes need it;
-    // skipping it saves a division per node on the single pass of an acyclic plan).
+    if (!plan.cyclic) {
+        // One pass is exact: every node reads only nodes evaluated before it, and no node's level
+        // changes before its own evaluation (each level is one node), so it starts from itself.
+        for (const Node& node : plan.nodes) {
+            double& level = levels[node.array][node.index];
+            level = evaluate(node, level);
+        }
+        return;
+    }
+    // A cycle: Gauss–Seidel passes from the levels before regulation, until settled.
+    Scratch startBuf;
+    double* const start = startBuf.assign(plan.nodes.size(), 0.0);
+    for (std::size_t k = 0; k < plan.nodes.size(); ++k) start[k] = levels[plan.nodes[k].array][plan.nodes[k].index];
+    // `measure`: track the largest relative change (only the later passes need it; skipping it
+    // saves a division per node on the first pass).
     auto pass = [&](bool measure) {
         double worst = 0;
         std::size_t worstNode = 0;
         for (std::size_t k = 0; k < plan.nodes.size(); ++k) {
             const Node& node = plan.nodes[k];
-            double& level = levelOf(lv, node.kind, node.index);
+            double& level = levels[node.array][node.index];
             const double x = evaluate(node, start[k]);
             if (!measure) {
                 level = x;
@@ -616,20 +668,18 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
         }
         return std::make_pair(worst, worstNode);
     };
-    pass(false);  // exact for an acyclic plan: every node reads only nodes evaluated before it
-    if (plan.cyclic) {
-        for (int p = 2;; ++p) {
-            const auto [change, k] = pass(true);
-            if (change <= kSettleTolerance) break;
-            if (p >= kMaxPasses) {
-                const Node& node = plan.nodes[k];
-                std::ostringstream msg;
-                msg << "regulation cycle does not settle: " << model::kindKey(node.kind) << " '"
-                    << model_->name(EntityRef{node.kind, node.index}) << "' in cell type '"
-                    << model_->entities(Kind::CellType)[cellType].name << "' still changes by " << change << " (relative) after "
-                    << kMaxPasses << " passes";
-                throw Error(msg.str());
-            }
+    pass(false);
+    for (int p = 2;; ++p) {
+        const auto [change, k] = pass(true);
+        if (change <= kSettleTolerance) break;
+        if (p >= kMaxPasses) {
+            const Node& node = plan.nodes[k];
+            std::ostringstream msg;
+            msg << "regulation cycle does not settle: " << model::kindKey(node.kind) << " '"
+                << model_->name(EntityRef{node.kind, node.index}) << "' in cell type '"
+                << model_->entities(Kind::CellType)[cellType].name << "' still changes by " << change << " (relative) after "
+                << kMaxPasses << " passes";
+            throw Error(msg.str());
         }
     }
 }

@@ -132,6 +132,8 @@ private:
         double scaleReference = 1;                ///< that factor's healthy baseline (> 0)
         int hillInt = 1;  ///< hill as a small integer (pow by multiplication), 0 if it is not one
     };
+    /// Where an Edge reads its ratio (resolved once so that setPoint() does not branch on kinds).
+    enum class EdgeSource : std::uint8_t { Level, Slot, Milieu, Skipped };
     /// One pathway edge into a Node; `exponent` = sign·weight.
     struct Edge {
         model::Kind fromKind = model::Kind::Factor;
@@ -140,10 +142,13 @@ private:
         int exponentInt = 0;  ///< exponent as a small integer (±1 … ±4), 0 if it is not one
         std::int32_t fromSlot = -1;  ///< from a mediator produced in the cell by an edge: its slot
         double fromScale = 0;        ///< from a mediator of the milieu: its basal level (0 → skipped)
+        EdgeSource source = EdgeSource::Level;
+        std::uint8_t fromArray = 0;  ///< Level: which CellLevels vector (levelArray())
     };
     /// A level that regulations or pathway edges set in cells of one category.
     struct Node {
         model::Kind kind = model::Kind::Factor;  ///< Receptor, Ligand, Factor or Mediator (secretion)
+        std::uint8_t array = 0;                  ///< its CellLevels vector (levelArray(kind))
         model::Index index = model::kNoIndex;
         std::uint32_t regBegin = 0, regEnd = 0;    ///< its regulations, in CategoryPlan::regs
         std::uint32_t edgeBegin = 0, edgeEnd = 0;  ///< its incoming edges, in CategoryPlan::edges
@@ -184,8 +189,14 @@ private:
 
     const model::CompiledModel* model_;  ///< not owned; must outlive the Regulator
     std::array<CategoryPlan, model::kCellCategoryCount> plans_;
-    std::vector<TherapyEffect> effects_;
-    bool restores_ = false;               ///< some therapy has a restore mechanism
+    std::vector<TherapyEffect> effects_;  ///< in therapy order
+    /// The therapies with effects: (therapy, its effects_ range). Why: setPoint() tests each
+    /// therapy's concentration once, not once per effect.
+    struct EffectGroup {
+        model::Index therapy = model::kNoIndex;
+        std::uint32_t begin = 0, end = 0;
+    };
+    std::vector<EffectGroup> effectGroups_;
     std::vector<double> factorReference_;  ///< per factor: its healthy baseline (restore's goal)
     std::vector<CellLevels> baselines_;   ///< per cell type
     std::vector<std::optional<CarSpec>> cars_;  ///< per cell type
