@@ -279,7 +279,7 @@ public:
         for (const auto& cl : spec.clones) {
             synapse::FactorBaselines fb;
             for (const auto& [f, mult] : cl.factorMultipliers) fb.emplace_back(f, base.factors[f] * mult);
-            cloneBase_.push_back(fb.empty() ? synapse::CellLevels{} : regulator_.variantBaseline(spec.tumourCellType, fb));
+            cloneVariant_.push_back(fb.empty() ? synapse::Regulator::VariantPlan{} : regulator_.variantPlan(spec.tumourCellType, fb));
             cloneBaselines_.push_back(std::move(fb));
         }
         clones_.resize(nClones_);
@@ -717,22 +717,20 @@ private:
             if (c > 0 && cloneBaselines_[c].empty()) {
                 clones_[c].target.ligands = clones_[0].baseLigands;
                 clones_[c].secretion = clones_[0].baseSecretion;
-            } else if (cloneBaselines_[c].empty()) {
-                regulator_.setPoint(spec_.tumourCellType, milieu_, contacts_, levelScratch_);
-                clones_[c].target.ligands = levelScratch_.ligands;
-                clones_[c].secretion = levelScratch_.secretion;
-                if (c == 0) {
-                    clones_[0].baseLigands = clones_[0].target.ligands;
-                    clones_[0].baseSecretion = clones_[0].secretion;
-                }
+            } else if (c == 0) {
+                // The founding clone has no factor changes (checkSpec): the cell type's own set-point,
+                // kept whole because the variants are evaluated beside it.
+                regulator_.setPoint(spec_.tumourCellType, milieu_, contacts_, foundingLevels_);
+                clones_[0].target.ligands = foundingLevels_.ligands;
+                clones_[0].secretion = foundingLevels_.secretion;
+                clones_[0].baseLigands = clones_[0].target.ligands;
+                clones_[0].baseSecretion = clones_[0].secretion;
             } else {
-                regulator_.setPoint(spec_.tumourCellType, cloneBase_[c], milieu_, contacts_, levelScratch_);
+                // Only the levels downstream of the clone's changed factors are evaluated; the rest
+                // are the founding clone's (bit-identical to a full evaluation).
+                regulator_.setPoint(cloneVariant_[c], foundingLevels_, milieu_, contacts_, levelScratch_);
                 clones_[c].target.ligands = levelScratch_.ligands;
                 clones_[c].secretion = levelScratch_.secretion;
-                if (c == 0) {
-                    clones_[0].baseLigands = clones_[0].target.ligands;
-                    clones_[0].baseSecretion = clones_[0].secretion;
-                }
             }
             for (const auto& [lig, mult] : cs.ligandMultipliers) clones_[c].target.ligands[lig] *= mult;
             for (const auto& [med, mult] : cs.secretionMultipliers) clones_[c].secretion[med] *= mult;
@@ -790,7 +788,8 @@ private:
     std::vector<CellMechanism> cellMechs_;
     std::vector<std::size_t> tumourLyses_;  // cellMechs_ that lyse the tumour
     std::vector<synapse::FactorBaselines> cloneBaselines_;
-    std::vector<synapse::CellLevels> cloneBase_;  // each clone's variant baseline (empty: the cell type's own)
+    std::vector<synapse::Regulator::VariantPlan> cloneVariant_;  // each clone's variant plan (empty: the cell type's own)
+    synapse::CellLevels foundingLevels_;                          // the founding clone's whole set-point
     std::vector<double> decay_, basal_;
     Index prolifFactor_ = kNoIndex, viabilityFactor_ = kNoIndex, m2Factor_ = kNoIndex;
     std::size_t tamM1_ = static_cast<std::size_t>(-1), tamM2_ = static_cast<std::size_t>(-1);  // population indices

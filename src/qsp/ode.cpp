@@ -253,6 +253,10 @@ NewtonLu::NewtonLu(std::size_t n, std::vector<std::size_t> diagonalStates) : n_(
             throw InputError(fmt::format("NewtonLu: diagonal states must be increasing and below {} (entry {} is {})", n, k, diag_[k]));
     std::vector<char> isDiag(n, 0);
     for (std::size_t j : diag_) isDiag[j] = 1;
+    for (std::size_t k = 0; k < diag_.size(); ++k) {
+        if (k > 0 && diag_[k] == diag_[k - 1] + 1) diagRuns_.back().second = diag_[k] + 1;
+        else diagRuns_.emplace_back(diag_[k], diag_[k] + 1);
+    }
     for (std::size_t j = 0; j < n; ++j)
         if (isDiag[j] == 0) rest_.push_back(j);
     pivots_.assign(n, 0);
@@ -266,15 +270,17 @@ std::size_t NewtonLu::factor(double* a) {
     const std::size_t n = n_;
     block_ = false;
     if (!diag_.empty()) {
-        // The structure is the sparsity's promise; check it (n·|S| reads, cheap next to the LU)
-        // and fall back to the dense LU if a column of S holds anything off the diagonal.
-        block_ = true;
+        // The structure is the sparsity's promise; check it (n·|S| reads, branch-free so that it
+        // vectorises) and fall back to the dense LU if a column of S holds anything off the
+        // diagonal (a NaN counts as something).
+        double offDiagonal = 0;
         for (std::size_t j : diag_) {
-            const double* col = a + j * n;
-            for (std::size_t i = 0; i < n && block_; ++i)
-                if (i != j && col[i] != 0) block_ = false;
-            if (!block_) break;
+            const double* __restrict col = a + j * n;
+            double sum = 0;
+            for (std::size_t i = 0; i < n; ++i) sum += std::abs(col[i]);
+            offDiagonal += sum - std::abs(col[j]);
         }
+        block_ = offDiagonal == 0;
     }
     if (!block_) return denseFactor(a, n, pivots_.data());
     for (std::size_t j : diag_)
@@ -298,12 +304,14 @@ void NewtonLu::solve(const double* a, double* x) const {
     const std::size_t m = rest_.size();
     for (std::size_t r = 0; r < m; ++r) xr_[r] = x[rest_[r]];
     denseSolve(rr_.data(), m, pivots_.data(), xr_.data());
-    // x_S = (b_S − M_SR x_R) / D, reading M_SR column by column (contiguous in a).
+    // x_S = (b_S − M_SR x_R) / D, reading M_SR column by column, over the runs of consecutive
+    // diagonal states (in the engine, the mediators are one run: contiguous, vectorised loops).
     for (std::size_t c = 0; c < m; ++c) {
-        const double* col = a + rest_[c] * n;
+        const double* __restrict col = a + rest_[c] * n;
         const double xc = xr_[c];
         if (xc == 0) continue;
-        for (std::size_t j : diag_) x[j] -= col[j] * xc;
+        for (const auto& [begin, end] : diagRuns_)
+            for (std::size_t j = begin; j < end; ++j) x[j] -= col[j] * xc;
     }
     for (std::size_t j : diag_) x[j] /= a[j * n + j];
     for (std::size_t r = 0; r < m; ++r) x[rest_[r]] = xr_[r];

@@ -500,7 +500,59 @@ void Regulator::setPoint(Index cellType, const CellLevels& variantBase, const Mi
     setPointFrom(cellType, variantBase, milieu, contacts, out);
 }
 
-void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts, CellLevels& lv) const {
+Regulator::VariantPlan Regulator::variantPlan(Index cellType, const FactorBaselines& factorBaselines) const {
+    VariantPlan v;
+    v.cellType = cellType;
+    v.base = variantBaseline(cellType, factorBaselines);
+    const CategoryPlan& plan = plans_[slotOf(model_->cellTypes()[cellType].category)];
+    v.affected.assign(plan.nodes.size(), 1);
+    if (plan.cyclic) return v;  // Gauss–Seidel passes mix every node's level: evaluate them all
+    // Levels that can differ from the cell type's own: the replaced factors, then, in the plan's
+    // (dependency) order, every node that reads one — by a state regulation, a `scaled_by`, a
+    // pathway edge from a level, or the slot of an affected node.
+    std::array<std::vector<char>, 4> changed = {std::vector<char>(v.base.receptors.size(), 0), std::vector<char>(v.base.ligands.size(), 0),
+                                                std::vector<char>(v.base.factors.size(), 0), std::vector<char>(v.base.secretion.size(), 0)};
+    for (const auto& [f, level] : factorBaselines) changed[levelArray(Kind::Factor)][f] = 1;
+    std::vector<char> slotChanged(plan.mediatorSlots, 0);
+    for (std::size_t k = 0; k < plan.nodes.size(); ++k) {
+        const Node& node = plan.nodes[k];
+        bool reads = changed[node.array][node.index] != 0;
+        for (std::uint32_t r = node.regBegin; r < node.regEnd && !reads; ++r) {
+            const Reg& reg = plan.regs[r];
+            reads = (reg.mode == RegulationMode::State && changed[levelArray(Kind::Factor)][reg.by] != 0) ||
+                    (reg.scaleBy != model::kNoIndex && changed[levelArray(Kind::Factor)][reg.scaleBy] != 0);
+        }
+        for (std::uint32_t e = node.edgeBegin; e < node.edgeEnd && !reads; ++e) {
+            const Edge& edge = plan.edges[e];
+            reads = (edge.source == EdgeSource::Level && changed[edge.fromArray][edge.from] != 0) ||
+                    (edge.source == EdgeSource::Slot && slotChanged[static_cast<std::size_t>(edge.fromSlot)] != 0);
+        }
+        v.affected[k] = reads ? 1 : 0;
+        if (reads) {
+            changed[node.array][node.index] = 1;
+            if (node.slot >= 0) slotChanged[static_cast<std::size_t>(node.slot)] = 1;
+        }
+    }
+    v.partial = true;
+    return v;
+}
+
+void Regulator::setPoint(const VariantPlan& variant, const CellLevels& own, const Milieu& milieu, const Contacts& contacts, CellLevels& out) const {
+    checkSizes(variant.cellType, milieu, contacts);
+    const CellLevels& b = baselines_[variant.cellType];
+    const CategoryPlan& plan = plans_[slotOf(model_->cellTypes()[variant.cellType].category)];
+    auto sized = [&](const CellLevels& x) {
+        return x.receptors.size() == b.receptors.size() && x.ligands.size() == b.ligands.size() && x.factors.size() == b.factors.size() &&
+               x.secretion.size() == b.secretion.size();
+    };
+    if (!sized(variant.base) || !sized(own) || variant.affected.size() != plan.nodes.size())
+        throw Error("regulation: a variant plan or the own set-point for cell type '" + model_->entities(Kind::CellType)[variant.cellType].name +
+                    "' is not sized for the model (build them with variantPlan() and setPoint())");
+    setPointFrom(variant.cellType, variant.base, milieu, contacts, out, variant.partial ? &variant : nullptr, &own);
+}
+
+void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts, CellLevels& lv,
+                             const VariantPlan* variant, const CellLevels* own) const {
     const CategoryPlan& plan = plans_[slotOf(model_->cellTypes()[cellType].category)];
     // Copy-assignment reuses lv's storage: no allocation when the caller passes the same buffer again.
     lv.receptors = base.receptors;
@@ -635,9 +687,22 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
     if (!plan.cyclic) {
         // One pass is exact: every node reads only nodes evaluated before it, and no node's level
         // changes before its own evaluation (each level is one node), so it starts from itself.
-        for (const Node& node : plan.nodes) {
+        if (variant == nullptr) {
+            for (const Node& node : plan.nodes) {
+                double& level = levels[node.array][node.index];
+                level = evaluate(node, level);
+            }
+            return;
+        }
+        // A variant beside its cell type's own set-point: a node the replaced factors cannot reach
+        // reads the same inputs as in `own`, so its level is `own`'s (bit for bit). Nodes keeping a
+        // slot are evaluated anyway: later nodes read the slot, which `own` does not keep.
+        const double* const ownLevels[4] = {own->receptors.data(), own->ligands.data(), own->factors.data(), own->secretion.data()};
+        for (std::size_t k = 0; k < plan.nodes.size(); ++k) {
+            const Node& node = plan.nodes[k];
             double& level = levels[node.array][node.index];
-            level = evaluate(node, level);
+            if (variant->affected[k] == 0 && node.slot < 0) level = ownLevels[node.array][node.index];
+            else level = evaluate(node, level);
         }
         return;
     }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -1109,4 +1110,46 @@ TEST(RegulationDefaultModel, VariantBaselineOverloadEqualsFactorBaselines) {
     }
     EXPECT_THROW(reg.setPoint(tnbc, CellLevels{}, milieu, none, out), nkscape::Error);
     EXPECT_THROW((void)reg.variantBaseline(tnbc, {{m.require(Kind::Factor, "ADAM17"), -1.0}}), nkscape::Error);
+}
+
+// A variant evaluated beside its cell type's own set-point (only the levels downstream of its
+// changed factors) equals the full evaluation bit for bit: the shipped template's three evasive
+// traits, alone and together, in milieus with cytokines, an inhibiting drug and a restoring one.
+TEST(RegulationDefaultModel, PartialVariantSetPointEqualsTheFullOne) {
+    const CompiledModel& m = defaultModel();
+    const Regulator reg(m);
+    const Index tnbc = m.require(Kind::CellType, "TNBC");
+    const Index methylation = m.require(Kind::Factor, "HLA-I methylation"), adam17 = m.require(Kind::Factor, "ADAM17"),
+                inducibility = m.require(Kind::Factor, "PD-L1 inducibility");
+    const CellLevels own0 = reg.baseline(tnbc);
+    const std::vector<FactorBaselines> variants = {{{methylation, own0.factors[methylation] * 8}},
+                                                   {{adam17, own0.factors[adam17] * 3}},
+                                                   {{inducibility, own0.factors[inducibility] * 3}},
+                                                   {{methylation, 0.9}, {adam17, 2.0}, {inducibility, 0.1}}};
+    std::vector<Milieu> milieus(3, basalMilieu(m));
+    milieus[1].mediators[m.require(Kind::Mediator, "IFN-g")] = 500;
+    milieus[1].mediators[m.require(Kind::Mediator, "TGF-b")] = 5000;
+    milieus[2].mediators[m.require(Kind::Mediator, "IFN-g")] = 50;
+    milieus[2].therapies[m.require(Kind::Therapy, "DNMT inhibitor")] = 100;
+    for (const char* drug : {"ADAM10/17 inhibitor", "GSK-3b modulator"})
+        if (const auto t = m.indexOf(Kind::Therapy, drug)) milieus[2].therapies[*t] = 50;
+    const Contacts none = Contacts::none(m);
+    CellLevels own, out;
+    bool anySkipped = false;
+    for (const auto& fb : variants) {
+        const auto plan = reg.variantPlan(tnbc, fb);
+        EXPECT_EQ(plan.base.factors, reg.variantBaseline(tnbc, fb).factors);
+        anySkipped = anySkipped || std::count(plan.affected.begin(), plan.affected.end(), 0) > 0;
+        for (const auto& milieu : milieus) {
+            reg.setPoint(tnbc, milieu, none, own);
+            reg.setPoint(plan, own, milieu, none, out);
+            const CellLevels expected = reg.setPoint(tnbc, milieu, none, fb);
+            EXPECT_EQ(out.ligands, expected.ligands);
+            EXPECT_EQ(out.factors, expected.factors);
+            EXPECT_EQ(out.secretion, expected.secretion);
+            EXPECT_EQ(out.receptors, expected.receptors);
+        }
+    }
+    EXPECT_TRUE(anySkipped) << "a single trait leaves most of the tumour's regulated levels alone";
+    EXPECT_THROW(reg.setPoint(reg.variantPlan(tnbc, variants[0]), CellLevels{}, milieus[0], none, out), nkscape::Error);
 }

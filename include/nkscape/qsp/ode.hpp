@@ -19,6 +19,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nkscape/error.hpp"
@@ -168,6 +169,7 @@ public:
 private:
     std::size_t n_ = 0;
     std::vector<std::size_t> diag_, rest_;  // S and R, increasing
+    std::vector<std::pair<std::size_t, std::size_t>> diagRuns_;  // S as [begin, end) runs of consecutive states
     std::vector<std::size_t> pivots_;       // dense: n; block: |R|
     std::vector<double> rr_;                // block: the factors of M_RR, |R|² column-major
     mutable std::vector<double> xr_;        // block: x_R scratch
