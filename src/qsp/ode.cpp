@@ -129,6 +129,10 @@ std::string flagName(int flag) {
 struct LinearSolverState {
     NewtonLu lu;
     sunindextype lastFlag = 0;
+    // Set by the solver's linear-system function when it keeps the Jacobian itself: the factors
+    // come from J and γ (NewtonLu::factorJacobian), and CVODE's matrix is left unformed.
+    const double* jacobian = nullptr;
+    double gamma = 0;
 };
 
 LinearSolverState& luOf(SUNLinearSolver s) { return *static_cast<LinearSolverState*>(s->content); }
@@ -143,13 +147,16 @@ sunindextype luLastFlag(SUNLinearSolver s) { return luOf(s).lastFlag; }
 
 int luSetup(SUNLinearSolver s, SUNMatrix matrix) {
     LinearSolverState& st = luOf(s);
-    st.lastFlag = static_cast<sunindextype>(st.lu.factor(SUNDenseMatrix_Data(matrix)));
+    st.lastFlag = static_cast<sunindextype>(st.jacobian != nullptr ? st.lu.factorJacobian(st.jacobian, st.gamma)
+                                                                   : st.lu.factor(SUNDenseMatrix_Data(matrix)));
     return st.lastFlag == 0 ? SUNLS_SUCCESS : SUNLS_LUFACT_FAIL;  // recoverable: CVODE retries with a smaller step
 }
 
 int luSolve(SUNLinearSolver s, SUNMatrix matrix, N_Vector x, N_Vector b, sunrealtype /*tol*/) {
     N_VScale(1.0, b, x);
-    luOf(s).lu.solve(SUNDenseMatrix_Data(matrix), N_VGetArrayPointer(x));
+    const LinearSolverState& st = luOf(s);
+    if (st.jacobian != nullptr) st.lu.solveJacobian(N_VGetArrayPointer(x));
+    else st.lu.solve(SUNDenseMatrix_Data(matrix), N_VGetArrayPointer(x));
     return SUNLS_SUCCESS;
 }
 
@@ -232,6 +239,124 @@ int denseScaleAddI(sunrealtype c, SUNMatrix a) {  // A ← c·A + I
 
 SUNMatrix fastDenseMatrix(sunindextype n, SUNContext ctx);
 
+// ---- vector operations CVODE calls tens of times per step ----------------------------------------
+// The packaged serial N_Vector runs each element through ~20 instructions; these plain loops do the
+// same floating-point operations (the same special cases of N_VLinearSum, sums in the same order),
+// so results are bit-identical, in a fraction of the time. Installed on the state vector before
+// CVodeInit: CVODE clones its work vectors from it, and the clones keep the operations.
+double* vecData(N_Vector v) { return NV_DATA_S(v); }
+std::size_t vecLength(N_Vector v) { return static_cast<std::size_t>(NV_LENGTH_S(v)); }
+
+void vecLinearSum(sunrealtype a, N_Vector x, sunrealtype b, N_Vector y, N_Vector z) {
+    const std::size_t n = vecLength(x);
+    const double* xd = vecData(x);
+    const double* yd = vecData(y);
+    double* zd = vecData(z);
+    // y ← a·x + y and x ← b·y + x in place (x and y may be z here, so no __restrict).
+    auto axpy = [n](double c, const double* from, double* to) {
+        if (c == 1) for (std::size_t i = 0; i < n; ++i) to[i] += from[i];
+        else if (c == -1) for (std::size_t i = 0; i < n; ++i) to[i] -= from[i];
+        else for (std::size_t i = 0; i < n; ++i) to[i] += c * from[i];
+    };
+    if (b == 1 && z == y) return axpy(a, xd, zd);
+    if (a == 1 && z == x) return axpy(b, yd, zd);
+    if (a == 1 && b == 1) for (std::size_t i = 0; i < n; ++i) zd[i] = xd[i] + yd[i];
+    else if (a == 1 && b == -1) for (std::size_t i = 0; i < n; ++i) zd[i] = xd[i] - yd[i];
+    else if (a == -1 && b == 1) for (std::size_t i = 0; i < n; ++i) zd[i] = yd[i] - xd[i];
+    else if (a == 1) for (std::size_t i = 0; i < n; ++i) zd[i] = b * yd[i] + xd[i];
+    else if (b == 1) for (std::size_t i = 0; i < n; ++i) zd[i] = a * xd[i] + yd[i];
+    else if (a == -1) for (std::size_t i = 0; i < n; ++i) zd[i] = b * yd[i] - xd[i];
+    else if (b == -1) for (std::size_t i = 0; i < n; ++i) zd[i] = a * xd[i] - yd[i];
+    else if (a == b) for (std::size_t i = 0; i < n; ++i) zd[i] = a * (xd[i] + yd[i]);
+    else if (a == -b) for (std::size_t i = 0; i < n; ++i) zd[i] = a * (xd[i] - yd[i]);
+    else for (std::size_t i = 0; i < n; ++i) zd[i] = a * xd[i] + b * yd[i];
+}
+void vecConst(sunrealtype c, N_Vector z) { std::fill_n(vecData(z), vecLength(z), c); }
+void vecScale(sunrealtype c, N_Vector x, N_Vector z) {
+    const std::size_t n = vecLength(x);
+    const double* xd = vecData(x);
+    double* zd = vecData(z);
+    for (std::size_t i = 0; i < n; ++i) zd[i] = c * xd[i];  // c = ±1 included: exact
+}
+void vecAbs(N_Vector x, N_Vector z) {
+    const std::size_t n = vecLength(x);
+    const double* xd = vecData(x);
+    double* zd = vecData(z);
+    for (std::size_t i = 0; i < n; ++i) zd[i] = std::abs(xd[i]);
+}
+void vecInv(N_Vector x, N_Vector z) {
+    const std::size_t n = vecLength(x);
+    const double* xd = vecData(x);
+    double* zd = vecData(z);
+    for (std::size_t i = 0; i < n; ++i) zd[i] = 1.0 / xd[i];
+}
+void vecAddConst(N_Vector x, sunrealtype b, N_Vector z) {
+    const std::size_t n = vecLength(x);
+    const double* xd = vecData(x);
+    double* zd = vecData(z);
+    for (std::size_t i = 0; i < n; ++i) zd[i] = xd[i] + b;
+}
+void vecProd(N_Vector x, N_Vector y, N_Vector z) {
+    const std::size_t n = vecLength(x);
+    const double* xd = vecData(x);
+    const double* yd = vecData(y);
+    double* zd = vecData(z);
+    for (std::size_t i = 0; i < n; ++i) zd[i] = xd[i] * yd[i];
+}
+void vecDiv(N_Vector x, N_Vector y, N_Vector z) {
+    const std::size_t n = vecLength(x);
+    const double* xd = vecData(x);
+    const double* yd = vecData(y);
+    double* zd = vecData(z);
+    for (std::size_t i = 0; i < n; ++i) zd[i] = xd[i] / yd[i];
+}
+sunrealtype vecWSqrSumLocal(N_Vector x, N_Vector w) {
+    const std::size_t n = vecLength(x);
+    const double* xd = vecData(x);
+    const double* wd = vecData(w);
+    double sum = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double p = xd[i] * wd[i];
+        sum += p * p;
+    }
+    return sum;
+}
+sunrealtype vecWrmsNorm(N_Vector x, N_Vector w) {
+    const double mean = vecWSqrSumLocal(x, w) / static_cast<double>(vecLength(x));
+    return mean <= 0 ? 0.0 : std::sqrt(mean);
+}
+sunrealtype vecMaxNorm(N_Vector x) {
+    const std::size_t n = vecLength(x);
+    const double* xd = vecData(x);
+    double m = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (std::abs(xd[i]) > m) m = std::abs(xd[i]);
+    return m;
+}
+sunrealtype vecMin(N_Vector x) {
+    const std::size_t n = vecLength(x);
+    const double* xd = vecData(x);
+    double m = xd[0];
+    for (std::size_t i = 1; i < n; ++i)
+        if (xd[i] < m) m = xd[i];
+    return m;
+}
+
+void installVectorOps(N_Vector v) {
+    v->ops->nvlinearsum = &vecLinearSum;
+    v->ops->nvconst = &vecConst;
+    v->ops->nvscale = &vecScale;
+    v->ops->nvabs = &vecAbs;
+    v->ops->nvinv = &vecInv;
+    v->ops->nvaddconst = &vecAddConst;
+    v->ops->nvprod = &vecProd;
+    v->ops->nvdiv = &vecDiv;
+    v->ops->nvwsqrsumlocal = &vecWSqrSumLocal;
+    v->ops->nvwrmsnorm = &vecWrmsNorm;
+    v->ops->nvmaxnorm = &vecMaxNorm;
+    v->ops->nvmin = &vecMin;
+}
+
 SUNMatrix denseClone(SUNMatrix a) { return fastDenseMatrix(SUNDenseMatrix_Rows(a), a->sunctx); }
 
 // A SUNDIALS dense n×n matrix whose zero, copy, scale-add-identity and clone are the above.
@@ -266,33 +391,43 @@ NewtonLu::NewtonLu(std::size_t n, std::vector<std::size_t> diagonalStates) : n_(
     }
 }
 
-std::size_t NewtonLu::factor(double* a) {
+bool NewtonLu::diagonalColumnsHold(const double* a) const {
+    // Branch-free so that it vectorises; a NaN off the diagonal counts as something.
     const std::size_t n = n_;
-    block_ = false;
-    if (!diag_.empty()) {
-        // The structure is the sparsity's promise; check it (n·|S| reads, branch-free so that it
-        // vectorises) and fall back to the dense LU if a column of S holds anything off the
-        // diagonal (a NaN counts as something).
-        double offDiagonal = 0;
-        for (std::size_t j : diag_) {
-            const double* __restrict col = a + j * n;
-            double sum = 0;
-            for (std::size_t i = 0; i < n; ++i) sum += std::abs(col[i]);
-            offDiagonal += sum - std::abs(col[j]);
-        }
-        block_ = offDiagonal == 0;
+    double offDiagonal = 0;
+    for (std::size_t j : diag_) {
+        const double* __restrict col = a + j * n;
+        double sum = 0;
+        for (std::size_t i = 0; i < n; ++i) sum += std::abs(col[i]);
+        offDiagonal += sum - std::abs(col[j]);
     }
-    if (!block_) return denseFactor(a, n, pivots_.data());
-    for (std::size_t j : diag_)
-        if (a[j * n + j] == 0) return j + 1;
+    return offDiagonal == 0;
+}
+
+// Factorises the rest block scale·a_RR + shift·I (M_RR itself: scale 1, shift 0; from J: −γ, 1).
+std::size_t NewtonLu::factorRest(const double* a, double scale, double shift) {
+    const std::size_t n = n_;
     const std::size_t m = rest_.size();
     for (std::size_t c = 0; c < m; ++c) {
         const double* col = a + rest_[c] * n;
         double* out = rr_.data() + c * m;
-        for (std::size_t r = 0; r < m; ++r) out[r] = col[rest_[r]];
+        for (std::size_t r = 0; r < m; ++r) out[r] = scale * col[rest_[r]];
+        out[c] += shift;
     }
     const std::size_t k = denseFactor(rr_.data(), m, pivots_.data());
     return k == 0 ? 0 : rest_[k - 1] + 1;
+}
+
+std::size_t NewtonLu::factor(double* a) {
+    const std::size_t n = n_;
+    jacobian_ = nullptr;
+    // The structure is the sparsity's promise; check it and fall back to the dense LU if a column
+    // of S holds anything off the diagonal.
+    block_ = !diag_.empty() && diagonalColumnsHold(a);
+    if (!block_) return denseFactor(a, n, pivots_.data());
+    for (std::size_t j : diag_)
+        if (a[j * n + j] == 0) return j + 1;
+    return factorRest(a, 1.0, 0.0);
 }
 
 void NewtonLu::solve(const double* a, double* x) const {
@@ -314,6 +449,50 @@ void NewtonLu::solve(const double* a, double* x) const {
             for (std::size_t j = begin; j < end; ++j) x[j] -= col[j] * xc;
     }
     for (std::size_t j : diag_) x[j] /= a[j * n + j];
+    for (std::size_t r = 0; r < m; ++r) x[rest_[r]] = xr_[r];
+}
+
+std::size_t NewtonLu::factorJacobian(const double* jacobian, double gamma) {
+    const std::size_t n = n_;
+    jacobian_ = jacobian;
+    gamma_ = gamma;
+    if (!structureChecked_) {
+        structureHolds_ = !diag_.empty() && diagonalColumnsHold(jacobian);
+        structureChecked_ = true;
+    }
+    block_ = structureHolds_;
+    if (!block_) {
+        // M = I − γJ in full, then the dense LU (SUNDIALS' scale-add-identity and GETRF order).
+        dense_.resize(n * n);
+        for (std::size_t k = 0; k < n * n; ++k) dense_[k] = -gamma * jacobian[k];
+        for (std::size_t j = 0; j < n; ++j) dense_[j * n + j] += 1.0;
+        return denseFactor(dense_.data(), n, pivots_.data());
+    }
+    for (std::size_t j : diag_)
+        if (1.0 - gamma * jacobian[j * n + j] == 0) return j + 1;
+    return factorRest(jacobian, -gamma, 1.0);
+}
+
+void NewtonLu::solveJacobian(double* x) const {
+    const std::size_t n = n_;
+    if (!block_) {
+        denseSolve(dense_.data(), n, pivots_.data(), x);
+        return;
+    }
+    const double* a = jacobian_;
+    const double gamma = gamma_;
+    const std::size_t m = rest_.size();
+    for (std::size_t r = 0; r < m; ++r) xr_[r] = x[rest_[r]];
+    denseSolve(rr_.data(), m, pivots_.data(), xr_.data());
+    // x_S = (b_S + γ J_SR x_R) / (1 − γ J_SS): M_SR = −γ J_SR, D = 1 − γ diag(J_SS).
+    for (std::size_t c = 0; c < m; ++c) {
+        const double* __restrict col = a + rest_[c] * n;
+        const double gxc = gamma * xr_[c];
+        if (gxc == 0) continue;
+        for (const auto& [begin, end] : diagRuns_)
+            for (std::size_t j = begin; j < end; ++j) x[j] += col[j] * gxc;
+    }
+    for (std::size_t j : diag_) x[j] /= 1.0 - gamma * a[j * n + j];
     for (std::size_t r = 0; r < m; ++r) x[rest_[r]] = xr_[r];
 }
 
@@ -339,7 +518,7 @@ struct OdeSolver::Impl {
     bool ownJacobian = false;
     bool analytic = false;
     JacobianColouring colouring;
-    std::vector<double> savedJ;   // the last Jacobian computed, column-major, for reuse after a reinit
+    std::vector<double> savedJ;   // the Jacobian (own or analytic), column-major n×n: Newton setups form M from it
     bool haveSavedJ = false;
     bool reuseNext = false;       // set by reinitialize: the next Jacobian request gets savedJ
     long ownJacRhs = 0;           // RHS evaluations of our difference quotient (CVODE does not count them)
@@ -387,64 +566,77 @@ struct OdeSolver::Impl {
         }
     }
 
-    static int jacFn(sunrealtype t, N_Vector yv, N_Vector fy, SUNMatrix J, void* userData, N_Vector tmp1, N_Vector tmp2, N_Vector tmp3) {
+    // CVODE's linear-system function (CVodeSetLinSysFn) for our own Jacobian: keeps J in `savedJ`
+    // (re-evaluated when CVODE says it is stale, reused otherwise) and hands J and γ to NewtonLu,
+    // which forms only the parts of M = I − γJ its solve needs. Why not CVODE's default: it copies
+    // the saved J into M and scales all n² entries at every Newton setup (about every other step
+    // after a dose), more work than the block factorisation itself.
+    static int linsysFn(sunrealtype t, N_Vector yv, N_Vector fy, SUNMatrix /*A*/, sunbooleantype jok, sunbooleantype* jcur, sunrealtype gamma,
+                        void* userData, N_Vector tmp1, N_Vector tmp2, N_Vector tmp3) {
         auto* self = static_cast<Impl*>(userData);
         try {
-            const std::size_t n = self->n;
-            double* jd = SUNDenseMatrix_Data(J);
-            if (self->reuseNext && self->haveSavedJ) {
-                self->reuseNext = false;
-                ++self->jacReuses;
-                std::copy(self->savedJ.begin(), self->savedJ.end(), jd);
-                return 0;
-            }
-            self->reuseNext = false;
-            if (self->analytic) {
-                SUNMatZero(J);
-                self->system->jacobian(t, self->data(yv), self->data(fy), JacobianView(jd, n));
-            } else {
-                // Increments as CVODE's dense difference quotient (cvLsDenseDQJac): σ_j =
-                // max(√u·|y_j|, minInc/w_j), minInc from the weighted norm of f and the step size.
-                N_Vector ewt = tmp1;
-                if (CVodeGetErrWeights(self->mem, ewt) != CV_SUCCESS) return -1;
-                sunrealtype h = 0;
-                CVodeGetCurrentStep(self->mem, &h);
-                const double uround = std::numeric_limits<double>::epsilon();
-                const double srur = std::sqrt(uround);
-                const double fnorm = N_VWrmsNorm(fy, ewt);
-                const double minInc = fnorm != 0 ? 1000.0 * std::abs(h) * uround * static_cast<double>(n) * fnorm : 1.0;
-                const auto y = self->data(yv);
-                const auto w = self->data(ewt);
-                const double* c = self->constraints != nullptr ? N_VGetArrayPointer(self->constraints) : nullptr;
-                for (std::size_t j = 0; j < n; ++j) {
-                    double inc = std::max(srur * std::abs(y[j]), minInc / w[j]);
-                    // Like CVODE: perturb away from a constraint boundary (states declared ≥ 0).
-                    if (c != nullptr && c[j] == 1.0 && y[j] + inc < 0) inc = -inc;
-                    self->increments[j] = inc;
+            *jcur = SUNFALSE;
+            if (!jok || !self->haveSavedJ) {
+                if (self->reuseNext && self->haveSavedJ) {
+                    ++self->jacReuses;  // the first setup after reinitialize(): the last Jacobian
+                } else {
+                    const int r = self->evaluateJacobian(t, yv, fy, tmp1, tmp2, tmp3);
+                    if (r != 0) return r;
+                    self->haveSavedJ = true;
+                    self->lu.lu.jacobianChanged();
+                    *jcur = SUNTRUE;
                 }
-                self->ownJacRhs += static_cast<long>(self->colouring.colours());
-                // Tell the system its rhs() calls are for a Jacobian (it may reuse work); the guard
-                // closes the scope on every path out, exceptions included.
-                struct Scope {
-                    OdeSystem& s;
-                    explicit Scope(OdeSystem& sys) : s(sys) { s.jacobianScope(true); }
-                    ~Scope() { s.jacobianScope(false); }
-                    Scope(const Scope&) = delete;
-                    Scope& operator=(const Scope&) = delete;
-                } scope(*self->system);
-                if (!self->colouring.differenceQuotient(*self->system, t, y, self->data(fy), self->increments, std::span<double>(jd, n * n),
-                                                        self->data(tmp2), self->data(tmp3)))
-                    return 1;  // recoverable, as a non-finite RHS value is for CVODE
+                self->reuseNext = false;
             }
-            if (self->options.reuseJacobianAfterReinit) {
-                self->savedJ.assign(jd, jd + n * n);
-                self->haveSavedJ = true;
-            }
+            self->lu.jacobian = self->savedJ.data();
+            self->lu.gamma = gamma;
             return 0;
         } catch (...) {
             self->pending = std::current_exception();
             return -1;
         }
+    }
+
+    // J = ∂f/∂y at (t, y) into savedJ: the system's analytic one, or the (coloured) difference quotient.
+    int evaluateJacobian(sunrealtype tNow, N_Vector yv, N_Vector fy, N_Vector tmp1, N_Vector tmp2, N_Vector tmp3) {
+        double* jd = savedJ.data();
+        if (analytic) {
+            std::fill(savedJ.begin(), savedJ.end(), 0.0);
+            system->jacobian(tNow, data(yv), data(fy), JacobianView(jd, n));
+            return 0;
+        }
+        // Increments as CVODE's dense difference quotient (cvLsDenseDQJac): σ_j =
+        // max(√u·|y_j|, minInc/w_j), minInc from the weighted norm of f and the step size.
+        N_Vector ewt = tmp1;
+        if (CVodeGetErrWeights(mem, ewt) != CV_SUCCESS) return -1;
+        sunrealtype h = 0;
+        CVodeGetCurrentStep(mem, &h);
+        const double uround = std::numeric_limits<double>::epsilon();
+        const double srur = std::sqrt(uround);
+        const double fnorm = N_VWrmsNorm(fy, ewt);
+        const double minInc = fnorm != 0 ? 1000.0 * std::abs(h) * uround * static_cast<double>(n) * fnorm : 1.0;
+        const auto yNow = data(yv);
+        const auto w = data(ewt);
+        const double* c = constraints != nullptr ? N_VGetArrayPointer(constraints) : nullptr;
+        for (std::size_t j = 0; j < n; ++j) {
+            double inc = std::max(srur * std::abs(yNow[j]), minInc / w[j]);
+            // Like CVODE: perturb away from a constraint boundary (states declared ≥ 0).
+            if (c != nullptr && c[j] == 1.0 && yNow[j] + inc < 0) inc = -inc;
+            increments[j] = inc;
+        }
+        ownJacRhs += static_cast<long>(colouring.colours());
+        // Tell the system its rhs() calls are for a Jacobian (it may reuse work); the guard
+        // closes the scope on every path out, exceptions included.
+        struct Scope {
+            OdeSystem& s;
+            explicit Scope(OdeSystem& sys) : s(sys) { s.jacobianScope(true); }
+            ~Scope() { s.jacobianScope(false); }
+            Scope(const Scope&) = delete;
+            Scope& operator=(const Scope&) = delete;
+        } scope(*system);
+        if (!colouring.differenceQuotient(*system, tNow, yNow, data(fy), increments, std::span<double>(jd, n * n), data(tmp2), data(tmp3)))
+            return 1;  // recoverable, as a non-finite RHS value is for CVODE
+        return 0;
     }
 
     static int weightFn(N_Vector yv, N_Vector ewt, void* userData) {
@@ -484,7 +676,7 @@ struct OdeSolver::Impl {
         CVodeGetNumLinRhsEvals(mem, &nfeLs);
         s.rhsEvals = nfe + nfeLs;
         s.rhsEvalsForJacobian = nfeLs;
-        CVodeGetNumJacEvals(mem, &s.jacobianEvals);  // includes reuses: OdeSolver::stats() takes them out
+        CVodeGetNumJacEvals(mem, &s.jacobianEvals);  // those the linear-system function made (not reuses)
         CVodeGetNumErrTestFails(mem, &s.errorTestFailures);
         CVodeGetNumNonlinSolvIters(mem, &s.nonlinearIterations);
         CVodeGetNumNonlinSolvConvFails(mem, &s.nonlinearConvergenceFailures);
@@ -604,6 +796,7 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
     im.y = N_VNew_Serial(len, im.ctx);
     if (im.y == nullptr) throw SolverError(who + ": cannot allocate the state vector");
     std::copy(y0.begin(), y0.end(), N_VGetArrayPointer(im.y));
+    if (options.fastVectorOps) installVectorOps(im.y);
     im.mem = CVodeCreate(CV_BDF, im.ctx);
     if (im.mem == nullptr) throw SolverError(who + ": CVodeCreate failed");
     im.check(CVodeSetErrHandlerFn(im.mem, &Impl::errFn, &im), "CVodeSetErrHandlerFn");
@@ -640,7 +833,8 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
     if (im.ownJacobian) {
         if (!im.analytic) im.colouring = JacobianColouring::fromSparsity(im.n, system.jacobianSparsity());
         im.increments.assign(im.n, 0.0);
-        im.check(CVodeSetJacFn(im.mem, &Impl::jacFn), "CVodeSetJacFn");
+        im.savedJ.assign(im.n * im.n, 0.0);
+        im.check(CVodeSetLinSysFn(im.mem, &Impl::linsysFn), "CVodeSetLinSysFn");
     }
     // The block path needs a Jacobian whose zeros the sparsity guarantees: our coloured one.
     im.lu.lu = NewtonLu(im.n, im.ownJacobian && !im.analytic && options.blockNewtonSolve ? im.colouring.diagonalColumns() : std::vector<std::size_t>{});
@@ -763,7 +957,7 @@ OdeStats OdeSolver::stats() const {
     s.rootEvals += b.rootEvals;
     s.rhsEvals += impl_->ownJacRhs;
     s.rhsEvalsForJacobian += impl_->ownJacRhs;
-    s.jacobianEvals -= impl_->jacReuses;
+    // (CVODE counts a Jacobian evaluation where the linear-system function says it made one; reuses are not.)
     s.jacobianReuses = impl_->jacReuses;
     return s;
 }

@@ -144,36 +144,58 @@ private:
 };
 
 /// LU solver for CVODE's Newton matrix M = I − γJ (n×n, column-major). With a set S of
-/// "diagonal" states — states whose column of M holds the diagonal alone, such as fast mediators
+/// "diagonal" states — states whose column of J holds the diagonal alone, such as fast mediators
 /// that the other equations read only through frozen set-points — M is block lower-triangular,
 /// M = [[M_RR, 0], [M_SR, D]] with D diagonal, and only the rest R is factorised:
 /// M_RR x_R = b_R, then x_S = (b_S − M_SR x_R) / D. Why: in the engine S holds most states
-/// (the mediators), so a factorisation costs |R|³/3 instead of n³/3 operations, with the same
-/// solution up to rounding. Without S (or if a factorised matrix breaks the structure) it is the
-/// plain dense LU with partial pivoting, bit-identical to SUNDIALS' dense solver (the oracle that
-/// the tests compare the block path against).
+/// (the mediators), so a factorisation costs |R|³/3 instead of n³/3 operations and M need not be
+/// formed in full, with the same solution up to rounding. Without S (or if a matrix breaks the
+/// structure) it is the plain dense LU with partial pivoting, bit-identical to SUNDIALS' dense
+/// solver (the oracle that the tests compare the block path against).
+///
+/// Two ways in: factor(M) from the Newton matrix itself (CVODE formed it), or
+/// factorJacobian(J, γ) from the Jacobian, which the solver keeps between setups (only the parts
+/// the solve needs are formed).
 class NewtonLu {
 public:
     /// For n×n matrices; `diagonalStates` (each < n, increasing, no repeats) may be empty.
     /// \throws InputError if a state is out of range or the list is not increasing.
     explicit NewtonLu(std::size_t n = 0, std::vector<std::size_t> diagonalStates = {});
-    /// Factorises `a` (n×n column-major, overwritten by the factors). Returns 0, or k + 1 if the
-    /// pivot of state k is zero (M singular; CVODE then retries with a smaller step).
+    /// Factorises the Newton matrix `a` (n×n column-major, overwritten by the factors on the dense
+    /// path). Returns 0, or k + 1 if the pivot of state k is zero (M singular; CVODE then retries
+    /// with a smaller step).
     std::size_t factor(double* a);
     /// Overwrites `x` (b on entry, length n) with M⁻¹b, using the factors of the last factor(a).
     void solve(const double* a, double* x) const;
-    /// Whether the last factor() took the block path (false: dense LU).
+    /// Factorises M = I − γ·J for the Jacobian `jacobian` (n×n column-major), which must stay
+    /// unchanged until the last solveJacobian() of this factorisation. The block path is taken
+    /// when the diagonal states' columns of J hold only their diagonal (checked once per new J:
+    /// see jacobianChanged()). Returns as factor().
+    std::size_t factorJacobian(const double* jacobian, double gamma);
+    /// Overwrites `x` (b on entry) with M⁻¹b for the last factorJacobian().
+    void solveJacobian(double* x) const;
+    /// Tells the solver that the Jacobian passed to factorJacobian() has new values: the structure
+    /// is checked again at the next factorisation.
+    void jacobianChanged() noexcept { structureChecked_ = false; }
+    /// Whether the last factorisation took the block path (false: dense LU).
     [[nodiscard]] bool lastWasBlock() const noexcept { return block_; }
     [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
 private:
+    [[nodiscard]] bool diagonalColumnsHold(const double* a) const;
+    std::size_t factorRest(const double* a, double scale, double shift);
+
     std::size_t n_ = 0;
     std::vector<std::size_t> diag_, rest_;  // S and R, increasing
     std::vector<std::pair<std::size_t, std::size_t>> diagRuns_;  // S as [begin, end) runs of consecutive states
     std::vector<std::size_t> pivots_;       // dense: n; block: |R|
     std::vector<double> rr_;                // block: the factors of M_RR, |R|² column-major
+    std::vector<double> dense_;             // factorJacobian's dense path: the factors of M, n² column-major
     mutable std::vector<double> xr_;        // block: x_R scratch
+    const double* jacobian_ = nullptr;      // factorJacobian: J and γ for the solves
+    double gamma_ = 0;
     bool block_ = false;
+    bool structureChecked_ = false, structureHolds_ = false;
 };
 
 /// Solver settings. Tolerances are in each state's unit; the error test is
@@ -202,6 +224,10 @@ struct OdeOptions {
     /// diagonal-only columns (NewtonLu). false: always the dense LU (for checking one against the
     /// other). Only with JacobianMethod::Auto and a system that gives jacobianSparsity().
     bool blockNewtonSolve = true;
+    /// nkscape's own loops for the vector operations CVODE calls most (linear sums, norms, …):
+    /// the same operations in the same order as SUNDIALS' serial N_Vector (bit-identical
+    /// trajectories), several times faster. false: SUNDIALS' own (for checking one against the other).
+    bool fastVectorOps = true;
 };
 
 /// Counters accumulated since the solver was constructed (across reinitialize calls).
