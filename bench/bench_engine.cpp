@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include <sys/resource.h>
+
 #include "nkscape/model/loader.hpp"
 #include "nkscape/qsp/engine.hpp"
 #include "nkscape/qsp/scenario.hpp"
@@ -64,6 +66,10 @@ void run(benchmark::State& state, const qsp::SimulationSpec& spec, const Compile
     state.counters["steps"] = static_cast<double>(st.steps);
     state.counters["newton_iters"] = static_cast<double>(st.nonlinearIterations);
     state.counters["err_test_fails"] = static_cast<double>(st.errorTestFailures);
+    // Peak resident memory of the whole benchmark process so far (MiB): an upper bound for one run.
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    state.counters["peak_rss_mib"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
 }  // namespace
@@ -106,8 +112,9 @@ BENCHMARK(BM_DrugPkAdvanceLinear);
 // The case: the shipped default TNBC scenario (scenarios/simulate/tnbc-untreated.toml:
 // founding clone and three evasive clones; CD56dim NK, CD8 T and Treg cells with blood pools,
 // MDSCs, M2 TAMs, CAFs; 25 mediators) for one year with weekly avelumab 10 mg/kg as 60-min
-// infusions, at the scenario's tolerances (rtol 1e-6, atol 1e-3); the second variant loosens the
-// mediator states' rtol to 1e-3 (scenario key mediator_rtol).
+// infusions, at the scenario's tolerances (/0: as shipped, rtol 1e-5, atol 1e-3 cell, mediator
+// atol 1 % of basal), and /1: at the first engine's tolerances (rtol 1e-6, atol 1e-3 in every
+// state's own unit), for comparison. An untreated year is BM_PatientYear_DefaultTnbcScenarioUntreated.
 static void BM_PatientYear_DefaultTnbcScenarioWeeklyAvelumab(benchmark::State& state) {
     static const auto loaded = qsp::loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
     qsp::SimulationSpec s = loaded.spec;
@@ -118,7 +125,19 @@ static void BM_PatientYear_DefaultTnbcScenarioWeeklyAvelumab(benchmark::State& s
     d.schedule = "q1w x 52";
     d.infusion = "60 min";
     s.drugs.push_back(qsp::DrugRegimen{t, qsp::DosingRegimen::parse(d, qsp::DrugPk::fromTherapy(loaded.model, t), qsp::BodySize{70.0, 1.8})});
-    if (state.range(0) != 0) s.mediatorRtol = 1e-3;
+    if (state.range(0) != 0) {
+        s.ode.rtol = 1e-6;
+        s.mediatorAtol = 0;
+    }
     run(state, s, loaded.model);
 }
 BENCHMARK(BM_PatientYear_DefaultTnbcScenarioWeeklyAvelumab)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+// The same scenario untreated: the cost of a patient-year without dosing.
+static void BM_PatientYear_DefaultTnbcScenarioUntreated(benchmark::State& state) {
+    static const auto loaded = qsp::loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    qsp::SimulationSpec s = loaded.spec;
+    s.durationDays = 365;
+    run(state, s, loaded.model);
+}
+BENCHMARK(BM_PatientYear_DefaultTnbcScenarioUntreated)->Unit(benchmark::kMillisecond);
