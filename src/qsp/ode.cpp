@@ -786,6 +786,8 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
     if (options.maxSteps <= 0) throw InputError(fmt::format("{}: maxSteps must be > 0, got {}", who, options.maxSteps));
     if (!(options.maxStep >= 0)) throw InputError(fmt::format("{}: maxStep must be ≥ 0, got {}", who, options.maxStep));
     if (!(options.initialStep >= 0)) throw InputError(fmt::format("{}: initialStep must be ≥ 0, got {}", who, options.initialStep));
+    if (!(options.keepStepBelowGrowth > 1) || !std::isfinite(options.keepStepBelowGrowth))
+        throw InputError(fmt::format("{}: keepStepBelowGrowth must be > 1, got {}", who, options.keepStepBelowGrowth));
     if (options.maxOrder < 1 || options.maxOrder > 5) throw InputError(fmt::format("{}: maxOrder must be 1..5, got {}", who, options.maxOrder));
     for (std::size_t i = 0; i < im.n; ++i) {
         if (!std::isfinite(y0[i])) throw InputError(fmt::format("{}: initial value of {} is {}", who, system.stateName(i), y0[i]));
@@ -841,6 +843,7 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
     im.check(CVodeSetMaxNumSteps(im.mem, options.maxSteps), "CVodeSetMaxNumSteps");
     im.check(CVodeSetMaxOrd(im.mem, options.maxOrder), "CVodeSetMaxOrd");
     im.check(CVodeSetMaxHnilWarns(im.mem, -1), "CVodeSetMaxHnilWarns");
+    im.check(CVodeSetEtaFixedStepBounds(im.mem, 0.0, options.keepStepBelowGrowth), "CVodeSetEtaFixedStepBounds");
     if (options.maxStep > 0) im.check(CVodeSetMaxStep(im.mem, options.maxStep), "CVodeSetMaxStep");
     if (options.initialStep > 0) im.check(CVodeSetInitStep(im.mem, options.initialStep), "CVodeSetInitStep");
     bool anyConstraint = false;
