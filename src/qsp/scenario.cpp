@@ -157,7 +157,7 @@ private:
         // Defaults: the tolerances of the shipped scenarios (docs/qsp.md, "Cost", has the study).
         s.spec.ode.rtol = 1e-5;
         s.spec.ode.atol = 1e-3;
-        s.spec.mediatorAtol = 1e-2;
+        s.spec.mediatorAtol = 1e-1;
         if (auto v = positiveNumber(t, "rtol", entity)) s.spec.ode.rtol = *v;
         if (auto v = positiveNumber(t, "atol", entity)) s.spec.ode.atol = *v;
         if (auto v = positiveNumber(t, "mediator_rtol", entity)) s.spec.mediatorRtol = *v;

@@ -213,6 +213,7 @@ TEST(Engine, DefaultScenarioConvergesAsTolerancesTighten) {
         SimulationSpec x = s;
         x.ode.rtol = rtol;
         x.ode.atol = rtol * 1e-3;
+        x.mediatorAtol = rtol * 1e-3;  // every tolerance tightens together
         return simulate(loaded.model, x);
     };
     const auto ref = run(1e-10);
@@ -233,7 +234,7 @@ TEST(Engine, DefaultScenarioConvergesAsTolerancesTighten) {
     EXPECT_LT(errors[2], 1e-6);  // rtol 1e-8: global relative error well under 1e-6
 }
 
-// The tolerances the shipped scenarios use (rtol 1e-5; mediator atol 1 % of each basal level) hold
+// The tolerances the shipped scenarios use (rtol 1e-5; mediator atol 10 % of each basal level) hold
 // the default TNBC scenario with weekly avelumab within 1e-3 of a tight reference (rtol 1e-10) over
 // 8 weeks — tumour, clones, NK and CD8 T cells, IFN-γ — for the block Newton solve and the dense LU
 // alike. The year-long study behind the choice is in docs/qsp.md ("Cost"). The mediator atol also
@@ -242,7 +243,7 @@ TEST(Engine, ShippedTolerancesAreAccurateWithBlockAndDenseNewtonSolvesAndEitherV
     const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
     SimulationSpec s = loaded.spec;
     ASSERT_DOUBLE_EQ(s.ode.rtol, 1e-5) << "the shipped tolerance changed: redo the study in docs/qsp.md and this bound";
-    ASSERT_DOUBLE_EQ(s.mediatorAtol, 1e-2);
+    ASSERT_DOUBLE_EQ(s.mediatorAtol, 1e-1);
     s.durationDays = 56;
     const Index t = loaded.model.require(Kind::Therapy, "avelumab");
     DosingSpec d;

@@ -82,7 +82,7 @@ start = { value = 48, unit = "h" }
     EXPECT_DOUBLE_EQ(s.spec.outputIntervalDays, 7.0);
     EXPECT_DOUBLE_EQ(s.spec.ode.rtol, 1e-7);
     EXPECT_DOUBLE_EQ(s.spec.ode.atol, 1.0);
-    EXPECT_DOUBLE_EQ(s.spec.mediatorAtol, 1e-2) << "the default: 1 % of each mediator's basal level";
+    EXPECT_DOUBLE_EQ(s.spec.mediatorAtol, 1e-1) << "the default: 10 % of each mediator's basal level";
     EXPECT_DOUBLE_EQ(s.spec.mediatorRtol, 0.0) << "the default: rtol";
     ASSERT_EQ(s.spec.clones.size(), 2u);
     EXPECT_EQ(s.spec.clones[0].name, "founding");
