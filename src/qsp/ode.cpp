@@ -786,6 +786,7 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
     if (options.maxSteps <= 0) throw InputError(fmt::format("{}: maxSteps must be > 0, got {}", who, options.maxSteps));
     if (!(options.maxStep >= 0)) throw InputError(fmt::format("{}: maxStep must be ≥ 0, got {}", who, options.maxStep));
     if (!(options.initialStep >= 0)) throw InputError(fmt::format("{}: initialStep must be ≥ 0, got {}", who, options.initialStep));
+    if (options.jacobianMaxAge < 1) throw InputError(fmt::format("{}: jacobianMaxAge must be >= 1, got {}", who, options.jacobianMaxAge));
     if (!(options.keepStepBelowGrowth > 1) || !std::isfinite(options.keepStepBelowGrowth))
         throw InputError(fmt::format("{}: keepStepBelowGrowth must be > 1, got {}", who, options.keepStepBelowGrowth));
     if (options.maxOrder < 1 || options.maxOrder > 5) throw InputError(fmt::format("{}: maxOrder must be 1..5, got {}", who, options.maxOrder));
@@ -844,6 +845,7 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
     im.check(CVodeSetMaxOrd(im.mem, options.maxOrder), "CVodeSetMaxOrd");
     im.check(CVodeSetMaxHnilWarns(im.mem, -1), "CVodeSetMaxHnilWarns");
     im.check(CVodeSetEtaFixedStepBounds(im.mem, 0.0, options.keepStepBelowGrowth), "CVodeSetEtaFixedStepBounds");
+    if (im.ownJacobian) im.check(CVodeSetJacEvalFrequency(im.mem, options.jacobianMaxAge), "CVodeSetJacEvalFrequency");
     if (options.maxStep > 0) im.check(CVodeSetMaxStep(im.mem, options.maxStep), "CVodeSetMaxStep");
     if (options.initialStep > 0) im.check(CVodeSetInitStep(im.mem, options.initialStep), "CVodeSetInitStep");
     bool anyConstraint = false;

@@ -344,6 +344,9 @@ TEST(OdeSolver, RejectsBadInput) {
     o = {};
     o.keepStepBelowGrowth = 1.0;
     EXPECT_THROW(OdeSolver(sys, 0.0, two, o), InputError);
+    o = {};
+    o.jacobianMaxAge = 0;
+    EXPECT_THROW(OdeSolver(sys, 0.0, two, o), InputError);
     OdeSolver s(sys, 1.0, two);
     EXPECT_THROW(s.advanceTo(0.5), SolverError);
     EXPECT_THROW(s.reinitialize(1.0, one), InputError);

@@ -218,6 +218,12 @@ struct OdeOptions {
     /// back to days; with Newton setups made cheap (NewtonLu's block path, no matrix copy) taking
     /// each 20 % of growth costs less than the steps it saves (~11 % fewer in a dosed patient-year).
     double keepStepBelowGrowth = 1.2;
+    /// Most steps between Jacobian evaluations (CVODE's msbj; its default is 51), for our own
+    /// Jacobian (JacobianMethod::Auto or analytic). CVODE still asks for a fresh one whenever Newton
+    /// converges poorly. Why 1000: the engine's Jacobian keeps set-points frozen, an approximation
+    /// Newton tolerates for hundreds of steps; re-evaluating it every 51 steps was ~20 % of the RHS
+    /// evaluations of a dosed patient-year and saved no Newton iterations.
+    long jacobianMaxAge = 1000;
     JacobianMethod jacobian = JacobianMethod::Auto;  ///< used when the system has no analytic Jacobian
     /// Offer the last Jacobian to the first Newton setup after reinitialize() instead of computing a
     /// new one (JacobianMethod::Auto, or an analytic Jacobian). Why: a dose changes a few drug
