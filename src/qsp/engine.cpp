@@ -459,10 +459,11 @@ public:
             // probability for that clone's ligand profile. Returns kills per effector cell per day.
             double killsPerCell = 0;
             if (cells <= 0 || nTot <= 0) return 0.0;
+            synapse_.prepare(context_, nk, effector_);  // the effector's half of every decision, once
             for (std::size_t c = 0; c < nClones_; ++c) {
                 const double nc = std::max(0.0, y[c]);
                 if (nc <= 0) continue;
-                const auto out = synapse_.decide(context_, nk, clones_[c].target);
+                const auto out = synapse_.decide(context_, effector_, clones_[c].target);
                 const double contactDays = out.contactTime / kMinutesPerDay;
                 const double encounters = specificShare * c_.encounterRate / (1.0 + c_.encounterRate * contactDays) * nc / (nTot + c_.encounterHalf);
                 killed_[c] += encounters * cells * out.killProbability;
@@ -805,6 +806,7 @@ private:
     synapse::Milieu cachedMilieu_, cachedPlasma_;
     std::vector<double> cachedContacts_;
     synapse::SynapseContext context_;
+    synapse::PreparedEffector effector_;  // engage()'s work buffer
     synapse::CellLevels levelScratch_;
     synapse::Contacts noContacts_ = synapse::Contacts::none(m_);
     std::vector<std::pair<Index, synapse::NkState>> products_;

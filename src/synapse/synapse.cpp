@@ -403,6 +403,94 @@ SynapseOutcome Synapse::decide(const SynapseContext& ctx, const NkState& nk, con
     return finish(nk, act, inh);
 }
 
+void Synapse::prepare(const SynapseContext& ctx, const NkState& nk, PreparedEffector& out) const {
+    // decide()'s effector-side steps, in the same order with the same operations.
+    const Tables& t = *tables_;
+    const Constants& c = t.c;
+    const std::size_t nR = t.nReceptors;
+    out.nk = &nk;
+    out.receptorFree.resize(nR);
+    out.alpha.resize(nR + 1);
+    out.pairX.resize(t.pairs.size());
+    out.denominator.resize(t.ligandBlocks.size());
+    const double* rec = nk.receptors.data();
+    double* rf = out.receptorFree.data();
+    double* alpha = out.alpha.data();
+    for (std::size_t k = 0; k < nR; ++k) rf[k] = rec[k] * ctx.receptorFree[k];
+    alpha[nR] = 1.0;  // "no adaptor"
+    for (std::uint32_t a : t.adaptorsUsed) alpha[a] = rec[a] / (rec[a] + c.adaptorHalf);
+    const double fcScale[2] = {1.0, nk.cd16Affinity};
+    for (std::size_t bi = 0; bi < t.ligandBlocks.size(); ++bi) {
+        const auto& b = t.ligandBlocks[bi];
+        double denom = 1.0;
+        for (std::uint32_t p = b.begin; p < b.end; ++p) {
+            const double x = rf[t.pairReceptor[p]] * t.pairAffinity[p] * fcScale[t.pairFc[p]];
+            out.pairX[p] = x;
+            denom += x;
+        }
+        out.denominator[bi] = denom;
+    }
+}
+
+SynapseOutcome Synapse::decide(const SynapseContext& ctx, const PreparedEffector& effector, const TargetState& target) const {
+    const Tables& t = *tables_;
+    const Constants& c = t.c;
+    const NkState& nk = *effector.nk;
+    const std::size_t nR = t.nReceptors;
+    std::array<double, kStack> totBuf;  // NOLINT(cppcoreguidelines-pro-type-member-init): first nR zeroed below
+    std::vector<double> heap;
+    double* __restrict tot = totBuf.data();
+    if (nR > totBuf.size()) {
+        heap.assign(nR, 0.0);
+        tot = heap.data();
+    }
+    std::fill_n(tot, nR, 0.0);
+    const double* __restrict rec = nk.receptors.data();
+    const double* __restrict lig = target.ligands.data();
+    const double* __restrict lFree = ctx.ligandFree.data();
+    const double* __restrict rf = effector.receptorFree.data();
+    const double* __restrict alpha = effector.alpha.data();
+    const double* __restrict xs = effector.pairX.data();
+    double fcDensity = 0.0;
+    for (model::Index j : ctx.opsonised) fcDensity += lig[j] * lFree[j] * ctx.opsonin[j];
+    // Engagement as in decide(): the ligand's share l/(1 + Σx) to each receptor in proportion to x.
+    const std::uint32_t* __restrict pRec = t.pairReceptor.data();
+    for (std::size_t bi = 0; bi < t.ligandBlocks.size(); ++bi) {
+        const auto& b = t.ligandBlocks[bi];
+        double l = lig[b.ligand] * lFree[b.ligand];
+        if (b.ligand == t.opsoninLigand) l += fcDensity;
+        if (l <= 0) continue;
+        const double share = l / effector.denominator[bi];
+        for (std::uint32_t p = b.begin; p < b.end; ++p) tot[pRec[p]] += share * xs[p];
+    }
+    double act = 0.0, inh = 0.0;
+    const double* __restrict wA = t.actWeight.data();
+    const double* __restrict wI = t.inhWeight.data();
+    const std::uint32_t* __restrict adA = t.adaptorA.data();
+    const std::uint32_t* __restrict adB = t.adaptorB.data();
+    for (std::uint32_t k : t.signalling) {
+        const double s = std::min(tot[k], rf[k]) * alpha[adA[k]] * alpha[adB[k]];
+        act += wA[k] * s;
+        inh += wI[k] * s;
+    }
+    const double invRef = 1.0 / c.referenceComplexes;
+    for (std::size_t ei = 0; ei < t.engages.size(); ++ei) {
+        const auto& eg = t.engages[ei];
+        const double bound = lig[eg.antigen] * lFree[eg.antigen] * ctx.engaged[ei];
+        if (bound <= 0) continue;
+        for (std::uint32_t r : eg.receptors) {
+            double s = eg.gain * t.weight[r] * std::min(rf[r], bound) * invRef;
+            for (std::uint32_t a = t.adaptorStart[r]; a < t.adaptorStart[r + 1]; ++a) s *= rec[t.adaptorList[a]] / (rec[t.adaptorList[a]] + c.adaptorHalf);
+            act += s;
+        }
+    }
+    if (nk.car && nk.car->antigen != kNoIndex) {
+        const double l = lig[nk.car->antigen] * lFree[nk.car->antigen];
+        act += nk.car->gain * nk.car->level * l / (l + c.carHalfAntigen) * invRef;
+    }
+    return finish(nk, act, inh);
+}
+
 SynapseOutcome Synapse::finish(const NkState& nk, double act, double inh) const {
     const Tables& t = *tables_;
     const Constants& c = t.c;

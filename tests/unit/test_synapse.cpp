@@ -363,6 +363,48 @@ TEST(Synapse, BatchEqualsSingleBitForBit) {
     }
 }
 
+TEST(Synapse, PreparedEffectorEqualsDecideBitForBit) {
+    // decide(ctx, prepared, target) is decide(ctx, nk, target) split in two: the same numbers, also
+    // with blocking, opsonising and engaging drugs, CARs, targets without some ligands, and when
+    // one prepared buffer is reused across effectors.
+    const auto m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
+    const Synapse syn(m);
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    std::lognormal_distribution<double> level(std::log(1e4), 1.5);
+    PreparedEffector prepared;
+    for (int trial = 0; trial < 100; ++trial) {
+        auto milieu = Milieu::empty(m);
+        for (auto& c : milieu.therapies) c = unit(rng) < 0.2 ? 100.0 * unit(rng) : 0.0;
+        for (auto& c : milieu.mediators) c = unit(rng) < 0.3 ? 1000.0 * unit(rng) : 0.0;
+        const auto ctx = syn.context(milieu);
+        NkState nk;
+        nk.receptors.resize(m.receptors().size());
+        for (auto& r : nk.receptors) r = unit(rng) < 0.1 ? 0.0 : level(rng);
+        nk.factors.assign(m.factors().size(), 0.8);
+        nk.secretion.assign(m.mediators().size(), 0.02);
+        nk.cd16Affinity = unit(rng) < 0.5 ? 1.0 : 0.6;
+        if (unit(rng) < 0.3) nk.car = CarState{m.require(Kind::Ligand, "HER2"), 5e4, 1.0};
+        syn.prepare(ctx, nk, prepared);
+        for (int target = 0; target < 4; ++target) {
+            nk.granules = 2.0 * unit(rng);  // read at decide time, not prepared
+            nk.exhaustion = unit(rng);
+            TargetState tg;
+            tg.ligands.resize(m.ligands().size());
+            for (auto& l : tg.ligands) l = unit(rng) < 0.1 ? 0.0 : level(rng);
+            const auto one = syn.decide(ctx, nk, tg);
+            const auto two = syn.decide(ctx, prepared, tg);
+            ASSERT_EQ(one.activation, two.activation) << trial;
+            ASSERT_EQ(one.inhibition, two.inhibition) << trial;
+            ASSERT_EQ(one.killProbability, two.killProbability) << trial;
+            ASSERT_EQ(one.contactTime, two.contactTime) << trial;
+            ASSERT_EQ(one.killTime, two.killTime) << trial;
+            ASSERT_EQ(one.ifng, two.ifng) << trial;
+            ASSERT_EQ(one.tnfa, two.tnfa) << trial;
+        }
+    }
+}
+
 TEST(Synapse, LoaderPrecomputesMediatorConversionFactors) {
     // The synapse converts soluble decoys with factors the loader resolved (no unit system of its
     // own): check them against a unit system here.

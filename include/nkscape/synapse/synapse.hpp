@@ -36,6 +36,19 @@ struct SynapseContext {
     std::vector<double> engaged;        ///< per engager mechanism of the model: occupancy of its antigen arm (0 … 1)
 };
 
+/// What decide() computes from the effector and the milieu alone — free receptors, adaptor
+/// factors, each receptor–ligand pair's weight x and each ligand's competition denominator 1 + Σx —
+/// prepared once (Synapse::prepare) and reused against every target the effector meets. Why: an
+/// engine decides each effector population against each tumour clone at every RHS call, and this
+/// half of decide() does not depend on the clone.
+struct PreparedEffector {
+    const NkState* nk = nullptr;       ///< the effector (not owned); read again by decide() for its granules, exhaustion, …
+    std::vector<double> receptorFree;  ///< per receptor: copies × free fraction
+    std::vector<double> alpha;         ///< per receptor: adaptor factor (used adaptors only), then 1 for "no adaptor"
+    std::vector<double> pairX;         ///< per receptor–ligand pair (ligand-grouped)
+    std::vector<double> denominator;   ///< per bound ligand: 1 + Σ its pairs' x
+};
+
 /// The synapse of a compiled model. Construction resolves every index and constant once; decide()
 /// is then allocation-free and does no name lookups.
 class Synapse {
@@ -56,6 +69,13 @@ public:
 
     /// The fast path: one decision.
     [[nodiscard]] SynapseOutcome decide(const SynapseContext& ctx, const NkState& nk, const TargetState& target) const;
+
+    /// Prepares `nk` in `ctx` for decide(ctx, out, …) below; allocation-free when the same `out` is
+    /// passed again. `out` keeps a pointer to `nk`, whose receptors and CD16 affinity must not
+    /// change until it is prepared again (its granules, exhaustion, fitness may: decide() reads them).
+    void prepare(const SynapseContext& ctx, const NkState& nk, PreparedEffector& out) const;
+    /// decide(ctx, *effector.nk, target) from a prepared effector: the same numbers, bit for bit.
+    [[nodiscard]] SynapseOutcome decide(const SynapseContext& ctx, const PreparedEffector& effector, const TargetState& target) const;
 
     /// Many decisions: out[i] = decide(ctx, nk[i], target[i]) for i < n.
     void decideBatch(const SynapseContext& ctx, const NkState* nk, const TargetState* target, SynapseOutcome* out, std::size_t n) const;
