@@ -420,16 +420,25 @@ void Synapse::prepare(const SynapseContext& ctx, const NkState& nk, PreparedEffe
     alpha[nR] = 1.0;  // "no adaptor"
     for (std::uint32_t a : t.adaptorsUsed) alpha[a] = rec[a] / (rec[a] + c.adaptorHalf);
     const double fcScale[2] = {1.0, nk.cd16Affinity};
+    out.activeBlocks.clear();
+    out.activePairs.clear();
+    out.activeSignalling.clear();
     for (std::size_t bi = 0; bi < t.ligandBlocks.size(); ++bi) {
         const auto& b = t.ligandBlocks[bi];
         double denom = 1.0;
+        const auto first = static_cast<std::uint32_t>(out.activePairs.size());
         for (std::uint32_t p = b.begin; p < b.end; ++p) {
             const double x = rf[t.pairReceptor[p]] * t.pairAffinity[p] * fcScale[t.pairFc[p]];
             out.pairX[p] = x;
             denom += x;
+            if (x != 0) out.activePairs.push_back(p);  // NaN ≠ 0: kept, so that it propagates
         }
         out.denominator[bi] = denom;
+        const auto end = static_cast<std::uint32_t>(out.activePairs.size());
+        if (end > first) out.activeBlocks.push_back({static_cast<std::uint32_t>(bi), first, end});
     }
+    for (std::uint32_t k : t.signalling)
+        if (!(rf[k] == 0)) out.activeSignalling.push_back(k);  // rf = 0 signals min(tot, 0) = 0
 }
 
 SynapseOutcome Synapse::decide(const SynapseContext& ctx, const PreparedEffector& effector, const TargetState& target) const {
@@ -455,20 +464,22 @@ SynapseOutcome Synapse::decide(const SynapseContext& ctx, const PreparedEffector
     for (model::Index j : ctx.opsonised) fcDensity += lig[j] * lFree[j] * ctx.opsonin[j];
     // Engagement as in decide(): the ligand's share l/(1 + Σx) to each receptor in proportion to x.
     const std::uint32_t* __restrict pRec = t.pairReceptor.data();
-    for (std::size_t bi = 0; bi < t.ligandBlocks.size(); ++bi) {
+    // Only pairs with x ≠ 0 (PreparedEffector::activePairs): the others add exactly 0.
+    const std::uint32_t* __restrict active = effector.activePairs.data();
+    for (const auto& [bi, first, end] : effector.activeBlocks) {
         const auto& b = t.ligandBlocks[bi];
         double l = lig[b.ligand] * lFree[b.ligand];
         if (b.ligand == t.opsoninLigand) l += fcDensity;
         if (l <= 0) continue;
         const double share = l / effector.denominator[bi];
-        for (std::uint32_t p = b.begin; p < b.end; ++p) tot[pRec[p]] += share * xs[p];
+        for (std::uint32_t q = first; q < end; ++q) tot[pRec[active[q]]] += share * xs[active[q]];
     }
     double act = 0.0, inh = 0.0;
     const double* __restrict wA = t.actWeight.data();
     const double* __restrict wI = t.inhWeight.data();
     const std::uint32_t* __restrict adA = t.adaptorA.data();
     const std::uint32_t* __restrict adB = t.adaptorB.data();
-    for (std::uint32_t k : t.signalling) {
+    for (std::uint32_t k : effector.activeSignalling) {
         const double s = std::min(tot[k], rf[k]) * alpha[adA[k]] * alpha[adB[k]];
         act += wA[k] * s;
         inh += wI[k] * s;

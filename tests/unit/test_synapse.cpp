@@ -303,7 +303,9 @@ TEST(Synapse, FastPathMatchesReferenceOnTheDefaultModel) {
         for (auto& c : milieu.mediators) c = unit(rng) < 0.3 ? 1000.0 * unit(rng) : 0.0;
         NkState nk;
         nk.receptors.resize(m.receptors().size());
-        for (auto& r : nk.receptors) r = unit(rng) < 0.1 ? 0.0 : level(rng);
+        // Half the effectors sparse, like a CD8 T cell (7 of the model's receptors): most pairs inactive.
+        const double zeroShare = trial % 2 == 0 ? 0.1 : 0.75;
+        for (auto& r : nk.receptors) r = unit(rng) < zeroShare ? 0.0 : level(rng);
         nk.factors.resize(m.factors().size());
         for (auto& f : nk.factors) f = 2.0 * unit(rng);
         nk.secretion.resize(m.mediators().size());
@@ -380,7 +382,9 @@ TEST(Synapse, PreparedEffectorEqualsDecideBitForBit) {
         const auto ctx = syn.context(milieu);
         NkState nk;
         nk.receptors.resize(m.receptors().size());
-        for (auto& r : nk.receptors) r = unit(rng) < 0.1 ? 0.0 : level(rng);
+        // Half the effectors sparse, like a CD8 T cell (7 of the model's receptors): most pairs inactive.
+        const double zeroShare = trial % 2 == 0 ? 0.1 : 0.75;
+        for (auto& r : nk.receptors) r = unit(rng) < zeroShare ? 0.0 : level(rng);
         nk.factors.assign(m.factors().size(), 0.8);
         nk.secretion.assign(m.mediators().size(), 0.02);
         nk.cd16Affinity = unit(rng) < 0.5 ? 1.0 : 0.6;

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <memory>
+#include <array>
+#include <cstdint>
 #include <vector>
 
 #include "nkscape/model/model.hpp"
@@ -47,6 +49,12 @@ struct PreparedEffector {
     std::vector<double> alpha;         ///< per receptor: adaptor factor (used adaptors only), then 1 for "no adaptor"
     std::vector<double> pairX;         ///< per receptor–ligand pair (ligand-grouped)
     std::vector<double> denominator;   ///< per bound ligand: 1 + Σ its pairs' x
+    /// Pairs with x > 0 grouped by ligand block: (block, first, end) into activePairs. Why: a
+    /// CD8 T cell carries 7 of the model's receptors, so most pairs add exactly 0; skipping them
+    /// leaves every sum unchanged (bit for bit).
+    std::vector<std::array<std::uint32_t, 3>> activeBlocks;
+    std::vector<std::uint32_t> activePairs;
+    std::vector<std::uint32_t> activeSignalling;  ///< signalling receptors with free copies (> 0)
 };
 
 /// The synapse of a compiled model. Construction resolves every index and constant once; decide()
@@ -74,7 +82,8 @@ public:
     /// passed again. `out` keeps a pointer to `nk`, whose receptors and CD16 affinity must not
     /// change until it is prepared again (its granules, exhaustion, fitness may: decide() reads them).
     void prepare(const SynapseContext& ctx, const NkState& nk, PreparedEffector& out) const;
-    /// decide(ctx, *effector.nk, target) from a prepared effector: the same numbers, bit for bit.
+    /// decide(ctx, *effector.nk, target) from a prepared effector: the same numbers, bit for bit
+    /// (for finite levels; a NaN ligand level reaches the outcome only through pairs with x ≠ 0).
     [[nodiscard]] SynapseOutcome decide(const SynapseContext& ctx, const PreparedEffector& effector, const TargetState& target) const;
 
     /// Many decisions: out[i] = decide(ctx, nk[i], target[i]) for i < n.
