@@ -146,7 +146,7 @@ private:
 
     void readSimulation(const toml::table& t, SimulationScenario& s) {
         const std::string entity = "[simulation]";
-        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol", "mediator_rtol", "mediator_atol"}, "[simulation]");
+        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol", "mediator_rtol", "mediator_atol", "initial_mediators"}, "[simulation]");
         if (auto v = requiredQuantity(t, "duration", "d", Sign::Positive, entity, "the simulated time, e.g. { value = 1, unit = \"yr\" }"))
             s.spec.durationDays = *v;
         if (const toml::node* n = t.get("output_interval")) {
@@ -162,6 +162,12 @@ private:
         if (auto v = positiveNumber(t, "atol", entity)) s.spec.ode.atol = *v;
         if (auto v = positiveNumber(t, "mediator_rtol", entity)) s.spec.mediatorRtol = *v;
         if (auto v = positiveNumber(t, "mediator_atol", entity)) s.spec.mediatorAtol = *v;
+        if (const toml::node* n = t.get("initial_mediators")) {
+            const auto v = n->value<std::string>();
+            if (v && *v == "steady state") s.spec.initialMediators = InitialMediators::SteadyState;
+            else if (v && *v == "basal") s.spec.initialMediators = InitialMediators::Basal;
+            else error(loc(*n), entity, "initial_mediators", "expected \"steady state\" or \"basal\"");
+        }
     }
 
     // ---- [tumour] --------------------------------------------------------------------------------

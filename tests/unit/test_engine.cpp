@@ -286,6 +286,36 @@ TEST(Engine, ShippedTolerancesAreAccurateWithBlockAndDenseNewtonSolvesAndEitherV
     EXPECT_LT(shipped.stats.rhsEvals, withPlainAtol.stats.rhsEvals);
 }
 
+// Initial mediators at the steady state of the initial cells: the first hour moves no mediator
+// by more than the cells themselves move it (< 1 %), where starting from the basal levels moves
+// PGE2 (basal 0.05 nM) hundreds of times over. With "basal" the first row is the basal levels.
+TEST(Engine, InitialMediatorsStartAtTheInitialCellsSteadyState) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    SimulationSpec s = loaded.spec;
+    ASSERT_EQ(s.initialMediators, InitialMediators::SteadyState);
+    s.durationDays = 1.0 / 24.0;
+    s.outputIntervalDays = 1.0 / 24.0;
+    s.ode.rtol = 1e-8;
+    s.mediatorAtol = 1e-8;
+    const auto steady = simulate(loaded.model, s);
+    SimulationSpec b = s;
+    b.initialMediators = InitialMediators::Basal;
+    const auto basal = simulate(loaded.model, b);
+    const auto& m = loaded.model;
+    ASSERT_EQ(steady.rows.size(), 2u);
+    for (std::size_t k = 0; k < m.mediators().size(); ++k) {
+        const std::string col = "mediator." + m.entities(Kind::Mediator)[k].name;
+        const std::size_t j = column(steady, col);
+        const double c0 = steady.rows[0][j], c1 = steady.rows[1][j];
+        EXPECT_NEAR(c1, c0, 1e-2 * std::max(c0, 1e-9)) << col;
+        const double b0 = m.mediators()[k].basalLevel != kNoParam ? m.value(m.mediators()[k].basalLevel) : 0.0;
+        EXPECT_DOUBLE_EQ(basal.rows[0][j], b0) << col;
+    }
+    const std::size_t pge2 = column(steady, "mediator.PGE2");
+    EXPECT_GT(steady.rows[0][pge2], 100 * basal.rows[0][pge2]) << "the tumour's PGE2 far above the resting level";
+    EXPECT_GT(basal.rows[1][pge2], 10 * basal.rows[0][pge2]) << "from basal, PGE2 climbs within the hour";
+}
+
 // Effect compartment (pk.ke0) against its closed form: after an IV bolus of a one-compartment drug,
 // C(t) = C0·e^{−kt} and C_e(t) = C0·ke0/(ke0 − k)·(e^{−kt} − e^{−ke0·t}).
 TEST(Engine, EffectCompartmentMatchesItsClosedForm) {

@@ -49,6 +49,15 @@ struct DrugRegimen {
     DosingRegimen regimen;
 };
 
+/// Where the mediator states start.
+enum class InitialMediators {
+    /// At the steady state of the initial cells (every other state held): an established tumour
+    /// with its own milieu. See TumourSystem::equilibrateMediators in src/qsp/engine.cpp.
+    SteadyState,
+    /// At each mediator's basal_level (the resting, tumour-free milieu).
+    Basal,
+};
+
 /// What to simulate.
 struct SimulationSpec {
     model::Index tumourCellType = model::kNoIndex;  ///< category tumour: growth and ligand profile
@@ -72,6 +81,7 @@ struct SimulationSpec {
     /// (1e-3 is 0.05 % of resting IFN-γ but 1.5 % of O2), and an atol far below a cytokine's
     /// resting level makes its post-dose transients set the step size at any rtol.
     double mediatorAtol = 0;
+    InitialMediators initialMediators = InitialMediators::SteadyState;
 };
 
 /// A dose or another event, for events.csv.
