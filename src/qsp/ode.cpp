@@ -11,6 +11,7 @@
 #include <numeric>
 #include <utility>
 
+#include <Eigen/Eigenvalues>
 #include <cvode/cvode.h>
 #include <nvector/nvector_serial.h>
 #include <sundials/sundials_context.h>
@@ -470,7 +471,88 @@ std::size_t NewtonLu::factorJacobian(const double* jacobian, double gamma) {
     }
     for (std::size_t j : diag_)
         if (1.0 - gamma * jacobian[j * n + j] == 0) return j + 1;
-    return factorRest(jacobian, -gamma, 1.0);
+    const std::size_t m = rest_.size();
+    if (!schurValid_) {
+        // Once per new J: J_RR = Q T Qᵀ.
+        Eigen::MatrixXd jrr(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
+        for (std::size_t c = 0; c < m; ++c)
+            for (std::size_t r = 0; r < m; ++r) jrr(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) = jacobian[rest_[c] * n + rest_[r]];
+        Eigen::RealSchur<Eigen::MatrixXd> schur(jrr, true);
+        schurUsable_ = schur.info() == Eigen::Success && schur.matrixT().allFinite();
+        if (schurUsable_) {
+            schurT_.assign(schur.matrixT().data(), schur.matrixT().data() + m * m);
+            schurQ_.assign(schur.matrixU().data(), schur.matrixU().data() + m * m);
+            schurW_.assign(m, 0.0);
+        }
+        schurValid_ = true;
+    }
+    if (!schurUsable_) return factorRest(jacobian, -gamma, 1.0);
+    return checkSchurPivots();
+}
+
+// Whether I − γT is singular: a zero 1×1 diagonal entry or 2×2 block determinant. Returns 0 or
+// the rest state's index + 1 (as a zero LU pivot would).
+std::size_t NewtonLu::checkSchurPivots() const {
+    const std::size_t m = rest_.size();
+    const double* t = schurT_.data();
+    const double g = gamma_;
+    for (std::size_t i = 0; i < m;) {
+        const bool pair = i + 1 < m && t[i * m + i + 1] != 0;  // T(i+1, i) ≠ 0: a 2×2 block
+        if (pair) {
+            const double a = 1.0 - g * t[i * m + i], b = -g * t[(i + 1) * m + i], c = -g * t[i * m + i + 1], d = 1.0 - g * t[(i + 1) * m + i + 1];
+            if (a * d - b * c == 0) return rest_[i] + 1;
+            i += 2;
+        } else {
+            if (1.0 - g * t[i * m + i] == 0) return rest_[i] + 1;
+            i += 1;
+        }
+    }
+    return 0;
+}
+
+// x_R ← (I − γ J_RR)⁻¹ x_R = Q (I − γT)⁻¹ Qᵀ x_R, T quasi-upper-triangular (1×1 and 2×2 blocks).
+void NewtonLu::solveSchur(double* xr) const {
+    const std::size_t m = rest_.size();
+    const double* t = schurT_.data();
+    const double* q = schurQ_.data();
+    const double g = gamma_;
+    double* w = schurW_.data();
+    for (std::size_t c = 0; c < m; ++c) {  // w = Qᵀ x
+        const double* qc = q + c * m;
+        double s = 0;
+        for (std::size_t r = 0; r < m; ++r) s += qc[r] * xr[r];
+        w[c] = s;
+    }
+    // Back substitution, bottom block first: (I − γT_ii) z_i = w_i + γ Σ_{j>i} T_ij z_j. The
+    // right-hand sides are updated column by column as each z_j is known.
+    for (std::size_t end = m; end > 0;) {
+        const bool pair = end >= 2 && t[(end - 2) * m + end - 1] != 0;
+        if (pair) {
+            const std::size_t i = end - 2;
+            const double a = 1.0 - g * t[i * m + i], b = -g * t[(i + 1) * m + i], c = -g * t[i * m + i + 1], d = 1.0 - g * t[(i + 1) * m + i + 1];
+            const double det = a * d - b * c;
+            const double z0 = (d * w[i] - b * w[i + 1]) / det, z1 = (a * w[i + 1] - c * w[i]) / det;
+            w[i] = z0;
+            w[i + 1] = z1;
+            const double* ti = t + i * m;
+            const double* ti1 = t + (i + 1) * m;
+            for (std::size_t r = 0; r < i; ++r) w[r] += g * (ti[r] * z0 + ti1[r] * z1);
+            end -= 2;
+        } else {
+            const std::size_t i = end - 1;
+            const double z = w[i] / (1.0 - g * t[i * m + i]);
+            w[i] = z;
+            const double* ti = t + i * m;
+            for (std::size_t r = 0; r < i; ++r) w[r] += g * ti[r] * z;
+            end -= 1;
+        }
+    }
+    for (std::size_t r = 0; r < m; ++r) xr[r] = 0;  // x = Q z
+    for (std::size_t c = 0; c < m; ++c) {
+        const double* qc = q + c * m;
+        const double zc = w[c];
+        for (std::size_t r = 0; r < m; ++r) xr[r] += qc[r] * zc;
+    }
 }
 
 void NewtonLu::solveJacobian(double* x) const {
@@ -483,7 +565,8 @@ void NewtonLu::solveJacobian(double* x) const {
     const double gamma = gamma_;
     const std::size_t m = rest_.size();
     for (std::size_t r = 0; r < m; ++r) xr_[r] = x[rest_[r]];
-    denseSolve(rr_.data(), m, pivots_.data(), xr_.data());
+    if (schurUsable_) solveSchur(xr_.data());
+    else denseSolve(rr_.data(), m, pivots_.data(), xr_.data());
     // x_S = (b_S + γ J_SR x_R) / (1 − γ J_SS): M_SR = −γ J_SR, D = 1 − γ diag(J_SS).
     for (std::size_t c = 0; c < m; ++c) {
         const double* __restrict col = a + rest_[c] * n;

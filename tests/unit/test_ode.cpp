@@ -677,3 +677,51 @@ TEST(OdeSolver, FastVectorOpsAreBitIdentical) {
     EXPECT_EQ(stats[0].steps, stats[1].steps);
     EXPECT_EQ(stats[0].rhsEvals, stats[1].rhsEvals);
 }
+
+// From the Jacobian: the block path (real Schur form of J_RR, once per Jacobian, then any γ)
+// solves (I − γJ)x = b as the dense LU does, for a J_RR with complex eigenvalue pairs (2×2 blocks
+// in T) and several γ against one Jacobian; a γ that makes I − γJ singular is reported.
+TEST(NewtonLu, SchurPathFromTheJacobianMatchesDenseLu) {
+    const std::size_t n = 11;
+    const std::vector<std::size_t> diag = {2, 5, 6, 7, 9};
+    // J: rest block with rotations (complex eigenvalues) and decay; diagonal columns for S.
+    auto j = structuredMatrix(n, diag);
+    for (std::size_t c = 0; c < n; ++c)
+        for (std::size_t r = 0; r < n; ++r) j[c * n + r] = -j[c * n + r];
+    j[0 * n + 1] = 4.0;  // J(1,0) and J(0,1) of opposite signs: a rotation
+    j[1 * n + 0] = -4.0;
+    std::vector<double> b(n);
+    for (std::size_t i = 0; i < n; ++i) b[i] = std::cos(0.7 * static_cast<double>(i));
+    NewtonLu block(n, diag), dense(n);
+    for (double gamma : {0.01, 0.3, 2.0}) {
+        ASSERT_EQ(block.factorJacobian(j.data(), gamma), 0u);
+        EXPECT_TRUE(block.lastWasBlock());
+        ASSERT_EQ(dense.factorJacobian(j.data(), gamma), 0u);
+        std::vector<double> x1 = b, x2 = b;
+        block.solveJacobian(x1.data());
+        dense.solveJacobian(x2.data());
+        std::vector<double> mm(n * n);
+        for (std::size_t k = 0; k < n * n; ++k) mm[k] = -gamma * j[k];
+        for (std::size_t k = 0; k < n; ++k) mm[k * n + k] += 1.0;
+        const auto r = multiply(mm, x1);
+        for (std::size_t i = 0; i < n; ++i) {
+            EXPECT_NEAR(x1[i], x2[i], 1e-11 * (1.0 + std::abs(x2[i]))) << "γ " << gamma << " state " << i;
+            EXPECT_NEAR(r[i], b[i], 1e-11) << "γ " << gamma << " state " << i;
+        }
+    }
+    // A diagonal state with 1 − γ J_jj = 0.
+    auto s = j;
+    s[6 * n + 6] = 2.0;
+    NewtonLu singular(n, diag);
+    EXPECT_EQ(singular.factorJacobian(s.data(), 0.5), 7u);
+    // A new Jacobian is picked up after jacobianChanged().
+    auto j2 = j;
+    j2[0 * n + 0] -= 3.0;
+    block.jacobianChanged();
+    ASSERT_EQ(block.factorJacobian(j2.data(), 0.3), 0u);
+    ASSERT_EQ(dense.factorJacobian(j2.data(), 0.3), 0u);
+    std::vector<double> x1 = b, x2 = b;
+    block.solveJacobian(x1.data());
+    dense.solveJacobian(x2.data());
+    for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(x1[i], x2[i], 1e-11 * (1.0 + std::abs(x2[i]))) << i;
+}
