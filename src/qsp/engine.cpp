@@ -106,8 +106,10 @@ struct CellMechanism {
 
 class TumourSystem final : public OdeSystem {
 public:
-    TumourSystem(const CompiledModel& m, const SimulationSpec& spec)
-        : m_(m), spec_(spec), c_(readConstants(m)), regulator_(m), synapse_(m), contacts_(synapse::Contacts::none(m)) {
+    TumourSystem(const EngineModel& engine, const SimulationSpec& spec)
+        : m_(engine.model()), spec_(spec), c_(readConstants(m_)), regulator_(engine.regulator()), synapse_(engine.synapse()),
+          contacts_(synapse::Contacts::none(m_)) {
+        const CompiledModel& m = m_;
         const auto& tumour = m.cellTypes()[spec.tumourCellType];
         const std::string& tumourName = m.entities(Kind::CellType)[spec.tumourCellType].name;
         if (tumour.param(CellParam::GrowthRate) != kNoParam) growthRate_ = m.value(tumour.param(CellParam::GrowthRate));
@@ -808,8 +810,8 @@ private:
     const CompiledModel& m_;
     const SimulationSpec& spec_;
     Constants c_;
-    synapse::Regulator regulator_;
-    synapse::Synapse synapse_;
+    const synapse::Regulator& regulator_;  // the EngineModel's (shared, read-only)
+    const synapse::Synapse& synapse_;
     synapse::Contacts contacts_;
     double growthRate_ = 0, capacity_ = 0, tumourDensity_ = 0;
     double lastVolume_ = 1;  // interstitial volume at the last rhs(), mL
@@ -949,9 +951,12 @@ double SimulationResult::at(std::string_view name, double t_d) const {
     return rows[best][j];
 }
 
-SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) {
+SimulationResult simulate(const CompiledModel& m, const SimulationSpec& spec) { return simulate(EngineModel(m), spec); }
+
+SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec) {
+    const CompiledModel& m = engine.model();
     checkSpec(m, spec);
-    TumourSystem sys(m, spec);
+    TumourSystem sys(engine, spec);
     SimulationResult res;
     // Columns: tumour, clones, populations (and their blood pools and functional states),
     // mediators, drugs.

@@ -133,6 +133,14 @@ TEST(Engine, SameSpecSameNumbers) {
     ASSERT_EQ(a.rows.size(), b.rows.size());
     for (std::size_t i = 0; i < a.rows.size(); ++i) EXPECT_EQ(a.rows[i], b.rows[i]);
     EXPECT_GT(a.stats.rhsEvals, 0);
+    // One prepared EngineModel reused for several patients: the same numbers as preparing each time.
+    const EngineModel engine(m);
+    auto other = s;
+    other.clones[0].initialCells = 3e8;
+    const auto c = simulate(engine, s), d = simulate(engine, other), e = simulate(engine, s);
+    EXPECT_EQ(c.rows, a.rows);
+    EXPECT_EQ(e.rows, a.rows);
+    EXPECT_EQ(d.rows, simulate(m, other).rows);
 }
 
 TEST(Engine, BadSpecsAreRefusedWithAReason) {
