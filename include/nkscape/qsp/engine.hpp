@@ -9,8 +9,8 @@
 ///
 /// Deliberately not states (docs/qsp.md, "Not in this version"): receptor and ligand levels follow
 /// their set-points quasi-statically (their regulation time constants, hours, are far below the
-/// engine's time scales, days to months); TAM polarisation is not a transfer between M1 and M2;
-/// infused cell products carry no exhaustion or granule state of their own.
+/// engine's time scales, days to months); infused cell products carry no exhaustion or granule
+/// state of their own.
 
 #include <map>
 #include <string>
