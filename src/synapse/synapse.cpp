@@ -372,13 +372,23 @@ SynapseOutcome Synapse::decide(const SynapseContext& ctx, const NkState& nk, con
         const double share = l / denom;
         for (std::uint32_t p = b.begin; p < b.end; ++p) tot[pRec[p]] += share * xs[p];
     }
+    return signalAndFinish(ctx, nk, target, tot, rf, alpha, t.signalling);
+}
+
+SynapseOutcome Synapse::signalAndFinish(const SynapseContext& ctx, const NkState& nk, const TargetState& target, const double* tot,
+                                        const double* rf, const double* alpha, std::span<const std::uint32_t> signalling) const {
+    const Tables& t = *tables_;
+    const Constants& c = t.c;
+    const double* __restrict rec = nk.receptors.data();
+    const double* __restrict lig = target.ligands.data();
+    const double* __restrict lFree = ctx.ligandFree.data();
     // A receptor cannot form more complexes than it has free copies; adaptors scale the signal.
     double act = 0.0, inh = 0.0;
     const double* __restrict wA = t.actWeight.data();
     const double* __restrict wI = t.inhWeight.data();
     const std::uint32_t* __restrict adA = t.adaptorA.data();
     const std::uint32_t* __restrict adB = t.adaptorB.data();
-    for (std::uint32_t k : t.signalling) {
+    for (std::uint32_t k : signalling) {
         const double s = std::min(tot[k], rf[k]) * alpha[adA[k]] * alpha[adB[k]];
         act += wA[k] * s;
         inh += wI[k] * s;
@@ -443,7 +453,6 @@ void Synapse::prepare(const SynapseContext& ctx, const NkState& nk, PreparedEffe
 
 SynapseOutcome Synapse::decide(const SynapseContext& ctx, const PreparedEffector& effector, const TargetState& target) const {
     const Tables& t = *tables_;
-    const Constants& c = t.c;
     const NkState& nk = *effector.nk;
     const std::size_t nR = t.nReceptors;
     std::array<double, kStack> totBuf;  // NOLINT(cppcoreguidelines-pro-type-member-init): first nR zeroed below
@@ -454,7 +463,6 @@ SynapseOutcome Synapse::decide(const SynapseContext& ctx, const PreparedEffector
         tot = heap.data();
     }
     std::fill_n(tot, nR, 0.0);
-    const double* __restrict rec = nk.receptors.data();
     const double* __restrict lig = target.ligands.data();
     const double* __restrict lFree = ctx.ligandFree.data();
     const double* __restrict rf = effector.receptorFree.data();
@@ -474,32 +482,7 @@ SynapseOutcome Synapse::decide(const SynapseContext& ctx, const PreparedEffector
         const double share = l / effector.denominator[bi];
         for (std::uint32_t q = first; q < end; ++q) tot[pRec[active[q]]] += share * xs[active[q]];
     }
-    double act = 0.0, inh = 0.0;
-    const double* __restrict wA = t.actWeight.data();
-    const double* __restrict wI = t.inhWeight.data();
-    const std::uint32_t* __restrict adA = t.adaptorA.data();
-    const std::uint32_t* __restrict adB = t.adaptorB.data();
-    for (std::uint32_t k : effector.activeSignalling) {
-        const double s = std::min(tot[k], rf[k]) * alpha[adA[k]] * alpha[adB[k]];
-        act += wA[k] * s;
-        inh += wI[k] * s;
-    }
-    const double invRef = 1.0 / c.referenceComplexes;
-    for (std::size_t ei = 0; ei < t.engages.size(); ++ei) {
-        const auto& eg = t.engages[ei];
-        const double bound = lig[eg.antigen] * lFree[eg.antigen] * ctx.engaged[ei];
-        if (bound <= 0) continue;
-        for (std::uint32_t r : eg.receptors) {
-            double s = eg.gain * t.weight[r] * std::min(rf[r], bound) * invRef;
-            for (std::uint32_t a = t.adaptorStart[r]; a < t.adaptorStart[r + 1]; ++a) s *= rec[t.adaptorList[a]] / (rec[t.adaptorList[a]] + c.adaptorHalf);
-            act += s;
-        }
-    }
-    if (nk.car && nk.car->antigen != kNoIndex) {
-        const double l = lig[nk.car->antigen] * lFree[nk.car->antigen];
-        act += nk.car->gain * nk.car->level * l / (l + c.carHalfAntigen) * invRef;
-    }
-    return finish(nk, act, inh);
+    return signalAndFinish(ctx, nk, target, tot, rf, alpha, effector.activeSignalling);
 }
 
 SynapseOutcome Synapse::finish(const NkState& nk, double act, double inh) const {

@@ -41,6 +41,16 @@ std::size_t column(const SimulationResult& r, const std::string& name) {
     throw std::runtime_error("no column " + name);
 }
 
+/// Avelumab 10 mg/kg as 60-min infusions every week for `weeks` weeks (a 70-kg patient).
+void addWeeklyAvelumab(const CompiledModel& m, SimulationSpec& s, int weeks) {
+    const Index t = m.require(Kind::Therapy, "avelumab");
+    DosingSpec d;
+    d.amount = "10 mg/kg";
+    d.schedule = "q1w x " + std::to_string(weeks);
+    d.infusion = "60 min";
+    s.drugs.push_back(DrugRegimen{t, DosingRegimen::parse(d, DrugPk::fromTherapy(m, t), BodySize{70.0, 1.8})});
+}
+
 }  // namespace
 
 TEST(Engine, UntreatedGrowthIsLogisticInClosedForm) {
@@ -211,12 +221,7 @@ TEST(Engine, DefaultScenarioConvergesAsTolerancesTighten) {
     const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
     SimulationSpec s = loaded.spec;
     s.durationDays = 56;
-    const Index t = loaded.model.require(Kind::Therapy, "avelumab");
-    DosingSpec d;
-    d.amount = "10 mg/kg";
-    d.schedule = "q1w x 8";
-    d.infusion = "60 min";
-    s.drugs.push_back(DrugRegimen{t, DosingRegimen::parse(d, DrugPk::fromTherapy(loaded.model, t), BodySize{70.0, 1.8})});
+    addWeeklyAvelumab(loaded.model, s, 8);
     auto run = [&](double rtol) {
         SimulationSpec x = s;
         x.ode.rtol = rtol;
@@ -253,12 +258,7 @@ TEST(Engine, ShippedTolerancesAreAccurateWithBlockAndDenseNewtonSolvesAndEitherV
     ASSERT_DOUBLE_EQ(s.ode.rtol, 1e-5) << "the shipped tolerance changed: redo the study in docs/qsp.md and this bound";
     ASSERT_DOUBLE_EQ(s.mediatorAtol, 1e-1);
     s.durationDays = 56;
-    const Index t = loaded.model.require(Kind::Therapy, "avelumab");
-    DosingSpec d;
-    d.amount = "10 mg/kg";
-    d.schedule = "q1w x 8";
-    d.infusion = "60 min";
-    s.drugs.push_back(DrugRegimen{t, DosingRegimen::parse(d, DrugPk::fromTherapy(loaded.model, t), BodySize{70.0, 1.8})});
+    addWeeklyAvelumab(loaded.model, s, 8);
     SimulationSpec tight = s;
     tight.ode.rtol = 1e-10;
     tight.ode.atol = 1e-7;

@@ -1088,6 +1088,16 @@ TEST(RegulationDefaultModel, MediatorsOutsideMediatorsReadDoNotMoveTheSetPoint) 
     EXPECT_THROW((void)reg.mediatorsRead(static_cast<Index>(m.cellTypes().size())), nkscape::Error);
 }
 
+namespace {
+/// Every level of `a` equals `b`'s, bit for bit.
+void expectSameLevels(const CellLevels& a, const CellLevels& b) {
+    EXPECT_EQ(a.ligands, b.ligands);
+    EXPECT_EQ(a.factors, b.factors);
+    EXPECT_EQ(a.secretion, b.secretion);
+    EXPECT_EQ(a.receptors, b.receptors);
+}
+}  // namespace
+
 // A variant baseline built once and reused (engines' clones) gives exactly setPoint(…, factorBaselines).
 TEST(RegulationDefaultModel, VariantBaselineOverloadEqualsFactorBaselines) {
     const CompiledModel& m = defaultModel();
@@ -1103,10 +1113,7 @@ TEST(RegulationDefaultModel, VariantBaselineOverloadEqualsFactorBaselines) {
     for (int round = 0; round < 2; ++round) {  // the second call reuses `out`
         reg.setPoint(tnbc, base, milieu, none, out);
         const CellLevels expected = reg.setPoint(tnbc, milieu, none, fb);
-        EXPECT_EQ(out.ligands, expected.ligands);
-        EXPECT_EQ(out.factors, expected.factors);
-        EXPECT_EQ(out.secretion, expected.secretion);
-        EXPECT_EQ(out.receptors, expected.receptors);
+        expectSameLevels(out, expected);
     }
     EXPECT_THROW(reg.setPoint(tnbc, CellLevels{}, milieu, none, out), nkscape::Error);
     EXPECT_THROW((void)reg.variantBaseline(tnbc, {{m.require(Kind::Factor, "ADAM17"), -1.0}}), nkscape::Error);
@@ -1144,10 +1151,7 @@ TEST(RegulationDefaultModel, PartialVariantSetPointEqualsTheFullOne) {
             reg.setPoint(tnbc, milieu, none, own);
             reg.setPoint(plan, own, milieu, none, out);
             const CellLevels expected = reg.setPoint(tnbc, milieu, none, fb);
-            EXPECT_EQ(out.ligands, expected.ligands);
-            EXPECT_EQ(out.factors, expected.factors);
-            EXPECT_EQ(out.secretion, expected.secretion);
-            EXPECT_EQ(out.receptors, expected.receptors);
+            expectSameLevels(out, expected);
         }
     }
     EXPECT_TRUE(anySkipped) << "a single trait leaves most of the tumour's regulated levels alone";

@@ -8,6 +8,7 @@
 #include <memory>
 #include <array>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "nkscape/model/model.hpp"
@@ -103,6 +104,10 @@ private:
     /// The decision rule shared by decide() and decideReference(): threshold, kill probability,
     /// kill and contact time, cytokines from the summed signals.
     [[nodiscard]] SynapseOutcome finish(const NkState& nk, double activation, double inhibition) const;
+    /// decide()'s second half: signalling of the `signalling` receptors from their complexes
+    /// `tot` (free copies `rf`, adaptor factors `alpha`), engagers, the CAR, then finish().
+    [[nodiscard]] SynapseOutcome signalAndFinish(const SynapseContext& ctx, const NkState& nk, const TargetState& target, const double* tot,
+                                                 const double* rf, const double* alpha, std::span<const std::uint32_t> signalling) const;
 
     const model::CompiledModel* model_;  ///< not owned; must outlive the Synapse
     struct Tables;
