@@ -310,7 +310,8 @@ SquareMatrix<kM> smallExpm(SquareMatrix<kM> M, std::size_t mRun) {
     if (norm > 0.5) squarings = std::max(0, static_cast<int>(std::ceil(std::log2(norm / 0.5))));
     const double scale = std::ldexp(1.0, -squarings);
     for (double& v : M) v *= scale;
-    auto mul = [m](const SquareMatrix<kM>& a, const SquareMatrix<kM>& b) {
+    // [&], not [m]: for a fixed kM, m is a constant expression, and clang flags an explicit capture.
+    auto mul = [&](const SquareMatrix<kM>& a, const SquareMatrix<kM>& b) {
         SquareMatrix<kM> c = zeroMatrix<kM>(m);
         for (std::size_t i = 0; i < m; ++i)
             for (std::size_t k = 0; k < m; ++k)
