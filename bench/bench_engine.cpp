@@ -13,15 +13,14 @@
 #include "nkscape/qsp/engine.hpp"
 #include "nkscape/qsp/scenario.hpp"
 
+#include "default_model.hpp"
+
 using namespace nkscape;
 using namespace nkscape::model;
 
 namespace {
 
-const CompiledModel& defaultModel() {
-    static const auto m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
-    return m;
-}
+using nkscape::testing::defaultModel;
 
 /// A patient-year of `tumour` with `clones` clones; with `weeklyDrug` (a therapy name), 52 weekly
 /// doses of `dose` after a loading dose of twice that.

@@ -9,14 +9,13 @@
 #include "synthetic.hpp"
 #include "nkscape/synapse/synapse.hpp"
 
+#include "default_model.hpp"
+
 using namespace nkscape;
 
 namespace {
 
-const model::CompiledModel& defaultModel() {
-    static const auto m = model::loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
-    return m;
-}
+using nkscape::testing::defaultModel;
 
 // NK and target states with every receptor and ligand present at random, plausible levels.
 void randomStates(const model::CompiledModel& m, std::size_t n, std::vector<synapse::NkState>& nks, std::vector<synapse::TargetState>& tgs) {

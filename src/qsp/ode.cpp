@@ -405,53 +405,27 @@ bool NewtonLu::diagonalColumnsHold(const double* a) const {
     return offDiagonal == 0;
 }
 
-// Factorises the rest block scale·a_RR + shift·I (M_RR itself: scale 1, shift 0; from J: −γ, 1).
-std::size_t NewtonLu::factorRest(const double* a, double scale, double shift) {
+// Factorises the rest block M_RR = I − γ·J_RR (the fallback when J_RR has no real Schur form).
+std::size_t NewtonLu::factorRest(const double* a, double gamma) {
     const std::size_t n = n_;
     const std::size_t m = rest_.size();
     for (std::size_t c = 0; c < m; ++c) {
         const double* col = a + rest_[c] * n;
         double* out = rr_.data() + c * m;
-        for (std::size_t r = 0; r < m; ++r) out[r] = scale * col[rest_[r]];
-        out[c] += shift;
+        for (std::size_t r = 0; r < m; ++r) out[r] = -gamma * col[rest_[r]];
+        out[c] += 1.0;
     }
     const std::size_t k = denseFactor(rr_.data(), m, pivots_.data());
     return k == 0 ? 0 : rest_[k - 1] + 1;
 }
 
 std::size_t NewtonLu::factor(double* a) {
-    const std::size_t n = n_;
     jacobian_ = nullptr;
-    // The structure is the sparsity's promise; check it and fall back to the dense LU if a column
-    // of S holds anything off the diagonal.
-    block_ = !diag_.empty() && diagonalColumnsHold(a);
-    if (!block_) return denseFactor(a, n, pivots_.data());
-    for (std::size_t j : diag_)
-        if (a[j * n + j] == 0) return j + 1;
-    return factorRest(a, 1.0, 0.0);
+    block_ = false;
+    return denseFactor(a, n_, pivots_.data());
 }
 
-void NewtonLu::solve(const double* a, double* x) const {
-    const std::size_t n = n_;
-    if (!block_) {
-        denseSolve(a, n, pivots_.data(), x);
-        return;
-    }
-    const std::size_t m = rest_.size();
-    for (std::size_t r = 0; r < m; ++r) xr_[r] = x[rest_[r]];
-    denseSolve(rr_.data(), m, pivots_.data(), xr_.data());
-    // x_S = (b_S − M_SR x_R) / D, reading M_SR column by column, over the runs of consecutive
-    // diagonal states (in the engine, the mediators are one run: contiguous, vectorised loops).
-    for (std::size_t c = 0; c < m; ++c) {
-        const double* __restrict col = a + rest_[c] * n;
-        const double xc = xr_[c];
-        if (xc == 0) continue;
-        for (const auto& [begin, end] : diagRuns_)
-            for (std::size_t j = begin; j < end; ++j) x[j] -= col[j] * xc;
-    }
-    for (std::size_t j : diag_) x[j] /= a[j * n + j];
-    for (std::size_t r = 0; r < m; ++r) x[rest_[r]] = xr_[r];
-}
+void NewtonLu::solve(const double* a, double* x) const { denseSolve(a, n_, pivots_.data(), x); }
 
 std::size_t NewtonLu::factorJacobian(const double* jacobian, double gamma) {
     const std::size_t n = n_;
@@ -486,7 +460,7 @@ std::size_t NewtonLu::factorJacobian(const double* jacobian, double gamma) {
         }
         schurValid_ = true;
     }
-    if (!schurUsable_) return factorRest(jacobian, -gamma, 1.0);
+    if (!schurUsable_) return factorRest(jacobian, gamma);
     return checkSchurPivots();
 }
 

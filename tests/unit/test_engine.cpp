@@ -12,16 +12,15 @@
 #include "nkscape/qsp/engine.hpp"
 #include "nkscape/qsp/scenario.hpp"
 
+#include "default_model.hpp"
+
 using namespace nkscape;
 using namespace nkscape::model;
 using namespace nkscape::qsp;
 
 namespace {
 
-const CompiledModel& defaultModel() {
-    static const CompiledModel m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
-    return m;
-}
+using nkscape::testing::defaultModel;
 
 SimulationSpec untreatedTnbc(double days) {
     const auto& m = defaultModel();

@@ -567,26 +567,39 @@ std::vector<double> structuredMatrix(std::size_t n, const std::vector<std::size_
 
 }  // namespace
 
-// The block path solves the same systems as the dense LU (its oracle) to rounding, and only takes
-// the block path when the matrix has the promised structure.
+/// The Jacobian J = (I − M)/γ whose Newton matrix I − γJ is `m`.
+std::vector<double> jacobianOf(const std::vector<double>& m, std::size_t n, double gamma) {
+    std::vector<double> j(m.size());
+    for (std::size_t k = 0; k < m.size(); ++k) j[k] = -m[k] / gamma;
+    for (std::size_t k = 0; k < n; ++k) j[k * n + k] += 1.0 / gamma;
+    return j;
+}
+
+// The block path solves the same systems as the dense LU (its oracle), and only takes the block
+// path when the Jacobian has the promised structure.
 TEST(NewtonLu, BlockPathMatchesDenseLu) {
     const std::size_t n = 12;
+    const double gamma = 0.5;
     const std::vector<std::size_t> diag = {1, 4, 5, 6, 7, 8, 10};
     const auto m = structuredMatrix(n, diag);
     std::vector<double> b(n);
     for (std::size_t i = 0; i < n; ++i) b[i] = std::sin(static_cast<double>(i) + 0.5);
 
-    auto solveWith = [&](std::vector<std::size_t> s, std::vector<double> matrix, bool* block) {
+    auto solveWith = [&](std::vector<std::size_t> s, const std::vector<double>& matrix, bool* block) {
+        const auto j = jacobianOf(matrix, n, gamma);
         NewtonLu lu(n, std::move(s));
-        EXPECT_EQ(lu.factor(matrix.data()), 0u);
+        EXPECT_EQ(lu.factorJacobian(j.data(), gamma), 0u);
         *block = lu.lastWasBlock();
         std::vector<double> x = b;
-        lu.solve(matrix.data(), x.data());
+        lu.solveJacobian(x.data());
         return x;
     };
     bool block = false;
-    const auto dense = solveWith({}, m, &block);
-    EXPECT_FALSE(block);
+    auto dm = m;
+    NewtonLu plain(n);
+    ASSERT_EQ(plain.factor(dm.data()), 0u);  // the dense LU of M itself
+    std::vector<double> dense = b;
+    plain.solve(dm.data(), dense.data());
     const auto blocked = solveWith(diag, m, &block);
     EXPECT_TRUE(block);
     const auto residual = multiply(m, blocked);
@@ -595,7 +608,7 @@ TEST(NewtonLu, BlockPathMatchesDenseLu) {
         EXPECT_NEAR(residual[i], b[i], 1e-12) << i;
     }
 
-    // A matrix that breaks the promise (an off-diagonal entry in a "diagonal" column): dense LU,
+    // A Jacobian that breaks the promise (an off-diagonal entry in a "diagonal" column): dense LU,
     // still the right answer.
     auto broken = m;
     broken[5 * n + 2] = 0.25;
@@ -610,12 +623,14 @@ TEST(NewtonLu, ReportsZeroPivotsAndRejectsBadStates) {
     const std::vector<std::size_t> diag = {2, 3};
     auto m = structuredMatrix(n, diag);
     m[3 * n + 3] = 0;  // a diagonal state with a zero pivot: singular
+    const auto j = jacobianOf(m, n, 1.0);
     NewtonLu lu(n, diag);
-    EXPECT_EQ(lu.factor(m.data()), 4u);
+    EXPECT_EQ(lu.factorJacobian(j.data(), 1.0), 4u);
     auto z = structuredMatrix(n, diag);
-    for (std::size_t i = 0; i < n; ++i) z[0 * n + i] = 0;  // a zero column among the rest
-    NewtonLu lu2(n, diag);
-    EXPECT_EQ(lu2.factor(z.data()), 1u);
+    for (std::size_t i = 0; i < n; ++i) z[0 * n + i] = 0;  // a zero column among the rest: singular
+    auto zd = z;
+    NewtonLu dense(n);
+    EXPECT_EQ(dense.factor(zd.data()), 1u);
     EXPECT_THROW(NewtonLu(n, {3, 2}), InputError);
     EXPECT_THROW(NewtonLu(n, {1, 5}), InputError);
 }

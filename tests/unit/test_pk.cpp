@@ -15,15 +15,14 @@
 #include "nkscape/qsp/ode.hpp"
 #include "nkscape/qsp/pk.hpp"
 
+#include "default_model.hpp"
+
 using namespace nkscape;
 using namespace nkscape::qsp;
 
 namespace {
 
-const model::CompiledModel& defaultModel() {
-    static const model::CompiledModel m = model::loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
-    return m;
-}
+using nkscape::testing::defaultModel;
 
 double relErr(double got, double want) { return std::abs(got - want) / std::abs(want); }
 

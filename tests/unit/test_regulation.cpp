@@ -14,6 +14,8 @@
 #include "nkscape/model/loader.hpp"
 #include "nkscape/synapse/regulation.hpp"
 
+#include "default_model.hpp"
+
 using namespace nkscape::model;
 using namespace nkscape::synapse;
 
@@ -829,10 +831,7 @@ emax = { value = 0.5, unit = "1", source = "assumption: test" }
 // ---- the shipped default model ---------------------------------------------------------------
 
 namespace {
-const CompiledModel& defaultModel() {
-    static const CompiledModel m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
-    return m;
-}
+using nkscape::testing::defaultModel;
 }  // namespace
 
 TEST(RegulationDefaultModel, TgfBetaLowersNkg2dAndNkp30ButSparesNkp46) {

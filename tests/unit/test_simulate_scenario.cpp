@@ -14,15 +14,14 @@
 #include "nkscape/model/units.hpp"
 #include "nkscape/qsp/scenario.hpp"
 
+#include "default_model.hpp"
+
 using namespace nkscape;
 using namespace nkscape::qsp;
 
 namespace {
 
-const model::CompiledModel& defaultModel() {
-    static const model::CompiledModel m = model::loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
-    return m;
-}
+using nkscape::testing::defaultModel;
 
 const std::string kHeader = R"([scenario]
 name = "test"

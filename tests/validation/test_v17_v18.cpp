@@ -16,16 +16,15 @@
 #include "nkscape/qsp/engine.hpp"
 #include "nkscape/qsp/scenario.hpp"
 
+#include "default_model.hpp"
+
 using namespace nkscape;
 using namespace nkscape::model;
 using namespace nkscape::qsp;
 
 namespace {
 
-const CompiledModel& defaultModel() {
-    static const auto m = loadModel(std::filesystem::path(NKSCAPE_SOURCE_DIR "/models/default.toml"));
-    return m;
-}
+using nkscape::testing::defaultModel;
 
 Index cell(const CompiledModel& m, const char* name) { return m.require(Kind::CellType, name); }
 
@@ -152,25 +151,22 @@ TEST(V17, EvasiveVariantsEscapeAndTheEscapedTumourIsEnrichedForThem) {
 
 // ---- V18: CAR-NK cells and oncolytic HSV-1 -------------------------------------------------------
 
-TEST(V18, Her2CarNkSuppressesHer2PositiveTumourGrowth) {
+namespace {
+/// `therapy` (1e9 CAR-NK cells weekly × 4) leaves less than half the untreated `tumour` after 90 days.
+void expectCarNkHalvesTheTumour(const char* tumour, const char* therapy) {
     const auto& m = defaultModel();
-    SimulationSpec untreated = baseSpec(m, "HER2-enriched", 90);
+    SimulationSpec untreated = baseSpec(m, tumour, 90);
     SimulationSpec treated = untreated;
-    dose(m, treated, "HER2 CAR-NK therapy", "1e9 cell", "q1w x 4");
+    dose(m, treated, therapy, "1e9 cell", "q1w x 4");
     const double a = simulate(m, untreated).final("tumour.cells");
     const double b = simulate(m, treated).final("tumour.cells");
-    EXPECT_LT(b, 0.5 * a) << "untreated " << a << ", HER2 CAR-NK " << b;
+    EXPECT_LT(b, 0.5 * a) << "untreated " << a << ", " << therapy << " " << b;
 }
+}  // namespace
 
-TEST(V18, EgfrCarNkActsInTnbc) {
-    const auto& m = defaultModel();
-    SimulationSpec untreated = baseSpec(m, "TNBC", 90);
-    SimulationSpec treated = untreated;
-    dose(m, treated, "EGFR CAR-NK therapy", "1e9 cell", "q1w x 4");
-    const double a = simulate(m, untreated).final("tumour.cells");
-    const double b = simulate(m, treated).final("tumour.cells");
-    EXPECT_LT(b, 0.5 * a) << "untreated " << a << ", EGFR CAR-NK " << b;
-}
+TEST(V18, Her2CarNkSuppressesHer2PositiveTumourGrowth) { expectCarNkHalvesTheTumour("HER2-enriched", "HER2 CAR-NK therapy"); }
+
+TEST(V18, EgfrCarNkActsInTnbc) { expectCarNkHalvesTheTumour("TNBC", "EGFR CAR-NK therapy"); }
 
 TEST(V18, CoStimulationImprovesExpansionAndPersistence) {
     // The same HER2 CAR-NK product with its CD28 domain removed (first generation), from a copy of

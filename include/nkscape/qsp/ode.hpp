@@ -153,9 +153,10 @@ private:
 /// structure) it is the plain dense LU with partial pivoting, bit-identical to SUNDIALS' dense
 /// solver (the oracle that the tests compare the block path against).
 ///
-/// Two ways in: factor(M) from the Newton matrix itself (CVODE formed it), or
-/// factorJacobian(J, γ) from the Jacobian, which the solver keeps between setups (only the parts
-/// the solve needs are formed). On the block path factorJacobian() factorises nothing per γ: J_RR
+/// Two ways in: factor(M), the dense LU of a Newton matrix CVODE formed (its own
+/// difference-quotient Jacobian, JacobianMethod::CvodeDifferenceQuotient), or factorJacobian(J, γ)
+/// from the Jacobian the solver keeps between setups (only the parts the solve needs are formed;
+/// the block path is taken here only). On the block path factorJacobian() factorises nothing per γ: J_RR
 /// is brought to real Schur form J_RR = Q T Qᵀ (Eigen::RealSchur) once per new Jacobian, and each
 /// solve is Qᵀ, a quasi-triangular back substitution with I − γT, and Q. Why: CVODE re-forms
 /// I − γJ whenever γ moves by 30 % — most steps while they grow back after a dose — and the
@@ -166,9 +167,8 @@ public:
     /// For n×n matrices; `diagonalStates` (each < n, increasing, no repeats) may be empty.
     /// \throws InputError if a state is out of range or the list is not increasing.
     explicit NewtonLu(std::size_t n = 0, std::vector<std::size_t> diagonalStates = {});
-    /// Factorises the Newton matrix `a` (n×n column-major, overwritten by the factors on the dense
-    /// path). Returns 0, or k + 1 if the pivot of state k is zero (M singular; CVODE then retries
-    /// with a smaller step).
+    /// Dense LU of the Newton matrix `a` (n×n column-major, overwritten by the factors). Returns 0,
+    /// or k + 1 if the pivot of state k is zero (M singular; CVODE then retries with a smaller step).
     std::size_t factor(double* a);
     /// Overwrites `x` (b on entry, length n) with M⁻¹b, using the factors of the last factor(a).
     void solve(const double* a, double* x) const;
@@ -191,7 +191,7 @@ public:
 
 private:
     [[nodiscard]] bool diagonalColumnsHold(const double* a) const;
-    std::size_t factorRest(const double* a, double scale, double shift);
+    std::size_t factorRest(const double* jacobian, double gamma);
     [[nodiscard]] std::size_t checkSchurPivots() const;
     void solveSchur(double* xr) const;
 
