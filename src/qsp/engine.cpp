@@ -9,6 +9,7 @@
 #include <cmath>
 #include <numbers>
 #include <optional>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -246,7 +247,10 @@ public:
         }
         inputRate.assign(spec.drugs.size(), 0.0);
         pkAnchor_.assign(pkSize_, 0.0);
+        pkKnot_.assign(pkSize_, 0.0);
         pkNow_.assign(pkSize_, 0.0);
+        knots_.assign(spec.drugs.size(), Knot{});
+        rateChanges_.assign(spec.drugs.size(), {});
         for (Index k = 0; k < nMed_; ++k) {
             decay_.push_back(decayPerDay(m, k));
             const auto& med = m.mediators()[k];
@@ -361,31 +365,58 @@ public:
     }
     [[nodiscard]] bool analytic(std::size_t d) const { return drugInfo_[d].analytic; }
 
-    /// Moves the analytic drugs' anchor to time t (exact propagation with the current input rates)
-    /// and makes it the current PK state. Called by the driver at every event time.
+    /// Analytic drug d's infusion schedule: each time its total rate changes, with the rate from
+    /// then on (amount/d). Set once by the driver, before the first advancePkAnchor().
+    void setRateSchedule(std::size_t d, std::vector<std::pair<double, double>> changes) { rateChanges_[d] = std::move(changes); }
+
+    /// Moves the analytic drugs' anchor to time t (the exact PK through every rate change in
+    /// between) and makes it the current PK state. Called by the driver at every stop; boluses
+    /// at t follow (bolusPk).
     void advancePkAnchor(double t) {
         if (pkSize_ == 0) return;
-        const double dt = t - anchorTime_;
-        if (dt > 0)
-            for (std::size_t d = 0; d < drugs_.size(); ++d)
-                if (drugInfo_[d].analytic) drugs_[d].advanceLinear(pkAnchor_, drugOffset_[d], dt, inputRate[d]);
+        if (t > anchorTime_) {
+            pkNowTime_ = -1;  // force: the state at t from the left
+            setPkTime(t);
+            pkAnchor_ = pkNow_;
+        }
         anchorTime_ = t;
+        pkKnot_ = pkAnchor_;
+        for (std::size_t d = 0; d < drugs_.size(); ++d) resetKnot(d);
         pkNow_ = pkAnchor_;
         pkNowTime_ = t;
     }
     /// A bolus into analytic drug d's anchor (after advancePkAnchor at the same time).
     void bolusPk(std::size_t d, double amount) {
         drugs_[d].applyBolus(pkAnchor_, drugOffset_[d], amount);
+        pkKnot_ = pkAnchor_;
+        for (std::size_t e = 0; e < drugs_.size(); ++e) resetKnot(e);
         pkNow_ = pkAnchor_;
     }
-    /// Sets the current PK state to time t (for rhs() and the outputs).
+    /// Sets the current PK state to time t ≥ the anchor (for rhs() and the outputs): from the last
+    /// rate change before t (the knot, moved forward as t advances, back to the anchor if CVODE
+    /// retries an earlier time), one exact propagation with that rate. A change exactly at t does
+    /// not matter: the states are continuous there.
     void setPkTime(double t) {
         if (pkSize_ == 0 || t == pkNowTime_) return;
-        pkNow_ = pkAnchor_;
-        const double dt = t - anchorTime_;
-        if (dt > 0)
-            for (std::size_t d = 0; d < drugs_.size(); ++d)
-                if (drugInfo_[d].analytic) drugs_[d].advanceLinear(pkNow_, drugOffset_[d], dt, inputRate[d]);
+        for (std::size_t d = 0; d < drugs_.size(); ++d) {
+            if (!drugInfo_[d].analytic) continue;
+            Knot& k = knots_[d];
+            const auto o = static_cast<std::ptrdiff_t>(drugOffset_[d]);
+            const auto len = static_cast<std::ptrdiff_t>(drugs_[d].stateCount());
+            if (t < k.time) {  // earlier than the knot (CVODE retrying a step): from the anchor again
+                std::copy(pkAnchor_.begin() + o, pkAnchor_.begin() + o + len, pkKnot_.begin() + o);
+                resetKnot(d);
+            }
+            const auto& changes = rateChanges_[d];
+            while (k.next < changes.size() && changes[k.next].first < t) {
+                drugs_[d].advanceLinear(pkKnot_, drugOffset_[d], changes[k.next].first - k.time, k.rate);
+                k.time = changes[k.next].first;
+                k.rate = changes[k.next].second;
+                ++k.next;
+            }
+            std::copy(pkKnot_.begin() + o, pkKnot_.begin() + o + len, pkNow_.begin() + o);
+            if (t > k.time) drugs_[d].advanceLinear(pkNow_, drugOffset_[d], t - k.time, k.rate);
+        }
         pkNowTime_ = t;
     }
 
@@ -394,6 +425,10 @@ public:
     [[nodiscard]] double drugOutput(std::span<const double> y, std::size_t d) const {
         const auto v = drugStates(y, d);
         return drugInfo_[d].hasConcentration ? drugs_[d].concentration(v, drugOffset_[d]) : drugs_[d].centralAmount(v, drugOffset_[d]);
+    }
+    /// Drug d's level as drugOutput() reports it, from its own PK states `v` (offset 0).
+    [[nodiscard]] double drugLevel(std::span<const double> v, std::size_t d) const {
+        return drugInfo_[d].hasConcentration ? drugs_[d].concentration(v, 0) : drugs_[d].centralAmount(v, 0);
     }
     [[nodiscard]] std::string drugUnit(std::size_t d) const {
         if (drugs_[d].isCellProduct()) return "cell";
@@ -822,8 +857,27 @@ private:
     std::vector<DrugPk> drugs_;
     std::vector<std::size_t> drugOffset_;  // into y, or into the PK vectors for an analytic drug
     std::size_t pkSize_ = 0;
-    std::vector<double> pkAnchor_, pkNow_;  // analytic drugs' states at the last event, and now
+    // Analytic drugs' PK: their states at the anchor (the last stop), at the knot (each drug's last
+    // rate change reached since the anchor), and now.
+    struct Knot {
+        double time = 0;
+        double rate = 0;        // amount/d from `time` on
+        std::size_t next = 0;   // first entry of rateChanges_ after `time`
+    };
+    std::vector<double> pkAnchor_, pkKnot_, pkNow_;
+    std::vector<Knot> knots_;
+    std::vector<std::vector<std::pair<double, double>>> rateChanges_;  // per drug: (time, rate from then on)
     double anchorTime_ = 0, pkNowTime_ = 0;
+    // Drug d's knot at the anchor: the rate in force just after it, the changes still ahead.
+    void resetKnot(std::size_t d) {
+        Knot& k = knots_[d];
+        const auto& changes = rateChanges_[d];
+        k.time = anchorTime_;
+        k.next = static_cast<std::size_t>(std::upper_bound(changes.begin(), changes.end(), anchorTime_,
+                                                           [](double t, const std::pair<double, double>& c) { return t < c.first; }) -
+                                          changes.begin());
+        k.rate = k.next > 0 ? changes[k.next - 1].second : 0.0;
+    }
     std::vector<Drug> drugInfo_;
     std::vector<CellMechanism> cellMechs_;
     std::vector<std::size_t> tumourLyses_;  // cellMechs_ that lyse the tumour
@@ -1003,14 +1057,115 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         res.rows.push_back(std::move(row));
     };
 
-    // Event times: every output time and every change of a drug's input.
-    std::set<double> times;
+    // The driver's times: outputs, and every change of a drug's input. Each is marked with what
+    // happens there; times within 1e-9 d of each other are one time (the regimen's own tolerance),
+    // so an output that round-off puts beside a dose cannot apply the dose twice.
+    enum : unsigned { kOutput = 1, kInput = 2, kStop = 4 };
+    std::map<double, unsigned> times;
+    auto mark = [&times](double t, unsigned what) {
+        auto it = times.lower_bound(t - 1e-9);
+        if (it != times.end() && it->first <= t + 1e-9) it->second |= what;
+        else times.emplace(t, what);
+    };
+    // Stops, where the solver lands exactly: the end; a dose that makes a state or a
+    // concentration jump (the solver restarts there); any input change of a drug in the ODE
+    // (restarts); an analytic drug's dose into a depot; and an output at an input change, whose
+    // state must be the one just before it. Elsewhere outputs are CVODE's interpolant of the step
+    // across them (within that step's error tolerance), and an analytic drug's infusion starting
+    // or ending is a kink of the forcing, which rhs() sees through the exact PK and the error test
+    // resolves. Landing on both ends of an hour-long infusion cut the step to an hour and cost ~7
+    // steps per dose to grow it back (docs/qsp.md, "Cost"). What landing on the end did for
+    // safety is kept below: every infusion is sampled near its peak.
+    mark(spec.durationDays, kOutput | kStop);
     const auto nOut = static_cast<std::size_t>(std::floor(spec.durationDays / spec.outputIntervalDays + 1e-9));
-    for (std::size_t i = 1; i <= nOut; ++i) times.insert(static_cast<double>(i) * spec.outputIntervalDays);
-    times.insert(spec.durationDays);
-    for (const auto& d : spec.drugs)
-        for (double t : d.regimen.eventTimes())
-            if (t > 0 && t < spec.durationDays) times.insert(t);
+    std::vector<std::vector<std::pair<double, double>>> infusions(spec.drugs.size());  // analytic: (start, end)
+    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+        const auto& reg = spec.drugs[d].regimen;
+        std::vector<std::pair<double, double>> changes;  // (time, rate from then on)
+        double rate = reg.infusionRate(0.0);
+        if (rate > 0) changes.emplace_back(0.0, rate);
+        double rise = 0;
+        for (double t : reg.eventTimes()) {
+            if (t <= 0) continue;
+            const double next = reg.infusionRate(t);
+            bool stop = spec.landOnEveryEvent || reg.bolusAt(t) > 0 || !sys.analytic(d);
+            if (next != rate) {
+                if (next > rate) rise = t;
+                else if (sys.analytic(d)) infusions[d].emplace_back(rise, t);
+                changes.emplace_back(t, next);
+            }
+            rate = next;
+            if (t < spec.durationDays) mark(t, kInput | (stop ? kStop : 0u));
+        }
+        if (sys.analytic(d)) sys.setRateSchedule(d, std::move(changes));
+    }
+    for (std::size_t i = 1; i <= nOut; ++i) mark(static_cast<double>(i) * spec.outputIntervalDays, kOutput);
+    for (auto& [t, what] : times)
+        if (spec.landOnEveryEvent || ((what & kInput) != 0 && (what & kOutput) != 0)) what |= kStop;
+    // Every infusion of an analytic drug is sampled. A drug whose level halves after the infusion
+    // sooner than the infusion lasted (IL-2: 7 min after 15 min) follows its input: its level
+    // nearly jumps at both ends, a pulse the solver must resolve anyway, so both ends are stops,
+    // as for a restart. Otherwise (an antibody: 2 days after an hour) the infusion acts like a
+    // slow bolus, and it suffices that some stop after its start, before the drug's next input,
+    // sees at least half the level reached at the infusion's end; else a short pulse could fall
+    // between two steps unseen. Where no stop does, one is added at the latest such time found
+    // by halving (the farther from the start, the less it cuts the steps).
+    std::set<double> stops;
+    for (const auto& [t, what] : times)
+        if ((what & kStop) != 0) stops.insert(t);
+    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+        if (infusions[d].empty()) continue;
+        const auto& reg = spec.drugs[d].regimen;
+        const DrugPk& pk = sys.drugs()[d];
+        // The drug's exact PK on its own: its states just after each input change.
+        std::vector<double> at, rateAfter;
+        std::vector<std::vector<double>> after;
+        {
+            std::vector<double> x(pk.stateCount(), 0.0);
+            double t0 = 0, r = 0;
+            std::vector<double> ev = reg.eventTimes();
+            if (ev.empty() || ev.front() > 0) ev.insert(ev.begin(), 0.0);
+            for (double t : ev) {
+                if (t > t0) pk.advanceLinear(x, 0, t - t0, r);
+                t0 = t;
+                if (const double b = reg.bolusAt(t); b > 0) pk.applyBolus(x, 0, b);
+                r = reg.infusionRate(t);
+                at.push_back(t);
+                rateAfter.push_back(r);
+                after.push_back(x);
+            }
+        }
+        std::vector<double> x(pk.stateCount());
+        auto level = [&](double t) {
+            const auto k = static_cast<std::size_t>(std::upper_bound(at.begin(), at.end(), t) - at.begin()) - 1;
+            x = after[k];
+            if (t > at[k]) pk.advanceLinear(x, 0, t - at[k], rateAfter[k]);
+            return sys.drugLevel(x, d);
+        };
+        for (const auto& [start, end] : infusions[d]) {
+            const double peak = level(end);
+            const auto nextInput = std::upper_bound(at.begin(), at.end(), end);
+            const double bound = std::min(nextInput != at.end() ? *nextInput : spec.durationDays, spec.durationDays);
+            double tau = bound - end;  // how long the level stays above half the peak, by halving
+            while (tau > 1e-6 && level(end + tau) < 0.5 * peak) tau *= 0.5;
+            if (tau < end - start) {
+                for (double t : {start, end}) {
+                    if (t >= spec.durationDays) continue;
+                    mark(t, kStop);
+                    stops.insert(t);
+                }
+                continue;
+            }
+            // The first stop after the start samples the pulse if it comes by end + τ (the level
+            // falls after the end) and, during the infusion, once the level is half the peak.
+            const auto s = stops.upper_bound(start);
+            if (s != stops.end() && *s <= end + tau && (*s >= end || level(*s) >= 0.5 * peak)) continue;
+            const double t = end + tau;
+            if (t >= spec.durationDays) continue;  // the end is a stop
+            mark(t, kStop);
+            stops.insert(t);
+        }
+    }
 
     std::vector<double> y = sys.initialState();
     if (spec.initialMediators == InitialMediators::SteadyState) sys.equilibrateMediators(y);  // before any dose
@@ -1057,26 +1212,36 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
             ode.atolPerState[sys.mediatorOffset() + k] = spec.mediatorAtol * (basal > 0 ? basal : 1.0);
         }
     }
+    // For each time, the next stop at or after it (one pass from the end; the last time is the end).
+    const std::vector<std::pair<double, unsigned>> at(times.begin(), times.end());
+    std::vector<double> nextStop(at.size());
+    for (std::size_t i = at.size(); i-- > 0;) nextStop[i] = (at[i].second & kStop) != 0 ? at[i].first : nextStop[i + 1];
     OdeSolver solver(sys, 0.0, y, ode);
-    for (double t : times) {
-        (void)solver.advanceTo(t);
+    for (std::size_t i = 0; i < at.size(); ++i) {
+        const auto [t, what] = at[i];
+        if (t == 0) continue;  // an output or dose at 0 was handled above
+        if ((what & (kStop | kOutput)) == 0) {
+            (void)applyBoluses(t);  // an infusion starting, stepped over: recorded, nothing to do
+            continue;
+        }
+        (void)solver.advanceTo(t, nextStop[i]);
         const auto st = solver.state();
         y.assign(st.begin(), st.end());
-        // The exact PK to t with the interval's input rates, then this event's doses and rates.
-        sys.advancePkAnchor(t);
-        const bool jumped = applyBoluses(t);
-        bool odeInputChanged = false;
-        for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
-            const double rate = spec.drugs[d].regimen.infusionRate(t);
-            if (rate != sys.inputRate[d] && !sys.analytic(d)) odeInputChanged = true;
-            sys.inputRate[d] = rate;
+        if ((what & kStop) != 0) {
+            // The exact PK to t, then this time's doses and rates.
+            sys.advancePkAnchor(t);
+            const bool jumped = applyBoluses(t);
+            bool odeInputChanged = false;
+            for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+                const double rate = spec.drugs[d].regimen.infusionRate(t);
+                if (rate != sys.inputRate[d] && !sys.analytic(d)) odeInputChanged = true;
+                sys.inputRate[d] = rate;
+            }
+            // A jump in the ODE's states, its inputs or a drug concentration: restart the
+            // multistep method here. A kink of an analytic drug's forcing needs no restart.
+            if (jumped || odeInputChanged) solver.reinitialize(t, y);
         }
-        // A jump in the ODE's states, its inputs or a drug concentration: restart the multistep
-        // method here. An infusion switch or a subcutaneous dose of an analytic drug only bends
-        // the forcing; the solver stopped exactly at t (tstop) and takes the kink without a restart.
-        if (jumped || odeInputChanged) solver.reinitialize(t, y);
-        const double k = t / spec.outputIntervalDays;
-        if (std::abs(k - std::round(k)) < 1e-9 || t == spec.durationDays) record(t, y);
+        if ((what & kOutput) != 0) record(t, y);
     }
     res.stats = solver.stats();
     return res;

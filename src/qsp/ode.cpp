@@ -925,10 +925,14 @@ OdeSolver::~OdeSolver() = default;
 OdeSolver::OdeSolver(OdeSolver&&) noexcept = default;
 OdeSolver& OdeSolver::operator=(OdeSolver&&) noexcept = default;
 
-AdvanceResult OdeSolver::advanceTo(double t) {
+AdvanceResult OdeSolver::advanceTo(double t) { return advanceTo(t, t); }
+
+AdvanceResult OdeSolver::advanceTo(double t, double stopAt) {
     Impl& im = *impl_;
     AdvanceResult result;
     if (!std::isfinite(t)) throw SolverError(fmt::format("{}: target time {} is not finite", im.who(), t));
+    if (!(stopAt >= t))
+        throw SolverError(fmt::format("{}: stop time {:.9g} is before the target time {:.9g}", im.who(), stopAt, t));
     if (t < im.t) {
         throw SolverError(fmt::format("{}: cannot integrate backwards from t = {:.9g} to t = {:.9g}", im.who(), im.t, t));
     }
@@ -938,7 +942,7 @@ AdvanceResult OdeSolver::advanceTo(double t) {
     CVodeGetCurrentTime(im.mem, &tn);
     // After a root return CVODE's internal time may be ahead of im.t; a target behind it is
     // interpolated, and a stop time behind it would be rejected.
-    if (t >= tn) im.check(CVodeSetStopTime(im.mem, t), "CVodeSetStopTime");
+    if (stopAt >= tn) im.check(CVodeSetStopTime(im.mem, stopAt), "CVodeSetStopTime");
     im.pending = nullptr;
     im.cvodeMessage.clear();
     sunrealtype tret = im.t;

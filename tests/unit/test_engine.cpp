@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -270,7 +272,10 @@ TEST(Engine, ShippedTolerancesAreAccurateWithBlockAndDenseNewtonSolvesAndEitherV
     const auto shipped = simulate(loaded.model, s);
     const auto withDense = simulate(loaded.model, dense);
     const auto withPlainAtol = simulate(loaded.model, plainAtol);
-    std::vector<std::string> cols = {"tumour.cells", "nk.CD56dim NK", "cd8_t.CD8 T", "mediator.IFN-g"};
+    // Cells to a relative 1e-3; each mediator within its own absolute tolerance (mediator_atol
+    // of its basal level), which is what the scenario asks of it: a cytokine near its resting
+    // level is not followed to 1e-3 of itself.
+    std::vector<std::string> cols = {"tumour.cells", "nk.CD56dim NK", "cd8_t.CD8 T"};
     for (const auto& c : s.clones) cols.push_back("clone." + c.name);
     auto worst = [&](const SimulationResult& r) {
         double e = 0;
@@ -281,7 +286,20 @@ TEST(Engine, ShippedTolerancesAreAccurateWithBlockAndDenseNewtonSolvesAndEitherV
         }
         return e;
     };
-    RecordProperty("errors", std::to_string(worst(shipped)) + " " + std::to_string(worst(withDense)));
+    auto worstMediator = [&](const SimulationResult& r) {
+        double e = 0;
+        const auto& m = loaded.model;
+        for (std::size_t k = 0; k < m.mediators().size(); ++k) {
+            const auto& med = m.mediators()[k];
+            const double basal = med.basalLevel != kNoParam ? m.value(med.basalLevel) : 0.0;
+            const double atol = s.mediatorAtol * (basal > 0 ? basal : 1.0);
+            const std::size_t j = column(r, "mediator." + m.entities(Kind::Mediator)[k].name);
+            for (std::size_t i = 0; i < r.times.size(); ++i) e = std::max(e, std::abs(r.rows[i][j] - ref.rows[i][j]) / atol);
+        }
+        return e;
+    };
+    RecordProperty("errors", std::to_string(worst(shipped)) + " " + std::to_string(worst(withDense)) + " mediators " +
+                                 std::to_string(worstMediator(shipped)));
     // SUNDIALS' own vector operations give the same numbers to the last bit.
     SimulationSpec sundialsVectors = s;
     sundialsVectors.ode.fastVectorOps = false;
@@ -290,7 +308,122 @@ TEST(Engine, ShippedTolerancesAreAccurateWithBlockAndDenseNewtonSolvesAndEitherV
     EXPECT_EQ(withSundialsVectors.stats.rhsEvals, shipped.stats.rhsEvals);
     EXPECT_LT(worst(shipped), 1e-3);
     EXPECT_LT(worst(withDense), 1e-3);
+    EXPECT_LT(worstMediator(shipped), 1.0);
+    EXPECT_LT(worstMediator(withDense), 1.0);
     EXPECT_LT(shipped.stats.rhsEvals, withPlainAtol.stats.rhsEvals);
+}
+
+// Outputs between stops are interpolated, and an analytic drug's infusion is stepped over with
+// one stop to sample it (docs/qsp.md, "Stops and outputs"). Against landing on every output and
+// every input change, and against a tight reference: the same answer to the tolerance, for an
+// antibody (avelumab weekly, outputs at each infusion's start) and for a drug gone within minutes
+// (IL-2 q8h over 15 min, landed on at both ends), and fewer steps for the antibody.
+TEST(Engine, InterpolatedOutputsAndSampledInfusionsMatchLandingOnEveryEvent) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    const auto& m = loaded.model;
+    auto check = [&](SimulationSpec s, const char* what) {
+        SimulationSpec land = s;
+        land.landOnEveryEvent = true;
+        SimulationSpec tight = land;
+        tight.ode.rtol = 1e-10;
+        tight.ode.atol = 1e-7;
+        tight.mediatorAtol = 1e-9;
+        const auto ref = simulate(m, tight);
+        const auto a = simulate(m, s);
+        const auto b = simulate(m, land);
+        EXPECT_EQ(a.times, ref.times);
+        EXPECT_EQ(a.events.size(), ref.events.size()) << what;
+        for (const auto* r : {&a, &b}) {
+            for (const char* col : {"tumour.cells", "nk.CD56dim NK", "cd8_t.CD8 T", "treg.Treg"}) {
+                const std::size_t j = column(*r, col);
+                for (std::size_t i = 0; i < r->times.size(); ++i)
+                    EXPECT_NEAR(r->rows[i][j], ref.rows[i][j], 1e-3 * ref.rows[i][j]) << what << ", " << col << " at " << r->times[i];
+            }
+            for (std::size_t k = 0; k < m.mediators().size(); ++k) {
+                const auto& med = m.mediators()[k];
+                const double atol = s.mediatorAtol * (med.basalLevel != kNoParam ? m.value(med.basalLevel) : 1.0);
+                const std::string col = "mediator." + m.entities(Kind::Mediator)[k].name;
+                const std::size_t j = column(*r, col);
+                for (std::size_t i = 0; i < r->times.size(); ++i)
+                    EXPECT_NEAR(r->rows[i][j], ref.rows[i][j], atol) << what << ", " << col << " at " << r->times[i];
+            }
+        }
+        return std::make_pair(a.stats.steps, b.stats.steps);
+    };
+    SimulationSpec s = loaded.spec;
+    s.durationDays = 56;
+    addWeeklyAvelumab(m, s, 8);
+    const auto [avelumabSteps, avelumabLandingSteps] = check(s, "avelumab");
+    // 73 against 93 over these 8 weeks (254 against 467 over a year: the benchmark).
+    EXPECT_LT(static_cast<double>(avelumabSteps), 0.85 * static_cast<double>(avelumabLandingSteps)) << avelumabSteps << " vs " << avelumabLandingSteps;
+    RecordProperty("avelumab_steps", std::to_string(avelumabSteps) + " (landing on every event: " + std::to_string(avelumabLandingSteps) + ")");
+    SimulationSpec il2 = loaded.spec;
+    il2.durationDays = 14;
+    const Index t = m.require(Kind::Therapy, "IL-2 therapy");
+    DosingSpec d;
+    d.amount = "600000 IU/kg";
+    d.schedule = "q8h x 14";
+    d.startDay = 0.3;
+    d.infusion = "15 min";
+    il2.drugs.push_back(DrugRegimen{t, DosingRegimen::parse(d, DrugPk::fromTherapy(m, t), BodySize{70.0, 1.8})});
+    (void)check(il2, "IL-2");
+}
+
+// A single short infusion between two outputs, far from any other stop, is seen: IL-2 over 15 min
+// (gone within the hour) and avelumab over an hour, each given once at day 3.3 with outputs every
+// 7 days. Each changes the outcome (against no dose), and by what a tight reference says.
+TEST(Engine, AnInfusionBetweenOutputsIsNotMissed) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    const auto& m = loaded.model;
+    SimulationSpec base = loaded.spec;
+    base.durationDays = 14;
+    const auto none = simulate(m, base);
+    for (const auto& [therapy, amount, infusion] : {std::tuple{"IL-2 therapy", "600000 IU/kg", "15 min"}, std::tuple{"avelumab", "10 mg/kg", "60 min"}}) {
+        SimulationSpec s = base;
+        const Index t = m.require(Kind::Therapy, therapy);
+        DosingSpec d;
+        d.amount = amount;
+        d.schedule = "once";
+        d.startDay = 3.3;
+        d.infusion = infusion;
+        s.drugs.push_back(DrugRegimen{t, DosingRegimen::parse(d, DrugPk::fromTherapy(m, t), BodySize{70.0, 1.8})});
+        SimulationSpec tight = s;
+        tight.ode.rtol = 1e-10;
+        tight.ode.atol = 1e-7;
+        tight.mediatorAtol = 1e-9;
+        tight.landOnEveryEvent = true;
+        const auto ref = simulate(m, tight);
+        const auto r = simulate(m, s);
+        for (const char* col : {"tumour.cells", "nk.CD56dim NK", "cd8_t.CD8 T"}) {
+            const std::size_t j = column(r, col);
+            const std::size_t last = r.times.size() - 1;
+            EXPECT_NEAR(r.rows[last][j], ref.rows[last][j], 1e-3 * ref.rows[last][j]) << therapy << ", " << col;
+        }
+        // The dose's effect on the tumour (about 1e-4 of it for IL-2, 6e-4 for avelumab by day 14)
+        // is reproduced to 10 %: a missed pulse would leave the untreated number, 100 % off.
+        const std::size_t j = column(r, "tumour.cells");
+        const std::size_t last = r.times.size() - 1;
+        const double effect = ref.rows[last][j] - none.rows[last][j];
+        EXPECT_GT(std::abs(effect), 5e-5 * ref.rows[last][j]) << therapy;
+        EXPECT_LT(std::abs(r.rows[last][j] - ref.rows[last][j]), 0.1 * std::abs(effect)) << therapy;
+    }
+}
+
+// An output that round-off puts beside a dose (3 × 0.1 d = 0.30000000000000004 d, a dose at
+// 0.3 d) is the same time as the dose: the dose is given once.
+TEST(Engine, AnOutputBesideADoseAppliesItOnce) {
+    const auto& m = defaultModel();
+    SimulationSpec s = untreatedTnbc(1.0);
+    s.ode.rtol = 1e-8;
+    const Index t = m.require(Kind::Therapy, "avelumab");
+    s.drugs.push_back(DrugRegimen{t, DosingRegimen({Dose{0.3, 700.0, 0.0}}, "mg")});
+    s.outputIntervalDays = 0.1;
+    const auto fine = simulate(m, s);
+    s.outputIntervalDays = 0.25;
+    const auto coarse = simulate(m, s);
+    EXPECT_EQ(std::count_if(fine.events.begin(), fine.events.end(), [](const SimulationEvent& e) { return e.kind == "dose"; }), 1);
+    const std::size_t j = column(fine, "drug.avelumab");
+    EXPECT_NEAR(fine.rows.back()[j], coarse.rows.back()[j], 1e-9 * coarse.rows.back()[j]);
 }
 
 // Initial mediators at the steady state of the initial cells: the first hour moves no mediator

@@ -186,6 +186,37 @@ TEST(OdeSolver, NeverEvaluatesPastTheTarget) {
     }
 }
 
+// Outputs between stops are CVODE's interpolant: as accurate as the steps (closed form), fewer
+// steps than landing on each, never past the stop, and a later stop still lands exactly.
+TEST(OdeSolver, InterpolatedOutputsMatchTheClosedFormWithFewerSteps) {
+    const double k = 0.7, y0 = 2.0;
+    auto f = [k](double, std::span<const double> y, std::span<double> d) { d[0] = -k * y[0]; };
+    LambdaSystem landing(1, f), passing(1, f);
+    const std::vector<double> init{y0};
+    OdeOptions o;
+    o.rtol = 1e-4;
+    o.atol = 1e-12;
+    OdeSolver a(landing, 0.0, init, o), b(passing, 0.0, init, o);
+    double worstLanding = 0, worstPassing = 0;
+    for (double t = 0.05; t <= 5.0 + 1e-12; t += 0.05) {
+        a.advanceTo(t);
+        const auto r = b.advanceTo(t, 5.0);
+        EXPECT_EQ(r.t, t);
+        EXPECT_EQ(b.time(), t);
+        EXPECT_LE(passing.maxT, 5.0) << "a step went past the stop";
+        worstLanding = std::max(worstLanding, relErr(a.state()[0], y0 * std::exp(-k * t)));
+        worstPassing = std::max(worstPassing, relErr(b.state()[0], y0 * std::exp(-k * t)));
+    }
+    // The stop itself is landed on.
+    b.advanceTo(5.0, 5.0);
+    EXPECT_EQ(passing.maxT, 5.0);
+    EXPECT_LT(worstPassing, 2e-3);  // 20 × rtol: the global error of either way, plus the interpolant's
+    EXPECT_LT(worstLanding, 2e-3);
+    EXPECT_LT(b.stats().steps * 2, a.stats().steps) << b.stats().steps << " vs " << a.stats().steps;
+    RecordProperty("max_rel_error", sci(worstPassing) + " (landing: " + sci(worstLanding) + ")");
+    EXPECT_THROW(b.advanceTo(6.0, 5.5), SolverError);  // the stop before the target
+}
+
 TEST(OdeSolver, ReinitializeAfterABolus) {
     const double k = 0.4;
     LambdaSystem sys(1, [k](double, std::span<const double> y, std::span<double> f) { f[0] = -k * y[0]; });

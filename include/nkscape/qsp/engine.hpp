@@ -73,6 +73,10 @@ struct SimulationSpec {
     /// engine's way; slower). By default linear PK is propagated exactly outside the ODE, so doses
     /// need no restart. For checking one against the other.
     bool restartAtDoses = false;
+    /// Land the solver on every output time and every change of a drug's input (the first
+    /// engine's way). By default outputs are interpolated and an analytic drug's infusion start is
+    /// stepped over (its end is landed on): see simulate(). For checking one against the other.
+    bool landOnEveryEvent = false;
     /// Relative tolerance of the mediator states (1); 0 = ode.rtol. Why: after a dose, fast
     /// cytokines (IFN-γ, TNF-α; minutes) have transients that set the step size for the whole
     /// system at a tight rtol, while tumour outcomes are insensitive to them at the 1e-4 level.

@@ -298,6 +298,12 @@ public:
     /// \throws SolverError on a CVODE failure; rethrows an exception thrown by the system's
     ///         callbacks or a root function.
     AdvanceResult advanceTo(double t);
+    /// Integrates to `t` without stepping past `stopAt` (≥ t): the solver may step beyond t, and
+    /// state() at t is then CVODE's interpolant of its last step (of that step's order, so within
+    /// its local error tolerance). For output times, which need no stop: landing on each one cuts
+    /// the step there and the solver must grow it again. Roots as for advanceTo(t).
+    /// \throws SolverError if stopAt < t, and as advanceTo(t).
+    AdvanceResult advanceTo(double t, double stopAt);
 
     /// Restarts at time t in state y (length size()), e.g. after a bolus dose changed a state
     /// discontinuously. Keeps the options, root functions and accumulated statistics.
