@@ -1060,6 +1060,24 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
     // The driver's times: outputs, and every change of a drug's input. Each is marked with what
     // happens there; times within 1e-9 d of each other are one time (the regimen's own tolerance),
     // so an output that round-off puts beside a dose cannot apply the dose twice.
+    // Each drug's input changes, once (DosingRegimen's lookups scan every dose): the bolus at
+    // each event time and the infusion rate before and after it.
+    struct Input {
+        double t = 0;
+        double bolus = 0;       // amount given at t
+        double rateBefore = 0;  // amount/d just before t
+        double rateAfter = 0;   // amount/d from t on
+    };
+    std::vector<std::vector<Input>> inputs(spec.drugs.size());
+    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+        const auto& reg = spec.drugs[d].regimen;
+        double rate = 0;
+        for (double t : reg.eventTimes()) {
+            const double next = reg.infusionRate(t);
+            inputs[d].push_back(Input{t, reg.bolusAt(t), t > 0 ? rate : 0.0, next});
+            rate = next;
+        }
+    }
     enum : unsigned { kOutput = 1, kInput = 2, kStop = 4 };
     std::map<double, unsigned> times;
     auto mark = [&times](double t, unsigned what) {
@@ -1080,22 +1098,20 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
     const auto nOut = static_cast<std::size_t>(std::floor(spec.durationDays / spec.outputIntervalDays + 1e-9));
     std::vector<std::vector<std::pair<double, double>>> infusions(spec.drugs.size());  // analytic: (start, end)
     for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
-        const auto& reg = spec.drugs[d].regimen;
         std::vector<std::pair<double, double>> changes;  // (time, rate from then on)
-        double rate = reg.infusionRate(0.0);
-        if (rate > 0) changes.emplace_back(0.0, rate);
         double rise = 0;
-        for (double t : reg.eventTimes()) {
-            if (t <= 0) continue;
-            const double next = reg.infusionRate(t);
-            bool stop = spec.landOnEveryEvent || reg.bolusAt(t) > 0 || !sys.analytic(d);
-            if (next != rate) {
-                if (next > rate) rise = t;
-                else if (sys.analytic(d)) infusions[d].emplace_back(rise, t);
-                changes.emplace_back(t, next);
+        for (const Input& in : inputs[d]) {
+            if (in.t <= 0) {
+                if (in.rateAfter > 0) changes.emplace_back(0.0, in.rateAfter);
+                continue;
             }
-            rate = next;
-            if (t < spec.durationDays) mark(t, kInput | (stop ? kStop : 0u));
+            const bool stop = spec.landOnEveryEvent || in.bolus > 0 || !sys.analytic(d);
+            if (in.rateAfter != in.rateBefore) {
+                if (in.rateAfter > in.rateBefore) rise = in.t;
+                else if (sys.analytic(d)) infusions[d].emplace_back(rise, in.t);
+                changes.emplace_back(in.t, in.rateAfter);
+            }
+            if (in.t < spec.durationDays) mark(in.t, kInput | (stop ? kStop : 0u));
         }
         if (sys.analytic(d)) sys.setRateSchedule(d, std::move(changes));
     }
@@ -1115,7 +1131,6 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         if ((what & kStop) != 0) stops.insert(t);
     for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
         if (infusions[d].empty()) continue;
-        const auto& reg = spec.drugs[d].regimen;
         const DrugPk& pk = sys.drugs()[d];
         // The drug's exact PK on its own: its states just after each input change.
         std::vector<double> at, rateAfter;
@@ -1123,14 +1138,17 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         {
             std::vector<double> x(pk.stateCount(), 0.0);
             double t0 = 0, r = 0;
-            std::vector<double> ev = reg.eventTimes();
-            if (ev.empty() || ev.front() > 0) ev.insert(ev.begin(), 0.0);
-            for (double t : ev) {
-                if (t > t0) pk.advanceLinear(x, 0, t - t0, r);
-                t0 = t;
-                if (const double b = reg.bolusAt(t); b > 0) pk.applyBolus(x, 0, b);
-                r = reg.infusionRate(t);
-                at.push_back(t);
+            if (inputs[d].front().t > 0) {  // nothing given at 0
+                at.push_back(0.0);
+                rateAfter.push_back(0.0);
+                after.push_back(x);
+            }
+            for (const Input& in : inputs[d]) {
+                if (in.t > t0) pk.advanceLinear(x, 0, in.t - t0, r);
+                t0 = in.t;
+                if (in.bolus > 0) pk.applyBolus(x, 0, in.bolus);
+                r = in.rateAfter;
+                at.push_back(in.t);
                 rateAfter.push_back(r);
                 after.push_back(x);
             }
@@ -1171,10 +1189,20 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
     if (spec.initialMediators == InitialMediators::SteadyState) sys.equilibrateMediators(y);  // before any dose
     // Boluses at t: into the exact PK of an analytic drug, or into y (a cell product, a TMDD drug).
     // Returns whether the solver must restart (y or the forcing jumped).
+    // Drug d's input change at t (within the regimen's 1e-9 d), or none; the times come in order,
+    // so each drug's cursor only moves forward.
+    std::vector<std::size_t> cursor(spec.drugs.size(), 0);
+    auto inputAt = [&](std::size_t d, double t) -> const Input* {
+        auto& k = cursor[d];
+        while (k < inputs[d].size() && inputs[d][k].t < t - 1e-9) ++k;
+        return k < inputs[d].size() && inputs[d][k].t <= t + 1e-9 ? &inputs[d][k] : nullptr;
+    };
     auto applyBoluses = [&](double t) {
         bool odeChanged = false;
         for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
-            const double amount = spec.drugs[d].regimen.bolusAt(t);
+            const Input* in = inputAt(d, t);
+            if (in == nullptr) continue;
+            const double amount = in->bolus;
             const std::string& name = m.entities(Kind::Therapy)[spec.drugs[d].therapy].name;
             if (amount > 0) {
                 if (sys.analytic(d)) {
@@ -1189,14 +1217,16 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
                 }
                 res.events.push_back({t, "dose", fmt::format("{} {:g} {}", name, amount, spec.drugs[d].regimen.unit())});
             }
-            if (spec.drugs[d].regimen.infusionRate(t) > 0 && (t == 0 || spec.drugs[d].regimen.infusionRate(t - 1e-9) == 0))
-                res.events.push_back({t, "infusion start", name});
+            if (in->rateAfter > 0 && in->rateBefore == 0) res.events.push_back({t, "infusion start", name});
         }
         return odeChanged;
     };
     sys.advancePkAnchor(0.0);
     (void)applyBoluses(0.0);
-    for (std::size_t d = 0; d < spec.drugs.size(); ++d) sys.inputRate[d] = spec.drugs[d].regimen.infusionRate(0.0);
+    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+        const Input* in = inputAt(d, 0.0);
+        sys.inputRate[d] = in != nullptr ? in->rateAfter : 0.0;
+    }
     record(0.0, y);
     res.cloneProfiles = sys.cloneProfiles(0.0, y);
     OdeOptions ode = spec.ode;
@@ -1233,9 +1263,10 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
             const bool jumped = applyBoluses(t);
             bool odeInputChanged = false;
             for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
-                const double rate = spec.drugs[d].regimen.infusionRate(t);
-                if (rate != sys.inputRate[d] && !sys.analytic(d)) odeInputChanged = true;
-                sys.inputRate[d] = rate;
+                const Input* in = inputAt(d, t);
+                if (in == nullptr) continue;  // no change at t: the rate stands
+                if (in->rateAfter != sys.inputRate[d] && !sys.analytic(d)) odeInputChanged = true;
+                sys.inputRate[d] = in->rateAfter;
             }
             // A jump in the ODE's states, its inputs or a drug concentration: restart the
             // multistep method here. A kink of an analytic drug's forcing needs no restart.

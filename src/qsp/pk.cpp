@@ -395,6 +395,42 @@ void DrugPk::advanceLinear(std::span<double> y, std::size_t offset, double dtDay
     if (!(dtDays >= 0) || !std::isfinite(dtDays))
         throw InputError(fmt::format("therapy '{}': advanceLinear needs a finite time step >= 0 d, got {}", name_, dtDays));
     if (dtDays == 0) return;
+    const std::size_t o = offset;
+    // Closed forms for the commonest models (an antibody's two compartments, a small molecule's
+    // one), a tenth of the matrix exponential's cost: the engine calls this at every RHS. The
+    // same linear system as addDerivatives (x' = A·x + b), through A's spectral projectors P_i
+    // (eigenvalues λ_i): e^{A·dt} = Σ P_i e^{λ_i·dt}, ∫₀^dt e^{A·s} ds·b = Σ P_i b·expm1(λ_i·dt)/λ_i.
+    // Checked against the matrix exponential in tests/unit/test_pk.cpp.
+    if (depot_ == SIZE_MAX && p_.tmddKint == 0 && !isLocal()) {
+        if (nStates_ == 1 && k10_ > 0) {
+            const double e = std::expm1(-k10_ * dtDays);
+            y[o + central_] += e * y[o + central_] - inputRate * e / k10_;
+            return;
+        }
+        if (nStates_ == 2 && periph1_ != SIZE_MAX && k10_ > 0 && k21_ > 0) {
+            const double s = k10_ + k12_ + k21_;
+            const double d = std::sqrt(s * s - 4.0 * k10_ * k21_);
+            const double alpha = 0.5 * (s + d), beta = k10_ * k21_ / alpha;  // as dispositionRates()
+            if (alpha - beta > 1e-9 * alpha) {
+                // A = [[−(k10 + k12), k21], [k12, −k21]], λ1 = −α, λ2 = −β; P1 = (A + β)/(β − α),
+                // P2 = (A + α)/(α − β).
+                const double a11 = -(k10_ + k12_), a12 = k21_, a21 = k12_, a22 = -k21_;
+                const double inv = 1.0 / (alpha - beta);
+                const double e1 = std::exp(-alpha * dtDays), e2 = std::exp(-beta * dtDays);
+                const double f1 = -std::expm1(-alpha * dtDays) / alpha, f2 = -std::expm1(-beta * dtDays) / beta;
+                const double c = y[o + central_], q = y[o + periph1_];
+                // P1·x = −inv·(A + β)·x, P2·x = inv·(A + α)·x.
+                const double p1c = -inv * ((a11 + beta) * c + a12 * q), p1q = -inv * (a21 * c + (a22 + beta) * q);
+                const double p2c = inv * ((a11 + alpha) * c + a12 * q), p2q = inv * (a21 * c + (a22 + alpha) * q);
+                // b = (inputRate, 0): P1·b = −inv·(a11 + β, a21)·rate, P2·b = inv·(a11 + α, a21)·rate.
+                const double b1c = -inv * (a11 + beta) * inputRate, b1q = -inv * a21 * inputRate;
+                const double b2c = inv * (a11 + alpha) * inputRate, b2q = inv * a21 * inputRate;
+                y[o + central_] = p1c * e1 + p2c * e2 + b1c * f1 + b2c * f2;
+                y[o + periph1_] = p1q * e1 + p2q * e2 + b1q * f1 + b2q * f2;
+                return;
+            }
+        }
+    }
     // Fixed sizes for the models there are (central; + peripherals; + depot): unrolled, on the stack.
     switch (nStates_) {
         case 1: advanceExactly<2>(*this, y, offset, dtDays, inputRate); break;

@@ -538,36 +538,56 @@ TEST(DrugPkAdvanceLinear, OneCompartmentClosedFormWithInfusion) {
     EXPECT_THROW(drug.advanceLinear(y, 1, -1.0), InputError);
 }
 
-TEST(DrugPkAdvanceLinear, MatchesTheOdeSolverWithDepotAndPeripherals) {
-    // Three compartments with an absorption depot (equal ka and a disposition-like rate would make
-    // the matrix defective; the Padé propagator does not care), long and short steps.
-    PkParameters p = twoCompartment();
-    p.model = model::PkModel::ThreeCompartment;
-    p.route = PkRoute::Subcutaneous;
-    p.q2 = 0.3;
-    p.v3 = 10.0;
-    p.ka = 0.8;
-    p.bioavailability = 0.7;
-    const DrugPk drug("three", p);
-    for (double dt : {0.01, 1.0, 21.0, 200.0}) {
-        for (double rate : {0.0, 15.0}) {
-            PkSystem sys(drug);
-            sys.rate = rate;
-            std::vector<double> y(sys.size(), 0.0);
-            y[0] = 1.0;
-            drug.applyBolus(y, PkSystem::kOffset, 600.0);
-            y[PkSystem::kOffset + drug.centralState()] = 50.0;  // some drug already in the body
-            OdeOptions o;
-            o.rtol = 1e-11;
-            o.atol = 1e-14;
-            OdeSolver solver(sys, 0.0, y, o);
-            solver.advanceTo(dt);
-            std::vector<double> exact = y;
-            drug.advanceLinear(exact, PkSystem::kOffset, dt, rate);
-            for (std::size_t i = PkSystem::kOffset; i < sys.size(); ++i)
-                EXPECT_NEAR(exact[i], solver.state()[i], 1e-8 * std::max(1.0, std::abs(exact[i])))
-                    << sys.stateName(i) << " dt " << dt << " rate " << rate;
+// Against the ODE solver at rtol 1e-11: the closed forms (one compartment, two compartments given
+// IV, what antibodies use) and the matrix exponential (three compartments with an absorption depot:
+// equal ka and a disposition-like rate would make the matrix defective; the Padé propagator does
+// not care), long and short steps, with and without an infusion.
+TEST(DrugPkAdvanceLinear, MatchesTheOdeSolverForClosedFormsAndTheMatrixExponential) {
+    PkParameters p3 = twoCompartment();
+    p3.model = model::PkModel::ThreeCompartment;
+    p3.route = PkRoute::Subcutaneous;
+    p3.q2 = 0.3;
+    p3.v3 = 10.0;
+    p3.ka = 0.8;
+    p3.bioavailability = 0.7;
+    for (const DrugPk& drug : {DrugPk("one", oneCompartment()), DrugPk("two", twoCompartment()), DrugPk("three", p3)}) {
+        for (double dt : {1e-4, 0.01, 1.0, 21.0, 200.0}) {
+            for (double rate : {0.0, 15.0}) {
+                PkSystem sys(drug);
+                sys.rate = rate;
+                std::vector<double> y(sys.size(), 0.0);
+                y[0] = 1.0;
+                drug.applyBolus(y, PkSystem::kOffset, 600.0);
+                y[PkSystem::kOffset + drug.centralState()] = 50.0;  // some drug already in the body
+                if (drug.name() == "two") y[PkSystem::kOffset + 1] = 80.0;  // and in the periphery
+                OdeOptions o;
+                o.rtol = 1e-11;
+                o.atol = 1e-14;
+                OdeSolver solver(sys, 0.0, y, o);
+                solver.advanceTo(dt);
+                std::vector<double> exact = y;
+                drug.advanceLinear(exact, PkSystem::kOffset, dt, rate);
+                for (std::size_t i = PkSystem::kOffset; i < sys.size(); ++i)
+                    EXPECT_NEAR(exact[i], solver.state()[i], 1e-8 * std::max(1.0, std::abs(exact[i])))
+                        << drug.name() << ": " << sys.stateName(i) << " dt " << dt << " rate " << rate;
+            }
         }
+    }
+}
+
+// The two-compartment closed form against the textbook bi-exponential (Gibaldi & Perrier) for a
+// bolus, to round-off: A·e^{−αt} + B·e^{−βt} with A = D(α − k21)/(α − β), B = D(k21 − β)/(α − β).
+TEST(DrugPkAdvanceLinear, TwoCompartmentBolusIsTheBiExponentialToRoundOff) {
+    const DrugPk drug("two", twoCompartment());
+    const auto rates = drug.dispositionRates();
+    const double beta = rates[0], alpha = rates[1];
+    const double k21 = twoCompartment().q / twoCompartment().v2;
+    for (double t : {1e-6, 0.1, 3.0, 50.0}) {
+        std::vector<double> y(drug.stateCount(), 0.0);
+        drug.applyBolus(y, 0, 100.0);
+        drug.advanceLinear(y, 0, t, 0.0);
+        const double want = 100.0 * ((alpha - k21) * std::exp(-alpha * t) + (k21 - beta) * std::exp(-beta * t)) / (alpha - beta);
+        EXPECT_LT(relErr(y[drug.centralState()], want), 1e-12) << "t = " << t;
     }
 }
 
