@@ -443,10 +443,28 @@ std::size_t NewtonLu::factorJacobian(const double* jacobian, double gamma) {
         for (std::size_t j = 0; j < n; ++j) dense_[j * n + j] += 1.0;
         return denseFactor(dense_.data(), n, pivots_.data());
     }
-    for (std::size_t j : diag_)
-        if (1.0 - gamma * jacobian[j * n + j] == 0) return j + 1;
+    diagDen_.resize(diag_.size());
+    for (std::size_t k = 0; k < diag_.size(); ++k) {
+        const std::size_t j = diag_[k];
+        diagDen_[k] = 1.0 - gamma * jacobian[j * n + j];
+        if (diagDen_[k] == 0) return j + 1;
+    }
     const std::size_t m = rest_.size();
     if (!schurValid_) {
+        // Once per new J: J_SR's nonzeros (most cells secrete a few of the mediators).
+        srStart_.assign(1, 0);
+        srRow_.clear();
+        srVal_.clear();
+        for (std::size_t c = 0; c < m; ++c) {
+            const double* col = jacobian + rest_[c] * n;
+            for (const auto& [begin, end] : diagRuns_)
+                for (std::size_t j = begin; j < end; ++j)
+                    if (col[j] != 0) {
+                        srRow_.push_back(static_cast<std::uint32_t>(j));
+                        srVal_.push_back(col[j]);
+                    }
+            srStart_.push_back(static_cast<std::uint32_t>(srRow_.size()));
+        }
         // Once per new J: J_RR = Q T Qᵀ.
         Eigen::MatrixXd jrr(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
         for (std::size_t c = 0; c < m; ++c)
@@ -456,6 +474,9 @@ std::size_t NewtonLu::factorJacobian(const double* jacobian, double gamma) {
         if (schurUsable_) {
             schurT_.assign(schur.matrixT().data(), schur.matrixT().data() + m * m);
             schurQ_.assign(schur.matrixU().data(), schur.matrixU().data() + m * m);
+            schurQt_.resize(m * m);
+            for (std::size_t c = 0; c < m; ++c)
+                for (std::size_t r = 0; r < m; ++r) schurQt_[r * m + c] = schurQ_[c * m + r];
             schurW_.assign(m, 0.0);
         }
         schurValid_ = true;
@@ -486,16 +507,20 @@ std::size_t NewtonLu::checkSchurPivots() const {
 
 // x_R ← (I − γ J_RR)⁻¹ x_R = Q (I − γT)⁻¹ Qᵀ x_R, T quasi-upper-triangular (1×1 and 2×2 blocks).
 void NewtonLu::solveSchur(double* xr) const {
+    // Unit-stride updates through restrict pointers, so that the compiler vectorises them; each
+    // sum still adds its terms in the same order as the plain loops (bit for bit the same).
     const std::size_t m = rest_.size();
-    const double* t = schurT_.data();
-    const double* q = schurQ_.data();
+    const double* __restrict t = schurT_.data();
+    const double* __restrict q = schurQ_.data();
+    const double* __restrict qt = schurQt_.data();
     const double g = gamma_;
-    double* w = schurW_.data();
-    for (std::size_t c = 0; c < m; ++c) {  // w = Qᵀ x
-        const double* qc = q + c * m;
-        double s = 0;
-        for (std::size_t r = 0; r < m; ++r) s += qc[r] * xr[r];
-        w[c] = s;
+    double* __restrict w = schurW_.data();
+    double* __restrict x = xr;
+    std::fill_n(w, m, 0.0);
+    for (std::size_t r = 0; r < m; ++r) {  // w = Qᵀ x
+        const double* __restrict row = qt + r * m;
+        const double xv = x[r];
+        for (std::size_t c = 0; c < m; ++c) w[c] += row[c] * xv;
     }
     // Back substitution, bottom block first: (I − γT_ii) z_i = w_i + γ Σ_{j>i} T_ij z_j. The
     // right-hand sides are updated column by column as each z_j is known.
@@ -508,24 +533,24 @@ void NewtonLu::solveSchur(double* xr) const {
             const double z0 = (d * w[i] - b * w[i + 1]) / det, z1 = (a * w[i + 1] - c * w[i]) / det;
             w[i] = z0;
             w[i + 1] = z1;
-            const double* ti = t + i * m;
-            const double* ti1 = t + (i + 1) * m;
+            const double* __restrict ti = t + i * m;
+            const double* __restrict ti1 = t + (i + 1) * m;
             for (std::size_t r = 0; r < i; ++r) w[r] += g * (ti[r] * z0 + ti1[r] * z1);
             end -= 2;
         } else {
             const std::size_t i = end - 1;
             const double z = w[i] / (1.0 - g * t[i * m + i]);
             w[i] = z;
-            const double* ti = t + i * m;
+            const double* __restrict ti = t + i * m;
             for (std::size_t r = 0; r < i; ++r) w[r] += g * ti[r] * z;
             end -= 1;
         }
     }
-    for (std::size_t r = 0; r < m; ++r) xr[r] = 0;  // x = Q z
+    std::fill_n(x, m, 0.0);  // x = Q z
     for (std::size_t c = 0; c < m; ++c) {
-        const double* qc = q + c * m;
+        const double* __restrict qc = q + c * m;
         const double zc = w[c];
-        for (std::size_t r = 0; r < m; ++r) xr[r] += qc[r] * zc;
+        for (std::size_t r = 0; r < m; ++r) x[r] += qc[r] * zc;
     }
 }
 
@@ -535,21 +560,18 @@ void NewtonLu::solveJacobian(double* x) const {
         denseSolve(dense_.data(), n, pivots_.data(), x);
         return;
     }
-    const double* a = jacobian_;
     const double gamma = gamma_;
     const std::size_t m = rest_.size();
     for (std::size_t r = 0; r < m; ++r) xr_[r] = x[rest_[r]];
     if (schurUsable_) solveSchur(xr_.data());
     else denseSolve(rr_.data(), m, pivots_.data(), xr_.data());
-    // x_S = (b_S + γ J_SR x_R) / (1 − γ J_SS): M_SR = −γ J_SR, D = 1 − γ diag(J_SS).
+    // x_S = (b_S + γ J_SR x_R) / (1 − γ J_SS): M_SR = −γ J_SR (its nonzeros), D = 1 − γ diag(J_SS).
     for (std::size_t c = 0; c < m; ++c) {
-        const double* __restrict col = a + rest_[c] * n;
         const double gxc = gamma * xr_[c];
         if (gxc == 0) continue;
-        for (const auto& [begin, end] : diagRuns_)
-            for (std::size_t j = begin; j < end; ++j) x[j] += col[j] * gxc;
+        for (std::uint32_t k = srStart_[c]; k < srStart_[c + 1]; ++k) x[srRow_[k]] += srVal_[k] * gxc;
     }
-    for (std::size_t j : diag_) x[j] /= 1.0 - gamma * a[j * n + j];
+    for (std::size_t k = 0; k < diag_.size(); ++k) x[diag_[k]] /= diagDen_[k];
     for (std::size_t r = 0; r < m; ++r) x[rest_[r]] = xr_[r];
 }
 

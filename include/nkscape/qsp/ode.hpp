@@ -202,6 +202,11 @@ private:
     std::vector<double> rr_;                // block: the factors of M_RR, |R|² column-major
     std::vector<double> dense_;             // factorJacobian's dense path: the factors of M, n² column-major
     std::vector<double> schurT_, schurQ_;   // block path from J: real Schur form of J_RR, |R|² column-major each
+    std::vector<double> schurQt_;           // Qᵀ column-major (Q row-major): Qᵀx as unit-stride updates
+    // J_SR's nonzeros by rest column (CSR-like), for the diagonal states' update; and the
+    // diagonal states' 1 − γ·J_ss for the current γ.
+    std::vector<std::uint32_t> srStart_, srRow_;
+    std::vector<double> srVal_, diagDen_;
     mutable std::vector<double> schurW_;    // solve scratch, |R|
     bool schurValid_ = false, schurUsable_ = false;
     mutable std::vector<double> xr_;        // block: x_R scratch
