@@ -116,7 +116,8 @@ BENCHMARK(BM_DrugPkAdvanceLinear);
 // MDSCs, M2 TAMs, CAFs; 25 mediators) for one year with weekly avelumab 10 mg/kg as 60-min
 // infusions, at the scenario's tolerances (/0: as shipped, rtol 1e-5, atol 1e-3 cell, mediator
 // atol 10 % of basal), and /1: at the first engine's tolerances (rtol 1e-6, atol 1e-3 in every
-// state's own unit), for comparison. An untreated year is BM_PatientYear_DefaultTnbcScenarioUntreated.
+// state's own unit), for comparison. The weekly outputs fall on the infusions' starts, so the
+// solver lands there (docs/qsp.md, "Stops and outputs"). An untreated year is BM_PatientYear_DefaultTnbcScenarioUntreated.
 static void BM_PatientYear_DefaultTnbcScenarioWeeklyAvelumab(benchmark::State& state) {
     static const auto loaded = qsp::loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
     qsp::SimulationSpec s = loaded.spec;
