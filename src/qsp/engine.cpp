@@ -152,6 +152,12 @@ public:
             if (p.killer) {
                 p.granuleState = off++;
                 p.exhaustionState = off++;
+                // Receptor levels with a relaxation time (the tau of the regulations acting on
+                // them) are states that follow their set-points with it: surface receptors turn over
+                // in about a day, on the scale of the drug and cytokine changes that move them.
+                const auto& tau = regulator_.relaxationHours(p.cellType).receptors;
+                for (std::size_t r = 0; r < tau.size(); ++r)
+                    if (std::isfinite(tau[r]) && tau[r] > 0) p.relaxing.push_back(Relaxing{static_cast<Index>(r), off++, kHoursPerDay / tau[r]});
                 // Kills' worth of granules (1 where the cell type gives none, as the Regulator's
                 // NkState has it) and the refill time (the assay's constant where it gives none).
                 p.granuleCapacity = std::max(1.0, m.valueOr(ct.param(CellParam::GranuleCapacity), 1.0));
@@ -311,11 +317,17 @@ public:
     // drugs in the ODE read one another (kills, crowding, recruitment, volume). So all mediator
     // columns share one colour and a Jacobian costs (non-mediator states + 1) RHS evaluations.
     [[nodiscard]] std::vector<std::vector<std::size_t>> jacobianSparsity() const override {
+        // Relaxing receptor levels likewise: frozen in the Jacobian, each column is its own relaxation.
+        std::vector<char> diagonal(size_, 0);
+        for (std::size_t k = 0; k < nMed_; ++k) diagonal[offsetMed_ + k] = 1;
+        for (const auto& p : pops_)
+            for (const auto& rx : p.relaxing) diagonal[rx.state] = 1;
         std::vector<std::size_t> others;
         for (std::size_t j = 0; j < size_; ++j)
-            if (j < offsetMed_ || j >= offsetMed_ + nMed_) others.push_back(j);
+            if (diagonal[j] == 0) others.push_back(j);
         std::vector<std::vector<std::size_t>> deps(size_, others);
-        for (std::size_t k = 0; k < nMed_; ++k) deps[offsetMed_ + k].push_back(offsetMed_ + k);
+        for (std::size_t j = 0; j < size_; ++j)
+            if (diagonal[j] != 0) deps[j].push_back(j);
         return deps;
     }
     [[nodiscard]] std::string stateName(std::size_t i) const override {
@@ -326,6 +338,8 @@ public:
             if (i == p.bloodState) return "blood." + n;
             if (i == p.granuleState) return "granules." + n;
             if (i == p.exhaustionState) return "exhaustion." + n;
+            for (const auto& rx : p.relaxing)
+                if (i == rx.state) return "receptor." + n + "." + m_.entities(Kind::Receptor)[rx.receptor].name;
         }
         if (i >= offsetMed_ && i < offsetMed_ + nMed_) return "mediator." + m_.entities(Kind::Mediator)[i - offsetMed_].name;
         for (std::size_t d = 0; d < drugs_.size(); ++d)
@@ -526,6 +540,14 @@ public:
                 const double e = std::clamp(y[p.exhaustionState], 0.0, 1.0);
                 p.nk.granules = g * p.granuleCapacity;
                 p.nk.exhaustion = e;
+                // Relaxing receptors: the synapse reads their levels in y; they move toward the
+                // set-point. Inside a Jacobian the levels of the state it is taken at are kept, as
+                // the set-points are (their columns are their own relaxation alone).
+                for (std::size_t k = 0; k < p.relaxing.size(); ++k) {
+                    const Relaxing& rx = p.relaxing[k];
+                    if (!inJacobian_) p.nk.receptors[rx.receptor] = std::max(0.0, y[rx.state]);
+                    dydt[rx.state] = rx.rate * (p.setReceptors[k] - y[rx.state]);
+                }
                 const double share = p.category == CellCategory::Cd8T ? c_.cd8Specific : 1.0;
                 killsPerCell = engage(p.nk, cells, share);
                 // Granules and exhaustion are those of the cells that engage: for CD8 T cells the
@@ -654,12 +676,25 @@ public:
     /// the resting (basal) levels made the first days a transient of the initial condition
     /// (PGE2 from 0.05 to ~40 nM within hours) that cost 15 % of a patient-year's steps.
     /// \throws SolverError naming the mediator if 500 rounds do not settle it.
+    /// Puts every relaxing receptor level at its set-point in state y's milieu: cells that have
+    /// been in the tumour long before the start.
+    void settleRelaxingLevels(std::vector<double>& y) {
+        std::vector<double> dydt(size_, 0.0);
+        rhs(0.0, y, dydt);
+        for (const auto& p : pops_)
+            for (std::size_t k = 0; k < p.relaxing.size(); ++k) y[p.relaxing[k].state] = p.setReceptors[k];
+    }
+
     void equilibrateMediators(std::vector<double>& y) {
         std::vector<double> dydt(size_, 0.0);
         constexpr int kRounds = 500;
         constexpr double kSettled = 1e-10;
         for (int round = 0; round < kRounds; ++round) {
             rhs(0.0, y, dydt);
+            // The receptors follow at once (their set-points in this round's milieu), so that the
+            // contacts' IFN-γ and TNF-α settle with them.
+            for (const auto& p : pops_)
+                for (std::size_t k = 0; k < p.relaxing.size(); ++k) y[p.relaxing[k].state] = p.setReceptors[k];
             double worst = 0;
             std::size_t worstK = 0;
             for (std::size_t k = 0; k < nMed_; ++k) {
@@ -722,6 +757,7 @@ public:
             if (p.bloodState != kNone) cols.emplace_back(p.bloodState, stateName(p.bloodState), "cell");
             if (p.granuleState != kNone) cols.emplace_back(p.granuleState, stateName(p.granuleState), "1");
             if (p.exhaustionState != kNone) cols.emplace_back(p.exhaustionState, stateName(p.exhaustionState), "1");
+            for (const auto& rx : p.relaxing) cols.emplace_back(rx.state, stateName(rx.state), "molecule/cell");
         }
         return cols;
     }
@@ -729,6 +765,11 @@ public:
 private:
     static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
+    struct Relaxing {
+        Index receptor = kNoIndex;
+        std::size_t state = static_cast<std::size_t>(-1);
+        double rate = 0;  // 1/d: 1/tau
+    };
     struct Population {
         const PopulationSpec* spec = nullptr;
         Index cellType = kNoIndex;
@@ -742,7 +783,9 @@ private:
         std::vector<std::pair<Index, double>> uptake;  // mediator, mL/(cell.h) cleared per cell
         std::vector<std::size_t> mechanisms;           // cellMechs_ that recruit or deplete these cells
         synapse::CellLevels levels;        // set-point in the tumour milieu
-        synapse::NkState nk;               // the same as an effector (killers)
+        synapse::NkState nk;               // the same as an effector (killers); relaxing receptors from y
+        std::vector<Relaxing> relaxing;    // killers: receptors that relax toward their set-points
+        std::vector<double> setReceptors;  // their set-points (nk.receptors before y's levels replace them)
         std::vector<double> plasmaFactors; // factor levels in plasma (blood pool)
     };
     struct Drug {
@@ -814,6 +857,8 @@ private:
                 regulator_.nkState(p.cellType, milieu_, contacts_, p.nk, levelScratch_);
                 p.levels.factors = p.nk.factors;
                 p.levels.secretion = p.nk.secretion;
+                p.setReceptors.resize(p.relaxing.size());
+                for (std::size_t k = 0; k < p.relaxing.size(); ++k) p.setReceptors[k] = p.nk.receptors[p.relaxing[k].receptor];
             } else {
                 regulator_.setPoint(p.cellType, milieu_, contacts_, p.levels);
             }
@@ -1187,6 +1232,7 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
 
     std::vector<double> y = sys.initialState();
     if (spec.initialMediators == InitialMediators::SteadyState) sys.equilibrateMediators(y);  // before any dose
+    sys.settleRelaxingLevels(y);
     // Boluses at t: into the exact PK of an analytic drug, or into y (a cell product, a TMDD drug).
     // Returns whether the solver must restart (y or the forcing jumped).
     // Drug d's input change at t (within the regimen's 1e-9 d), or none; the times come in order,

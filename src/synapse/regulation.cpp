@@ -767,6 +767,13 @@ std::vector<Index> Regulator::mediatorsRead(Index cellType) const {
     return out;
 }
 
+const CellLevels& Regulator::relaxationHours(Index cellType) const {
+    if (cellType >= model_->cellTypes().size())
+        throw Error("regulation: cell type #" + std::to_string(cellType) + " does not exist (the model has " +
+                    std::to_string(model_->cellTypes().size()) + ")");
+    return plans_[slotOf(model_->cellTypes()[cellType].category)].tau;
+}
+
 void Regulator::relax(Index cellType, CellLevels& levels, const CellLevels& target, double dtHours) const {
     const auto& m = *model_;
     if (cellType >= m.cellTypes().size()) throw Error("regulation: cell type #" + std::to_string(cellType) + " does not exist");

@@ -426,6 +426,40 @@ TEST(Engine, AnOutputBesideADoseAppliesItOnce) {
     EXPECT_NEAR(fine.rows.back()[j], coarse.rows.back()[j], 1e-9 * coarse.rows.back()[j]);
 }
 
+// NK receptor levels relax toward their set-points with the tau of the regulations acting on them
+// (issue: "receptor levels as relaxing variables"). Started in the resting milieu
+// (initial_mediators = "basal"), the tumour's milieu forms within hours and then holds nearly
+// still, so each receptor approaches its new set-point as s + (r0 − s)·e^{−t/τ}: successive daily
+// differences shrink by e^{−24 h/τ}. The assay's Regulator::relax() is the same law.
+TEST(Engine, NkReceptorLevelsRelaxWithTheRegulationsTau) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    const auto& m = loaded.model;
+    SimulationSpec s = loaded.spec;
+    s.durationDays = 6;
+    s.outputIntervalDays = 1;
+    s.initialMediators = InitialMediators::Basal;
+    s.ode.rtol = 1e-9;
+    s.ode.atol = 1e-9;
+    s.mediatorAtol = 1e-9;
+    const auto r = simulate(m, s);
+    const Index nk = m.require(Kind::CellType, "CD56dim NK");
+    const auto& tau = EngineModel(m).regulator().relaxationHours(nk).receptors;
+    int checked = 0;
+    for (std::size_t i = 0; i < tau.size(); ++i) {
+        if (!std::isfinite(tau[i])) continue;
+        const std::string name = m.entities(Kind::Receptor)[i].name;
+        const std::size_t j = column(r, "receptor.CD56dim NK." + name);
+        EXPECT_EQ(r.units[j], "molecule/cell");
+        const auto v = [&](std::size_t day) { return r.rows[day][j]; };
+        const double d1 = v(1) - v(2), d2 = v(2) - v(3);
+        if (std::abs(d1) < 1e-3 * std::abs(v(1))) continue;  // its set-point barely moved
+        EXPECT_NEAR(d2 / d1, std::exp(-24.0 / tau[i]), 0.01) << name << " (tau " << tau[i] << " h)";
+        ++checked;
+    }
+    EXPECT_GE(checked, 3);
+    RecordProperty("receptors_checked", std::to_string(checked));
+}
+
 // Initial mediators at the steady state of the initial cells: the first hour moves no mediator
 // by more than the cells themselves move it (< 1 %), where starting from the basal levels moves
 // PGE2 (basal 0.05 nM) hundreds of times over. With "basal" the first row is the basal levels.

@@ -101,7 +101,8 @@ struct SimulationEvent {
 struct SimulationResult {
     /// Quantity names: "tumour.cells", "clone.<name>", "<category>.<cell type>" (cells in the
     /// tumour), "blood.<cell type>", "exhaustion.<cell type>", "granules.<cell type>",
-    /// "mediator.<name>", "drug.<therapy>".
+    /// "receptor.<cell type>.<receptor>" (a killer's relaxing receptor level), "mediator.<name>",
+    /// "drug.<therapy>".
     std::vector<std::string> columns;
     std::vector<std::string> units;    ///< unit of each column
     std::vector<double> times;         ///< d

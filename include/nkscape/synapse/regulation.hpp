@@ -122,6 +122,10 @@ public:
     /// Moves `levels` toward `target` over `dt` hours: each level relaxes with the time constant of
     /// the regulations acting on it (the fastest one; levels without a regulation stay put).
     void relax(model::Index cellType, CellLevels& levels, const CellLevels& target, double dtHours) const;
+    /// Each level's relaxation time in cells of `cellType`, h: the smallest tau of the regulations
+    /// acting on it, +inf where none does (relax() leaves those levels where they are).
+    /// \throws Error if cellType is not a cell type of the model.
+    [[nodiscard]] const CellLevels& relaxationHours(model::Index cellType) const;
 
     /// An NK state at the set-point of `cellType` (receptors, factors, secretion, the cell type's
     /// kill time and granule capacity, and its CAR if a cell therapy of the model uses it as product).
