@@ -1,6 +1,7 @@
 # nkscape — the two commands a new user needs:
 #   make run    install what is missing, build (Release), validate and summarise the default model,
-#               run the example killing assay (out/example-et-curve/)
+#               run the example killing assay (out/example-et-curve/) and the default TNBC tumour
+#               for a year (out/tnbc-untreated/)
 #   make test   install what is missing, build (Release), run the whole test suite
 # Both are idempotent. Other targets: asan (sanitiser build + tests), fuzz (loader fuzzer), bench.
 
@@ -22,6 +23,7 @@ run: build
 	@$(NKSCAPE) describe --model models/default.toml
 	@echo
 	@$(NKSCAPE) assay scenarios/assays/example-et-curve.toml --out out/example-et-curve
+	@$(NKSCAPE) simulate scenarios/simulate/tnbc-untreated.toml --out out/tnbc-untreated
 
 test: build
 	@ctest --preset release -j $(JOBS)
