@@ -1125,10 +1125,11 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
     }
     enum : unsigned { kOutput = 1, kInput = 2, kStop = 4 };
     std::map<double, unsigned> times;
-    auto mark = [&times](double t, unsigned what) {
+    auto mark = [&times](double t, unsigned what) {  // returns the time as kept
         auto it = times.lower_bound(t - 1e-9);
         if (it != times.end() && it->first <= t + 1e-9) it->second |= what;
-        else times.emplace(t, what);
+        else it = times.emplace(t, what).first;
+        return it->first;
     };
     // Stops, where the solver lands exactly: the end; a dose that makes a state or a
     // concentration jump (the solver restarts there); any input change of a drug in the ODE
@@ -1212,11 +1213,8 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
             double tau = bound - end;  // how long the level stays above half the peak, by halving
             while (tau > 1e-6 && level(end + tau) < 0.5 * peak) tau *= 0.5;
             if (tau < end - start) {
-                for (double t : {start, end}) {
-                    if (t >= spec.durationDays) continue;
-                    mark(t, kStop);
-                    stops.insert(t);
-                }
+                for (double t : {start, end})
+                    if (t < spec.durationDays) stops.insert(mark(t, kStop));
                 continue;
             }
             // The first stop after the start samples the pulse if it comes by end + τ (the level
@@ -1224,17 +1222,13 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
             const auto s = stops.upper_bound(start);
             if (s != stops.end() && *s <= end + tau && (*s >= end || level(*s) >= 0.5 * peak)) continue;
             const double t = end + tau;
-            if (t >= spec.durationDays) continue;  // the end is a stop
-            mark(t, kStop);
-            stops.insert(t);
+            if (t < spec.durationDays) stops.insert(mark(t, kStop));  // (the end is a stop)
         }
     }
 
     std::vector<double> y = sys.initialState();
     if (spec.initialMediators == InitialMediators::SteadyState) sys.equilibrateMediators(y);  // before any dose
     sys.settleRelaxingLevels(y);
-    // Boluses at t: into the exact PK of an analytic drug, or into y (a cell product, a TMDD drug).
-    // Returns whether the solver must restart (y or the forcing jumped).
     // Drug d's input change at t (within the regimen's 1e-9 d), or none; the times come in order,
     // so each drug's cursor only moves forward.
     std::vector<std::size_t> cursor(spec.drugs.size(), 0);
@@ -1243,6 +1237,8 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         while (k < inputs[d].size() && inputs[d][k].t < t - 1e-9) ++k;
         return k < inputs[d].size() && inputs[d][k].t <= t + 1e-9 ? &inputs[d][k] : nullptr;
     };
+    // Boluses at t: into the exact PK of an analytic drug, or into y (a cell product, a TMDD drug);
+    // and the events. Returns whether the solver must restart (y or the forcing jumped).
     auto applyBoluses = [&](double t) {
         bool odeChanged = false;
         for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
