@@ -750,6 +750,15 @@ public:
         return cols;
     }
     /// The per-population state columns, in state order: (index in y, name, unit).
+    /// The granule and exhaustion states (fractions, 0…1).
+    [[nodiscard]] std::vector<std::size_t> fractionStates() const {
+        std::vector<std::size_t> out;
+        for (const auto& p : pops_) {
+            if (p.granuleState != kNone) out.push_back(p.granuleState);
+            if (p.exhaustionState != kNone) out.push_back(p.exhaustionState);
+        }
+        return out;
+    }
     [[nodiscard]] std::vector<std::tuple<std::size_t, std::string, std::string>> populationColumns() const {
         std::vector<std::tuple<std::size_t, std::string, std::string>> cols;
         for (const auto& p : pops_) {
@@ -957,6 +966,8 @@ void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
     if (s.clones.empty()) throw InputError("simulate: give at least the founding clone");
     if (!(s.mediatorRtol >= 0) || !(s.mediatorAtol >= 0) || !std::isfinite(s.mediatorRtol) || !std::isfinite(s.mediatorAtol))
         throw InputError("simulate: mediator tolerances must be finite and >= 0 (0: the ODE's own)");
+    if (!(s.fractionAtol >= 0) || !std::isfinite(s.fractionAtol))
+        throw InputError("simulate: the fractions' absolute tolerance must be finite and >= 0 (0: the ODE's own)");
     if (!(s.durationDays > 0) || !(s.outputIntervalDays > 0))
         throw InputError("simulate: duration and output interval must be > 0 days");
     std::set<std::string> names;
@@ -1276,13 +1287,16 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         ode.rtolPerState.assign(sys.size(), ode.rtol);
         for (std::size_t k = 0; k < sys.mediatorCount(); ++k) ode.rtolPerState[sys.mediatorOffset() + k] = spec.mediatorRtol;
     }
-    if (spec.mediatorAtol > 0 && ode.atolPerState.empty()) {
+    if ((spec.mediatorAtol > 0 || spec.fractionAtol > 0) && ode.atolPerState.empty()) {
         ode.atolPerState.assign(sys.size(), ode.atol);
-        for (std::size_t k = 0; k < sys.mediatorCount(); ++k) {
-            const auto& med = m.mediators()[k];
-            const double basal = med.basalLevel != kNoParam ? m.value(med.basalLevel) : 0.0;
-            ode.atolPerState[sys.mediatorOffset() + k] = spec.mediatorAtol * (basal > 0 ? basal : 1.0);
-        }
+        if (spec.mediatorAtol > 0)
+            for (std::size_t k = 0; k < sys.mediatorCount(); ++k) {
+                const auto& med = m.mediators()[k];
+                const double basal = med.basalLevel != kNoParam ? m.value(med.basalLevel) : 0.0;
+                ode.atolPerState[sys.mediatorOffset() + k] = spec.mediatorAtol * (basal > 0 ? basal : 1.0);
+            }
+        if (spec.fractionAtol > 0)
+            for (std::size_t i : sys.fractionStates()) ode.atolPerState[i] = spec.fractionAtol;
     }
     // For each time, the next stop at or after it (one pass from the end; the last time is the end).
     const std::vector<std::pair<double, unsigned>> at(times.begin(), times.end());

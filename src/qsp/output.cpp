@@ -151,6 +151,7 @@ std::vector<std::filesystem::path> writeSimulationOutputs(const std::filesystem:
     inputs["mediator_rtol"] = s.mediatorRtol > 0 ? io::jsonNumber(s.mediatorRtol) : Json(nullptr);
     inputs["atol"] = io::jsonNumber(s.ode.atol);
     inputs["mediator_atol"] = s.mediatorAtol > 0 ? io::jsonNumber(s.mediatorAtol) : Json(nullptr);
+    inputs["fraction_atol"] = s.fractionAtol > 0 ? io::jsonNumber(s.fractionAtol) : Json(nullptr);
     inputs["initial_mediators"] = s.initialMediators == InitialMediators::SteadyState ? "steady state" : "basal";
     inputs["tumour_cell_type"] = m.entities(Kind::CellType)[s.tumourCellType].name;
     Json clones = Json::array();

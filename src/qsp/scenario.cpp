@@ -146,7 +146,7 @@ private:
 
     void readSimulation(const toml::table& t, SimulationScenario& s) {
         const std::string entity = "[simulation]";
-        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol", "mediator_rtol", "mediator_atol", "initial_mediators"}, "[simulation]");
+        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol", "mediator_rtol", "mediator_atol", "fraction_atol", "initial_mediators"}, "[simulation]");
         if (auto v = requiredQuantity(t, "duration", "d", Sign::Positive, entity, "the simulated time, e.g. { value = 1, unit = \"yr\" }"))
             s.spec.durationDays = *v;
         if (const toml::node* n = t.get("output_interval")) {
@@ -158,10 +158,12 @@ private:
         s.spec.ode.rtol = 1e-5;
         s.spec.ode.atol = 1e-3;
         s.spec.mediatorAtol = 1e-1;
+        s.spec.fractionAtol = 1e-4;
         if (auto v = positiveNumber(t, "rtol", entity)) s.spec.ode.rtol = *v;
         if (auto v = positiveNumber(t, "atol", entity)) s.spec.ode.atol = *v;
         if (auto v = positiveNumber(t, "mediator_rtol", entity)) s.spec.mediatorRtol = *v;
         if (auto v = positiveNumber(t, "mediator_atol", entity)) s.spec.mediatorAtol = *v;
+        if (auto v = positiveNumber(t, "fraction_atol", entity)) s.spec.fractionAtol = *v;
         if (const toml::node* n = t.get("initial_mediators")) {
             const auto v = n->value<std::string>();
             if (v && *v == "steady state") s.spec.initialMediators = InitialMediators::SteadyState;

@@ -82,6 +82,7 @@ start = { value = 48, unit = "h" }
     EXPECT_DOUBLE_EQ(s.spec.ode.rtol, 1e-7);
     EXPECT_DOUBLE_EQ(s.spec.ode.atol, 1.0);
     EXPECT_DOUBLE_EQ(s.spec.mediatorAtol, 1e-1) << "the default: 10 % of each mediator's basal level";
+    EXPECT_DOUBLE_EQ(s.spec.fractionAtol, 1e-4) << "the default for the granule and exhaustion fractions";
     EXPECT_DOUBLE_EQ(s.spec.mediatorRtol, 0.0) << "the default: rtol";
     EXPECT_EQ(s.spec.initialMediators, InitialMediators::SteadyState) << "the default: the initial cells' own milieu";
     ASSERT_EQ(s.spec.clones.size(), 2u);
@@ -110,6 +111,7 @@ TEST(SimulateScenario, ReportsEveryErrorTogether) {
 duration = { value = -1, unit = "d" }
 output_interval = { value = 7, unit = "kg" }
 rtoll = 1e-6
+fraction_atol = -1e-4
 initial_mediators = "resting"
 
 [tumour]
@@ -131,13 +133,14 @@ amount = "6 mg/kg"
         "s.toml:8:12: error: [simulation]: key 'duration': must be > 0, got -1 d",
         "s.toml:9:39: error: [simulation]: key 'output_interval': unit 'kg' does not convert to 'd' (the unit of this key)",
         "s.toml:10:1: error: [simulation]: key 'rtoll': unknown key for [simulation] (did you mean 'rtol'?)",
-        "s.toml:11:21: error: [simulation]: key 'initial_mediators': expected \"steady state\" or \"basal\"",
-        "s.toml:14:13: error: [tumour]: key 'cell_type': cell type 'CD56dim NK' is of category nk; the cell_type must be of category tumour",
-        "s.toml:18:8: error: clone 'founding': key 'name': 'founding' is the implicit founding clone (set by [tumour]); choose another name",
-        "s.toml:19:13: error: clone 'founding': key 'ligands.HLA-X': no ligand named 'HLA-X' in model 'nkscape-default' (did you mean 'HLA-I'?) "
+        "s.toml:11:17: error: [simulation]: key 'fraction_atol': must be > 0, got -0.0001",
+        "s.toml:12:21: error: [simulation]: key 'initial_mediators': expected \"steady state\" or \"basal\"",
+        "s.toml:15:13: error: [tumour]: key 'cell_type': cell type 'CD56dim NK' is of category nk; the cell_type must be of category tumour",
+        "s.toml:19:8: error: clone 'founding': key 'name': 'founding' is the implicit founding clone (set by [tumour]); choose another name",
+        "s.toml:20:13: error: clone 'founding': key 'ligands.HLA-X': no ligand named 'HLA-X' in model 'nkscape-default' (did you mean 'HLA-I'?) "
         "(ligands multiplies the founding clone's ligand levels)",
-        "s.toml:22:13: error: nk #1: key 'cell_type': cell type 'TNBC' is of category tumour; the cell_type must be of category nk",
-        "s.toml:25:11: error: dose #1: key 'therapy': no therapy named 'trastuzumob' in model 'nkscape-default' (did you mean 'trastuzumab'?) "
+        "s.toml:23:13: error: nk #1: key 'cell_type': cell type 'TNBC' is of category tumour; the cell_type must be of category nk",
+        "s.toml:26:11: error: dose #1: key 'therapy': no therapy named 'trastuzumob' in model 'nkscape-default' (did you mean 'trastuzumab'?) "
         "(the drug given)",
     };
     EXPECT_EQ(errors, expected);
@@ -211,6 +214,7 @@ TEST(SimulateScenario, OverridesTraitsAndPopulations) {
 duration = { value = 30, unit = "d" }
 mediator_rtol = 1e-4
 mediator_atol = 1e-2
+fraction_atol = 1e-5
 initial_mediators = "basal"
 
 [tumour]
@@ -262,6 +266,7 @@ blood = true
     EXPECT_DOUBLE_EQ(s.spec.populations[0].influxPerTumourCell, 4e-4);
     EXPECT_DOUBLE_EQ(s.spec.mediatorRtol, 1e-4);
     EXPECT_DOUBLE_EQ(s.spec.mediatorAtol, 1e-2);
+    EXPECT_DOUBLE_EQ(s.spec.fractionAtol, 1e-5);
     EXPECT_EQ(s.spec.initialMediators, InitialMediators::Basal);
 }
 

@@ -87,6 +87,10 @@ struct SimulationSpec {
     /// (1e-3 is 0.05 % of resting IFN-γ but 1.5 % of O2), and an atol far below a cytokine's
     /// resting level makes its post-dose transients set the step size at any rtol.
     double mediatorAtol = 0;
+    /// Absolute tolerance of the granule and exhaustion fractions (1); 0 = ode.atol. Why: a
+    /// fraction is at most 1, and exhaustion sits at 0.01–0.05, so the cells' atol (1e-3 cell)
+    /// left it a few per cent loose, and IFN-γ, which the killers' contacts secrete, with it.
+    double fractionAtol = 0;
     InitialMediators initialMediators = InitialMediators::SteadyState;
 };
 
