@@ -15,7 +15,9 @@
 #include <cvode/cvode.h>
 #include <nvector/nvector_serial.h>
 #include <sundials/sundials_context.h>
+#include <sunlinsol/sunlinsol_klu.h>
 #include <sunmatrix/sunmatrix_dense.h>
+#include <sunmatrix/sunmatrix_sparse.h>
 
 #include <fmt/format.h>
 
@@ -35,6 +37,7 @@ JacobianColouring JacobianColouring::dense(std::size_t n) {
     c.groups_.resize(n);
     for (std::size_t j = 0; j < n; ++j) c.groups_[j] = {j};
     c.dense_ = true;
+    c.buildCsc();
     return c;
 }
 
@@ -69,6 +72,7 @@ JacobianColouring JacobianColouring::fromSparsity(std::size_t n, const std::vect
         if (k >= c.groups_.size()) c.groups_.resize(k + 1);
         c.groups_[k].push_back(j);
     }
+    c.buildCsc();
     return c;
 }
 
@@ -95,6 +99,45 @@ bool JacobianColouring::differenceQuotient(OdeSystem& system, double t, std::spa
                 for (std::size_t i = 0; i < n; ++i) col[i] = inv * fWork[i] - inv * f[i];
             } else {
                 for (std::size_t i : rowsOfColumn_[j]) col[i] = inv * fWork[i] - inv * f[i];
+            }
+        }
+    }
+    return true;
+}
+
+void JacobianColouring::buildCsc() {
+    const std::size_t n = size();
+    cscStart_.assign(1, 0);
+    cscRows_.clear();
+    for (std::size_t j = 0; j < n; ++j) {
+        if (dense_) {
+            for (std::size_t i = 0; i < n; ++i) cscRows_.push_back(static_cast<std::int64_t>(i));
+        } else {
+            for (std::size_t i : rowsOfColumn_[j]) cscRows_.push_back(static_cast<std::int64_t>(i));  // sorted, with j
+        }
+        cscStart_.push_back(static_cast<std::int64_t>(cscRows_.size()));
+    }
+}
+
+bool JacobianColouring::differenceQuotientCsc(OdeSystem& system, double t, std::span<const double> y, std::span<const double> f,
+                                              std::span<const double> increments, std::span<double> values,
+                                              std::span<double> yWork, std::span<double> fWork) const {
+    const std::size_t n = size();
+    if (y.size() != n || f.size() != n || increments.size() != n || yWork.size() != n || fWork.size() != n || values.size() != cscRows_.size())
+        throw InputError(fmt::format("{}: sparse difference-quotient Jacobian: buffers are not sized for {} states", system.name(), n));
+    std::fill(values.begin(), values.end(), 0.0);
+    std::copy(y.begin(), y.end(), yWork.begin());
+    for (const auto& group : groups_) {
+        for (std::size_t j : group) yWork[j] = y[j] + increments[j];
+        system.rhs(t, yWork, fWork);
+        for (double v : fWork)
+            if (!std::isfinite(v)) return false;
+        for (std::size_t j : group) {
+            yWork[j] = y[j];
+            const double inv = 1.0 / increments[j];  // as differenceQuotient()
+            for (auto k = static_cast<std::size_t>(cscStart_[j]); k < static_cast<std::size_t>(cscStart_[j + 1]); ++k) {
+                const auto i = static_cast<std::size_t>(cscRows_[k]);
+                values[k] = inv * fWork[i] - inv * f[i];
             }
         }
     }
@@ -596,6 +639,7 @@ struct OdeSolver::Impl {
     // Our own Jacobian (JacobianMethod::Auto or analytic); see jacFn.
     bool ownJacobian = false;
     bool analytic = false;
+    bool sparse = false;          // KLU on the coloured pattern (OdeOptions::sparseAbove)
     JacobianColouring colouring;
     std::vector<double> savedJ;   // the Jacobian (own or analytic), column-major n×n: Newton setups form M from it
     bool haveSavedJ = false;
@@ -676,17 +720,9 @@ struct OdeSolver::Impl {
         }
     }
 
-    // J = ∂f/∂y at (t, y) into savedJ: the system's analytic one, or the (coloured) difference quotient.
-    int evaluateJacobian(sunrealtype tNow, N_Vector yv, N_Vector fy, N_Vector tmp1, N_Vector tmp2, N_Vector tmp3) {
-        double* jd = savedJ.data();
-        if (analytic) {
-            std::fill(savedJ.begin(), savedJ.end(), 0.0);
-            system->jacobian(tNow, data(yv), data(fy), JacobianView(jd, n));
-            return 0;
-        }
-        // Increments as CVODE's dense difference quotient (cvLsDenseDQJac): σ_j =
-        // max(√u·|y_j|, minInc/w_j), minInc from the weighted norm of f and the step size.
-        N_Vector ewt = tmp1;
+    // Increments as CVODE's dense difference quotient (cvLsDenseDQJac): σ_j =
+    // max(√u·|y_j|, minInc/w_j), minInc from the weighted norm of f and the step size.
+    int computeIncrements(N_Vector yv, N_Vector fy, N_Vector ewt) {
         if (CVodeGetErrWeights(mem, ewt) != CV_SUCCESS) return -1;
         sunrealtype h = 0;
         CVodeGetCurrentStep(mem, &h);
@@ -703,6 +739,50 @@ struct OdeSolver::Impl {
             if (c != nullptr && c[j] == 1.0 && yNow[j] + inc < 0) inc = -inc;
             increments[j] = inc;
         }
+        return 0;
+    }
+
+    // The sparse path's Jacobian (CVodeSetJacFn with SUNDIALS' KLU): the coloured difference
+    // quotient into the CSC matrix CVODE passes (its pattern rewritten: SUNMatZero clears it).
+    static int sparseJacFn(sunrealtype tNow, N_Vector yv, N_Vector fy, SUNMatrix J, void* userData, N_Vector tmp1, N_Vector tmp2,
+                           N_Vector tmp3) {
+        auto* self = static_cast<Impl*>(userData);
+        try {
+            if (self->computeIncrements(yv, fy, tmp1) != 0) return -1;
+            const auto& start = self->colouring.cscColumnStart();
+            const auto& rows = self->colouring.cscRowIndex();
+            sunindextype* cp = SUNSparseMatrix_IndexPointers(J);
+            sunindextype* ri = SUNSparseMatrix_IndexValues(J);
+            for (std::size_t k = 0; k < start.size(); ++k) cp[k] = static_cast<sunindextype>(start[k]);
+            for (std::size_t k = 0; k < rows.size(); ++k) ri[k] = static_cast<sunindextype>(rows[k]);
+            self->ownJacRhs += static_cast<long>(self->colouring.colours());
+            struct Scope {
+                OdeSystem& s;
+                explicit Scope(OdeSystem& sys) : s(sys) { s.jacobianScope(true); }
+                ~Scope() { s.jacobianScope(false); }
+                Scope(const Scope&) = delete;
+                Scope& operator=(const Scope&) = delete;
+            } scope(*self->system);
+            const std::span<double> values(SUNSparseMatrix_Data(J), rows.size());
+            if (!self->colouring.differenceQuotientCsc(*self->system, tNow, self->data(yv), self->data(fy), self->increments, values,
+                                                       self->data(tmp2), self->data(tmp3)))
+                return 1;
+            return 0;
+        } catch (...) {
+            self->pending = std::current_exception();
+            return -1;
+        }
+    }
+
+    // J = ∂f/∂y at (t, y) into savedJ: the system's analytic one, or the (coloured) difference quotient.
+    int evaluateJacobian(sunrealtype tNow, N_Vector yv, N_Vector fy, N_Vector tmp1, N_Vector tmp2, N_Vector tmp3) {
+        double* jd = savedJ.data();
+        if (analytic) {
+            std::fill(savedJ.begin(), savedJ.end(), 0.0);
+            system->jacobian(tNow, data(yv), data(fy), JacobianView(jd, n));
+            return 0;
+        }
+        if (computeIncrements(yv, fy, tmp1) != 0) return -1;
         ownJacRhs += static_cast<long>(colouring.colours());
         // Tell the system its rhs() calls are for a Jacobian (it may reuse work); the guard
         // closes the scope on every path out, exceptions included.
@@ -713,7 +793,7 @@ struct OdeSolver::Impl {
             Scope(const Scope&) = delete;
             Scope& operator=(const Scope&) = delete;
         } scope(*system);
-        if (!colouring.differenceQuotient(*system, tNow, yNow, data(fy), increments, std::span<double>(jd, n * n), data(tmp2), data(tmp3)))
+        if (!colouring.differenceQuotient(*system, tNow, data(yv), data(fy), increments, std::span<double>(jd, n * n), data(tmp2), data(tmp3)))
             return 1;  // recoverable, as a non-finite RHS value is for CVODE
         return 0;
     }
@@ -897,29 +977,42 @@ OdeSolver::OdeSolver(OdeSystem& system, double t0, std::span<const double> y0, c
         // w_i = 1 / (rtol_i·|y_i| + atol_i), the weights CVODE itself would form.
         im.check(CVodeWFtolerances(im.mem, &Impl::weightFn), "CVodeWFtolerances");
     }
-    im.matrix = fastDenseMatrix(len, im.ctx);
-    if (im.matrix == nullptr) throw SolverError(who + ": cannot allocate the dense matrix");
-    im.linsol = SUNLinSolNewEmpty(im.ctx);
-    if (im.linsol == nullptr) throw SolverError(who + ": cannot create the dense linear solver");
-    im.linsol->content = &im.lu;
-    im.linsol->ops->gettype = &luType;
-    im.linsol->ops->getid = &luId;
-    im.linsol->ops->initialize = &luInitialize;
-    im.linsol->ops->setup = &luSetup;
-    im.linsol->ops->solve = &luSolve;
-    im.linsol->ops->lastflag = &luLastFlag;
-    im.linsol->ops->free = &luFree;
-    im.check(CVodeSetLinearSolver(im.mem, im.linsol, im.matrix), "CVodeSetLinearSolver");
     im.analytic = system.hasJacobian();
     im.ownJacobian = im.analytic || options.jacobian == JacobianMethod::Auto;
-    if (im.ownJacobian) {
-        if (!im.analytic) im.colouring = JacobianColouring::fromSparsity(im.n, system.jacobianSparsity());
+    if (im.ownJacobian && !im.analytic) im.colouring = JacobianColouring::fromSparsity(im.n, system.jacobianSparsity());
+    im.sparse = im.ownJacobian && !im.analytic && im.n > options.sparseAbove;
+    if (im.sparse) {
+        // SUNDIALS' KLU on the coloured Jacobian's pattern; CVODE forms I − γJ itself.
+        const auto nnz = static_cast<sunindextype>(im.colouring.cscRowIndex().size());
+        im.matrix = SUNSparseMatrix(len, len, nnz, CSC_MAT, im.ctx);
+        if (im.matrix == nullptr) throw SolverError(who + ": cannot allocate the sparse matrix");
+        im.linsol = SUNLinSol_KLU(im.y, im.matrix, im.ctx);
+        if (im.linsol == nullptr) throw SolverError(who + ": cannot create the sparse (KLU) linear solver");
+        im.check(CVodeSetLinearSolver(im.mem, im.linsol, im.matrix), "CVodeSetLinearSolver");
         im.increments.assign(im.n, 0.0);
-        im.savedJ.assign(im.n * im.n, 0.0);
-        im.check(CVodeSetLinSysFn(im.mem, &Impl::linsysFn), "CVodeSetLinSysFn");
+        im.check(CVodeSetJacFn(im.mem, &Impl::sparseJacFn), "CVodeSetJacFn");
+    } else {
+        im.matrix = fastDenseMatrix(len, im.ctx);
+        if (im.matrix == nullptr) throw SolverError(who + ": cannot allocate the dense matrix");
+        im.linsol = SUNLinSolNewEmpty(im.ctx);
+        if (im.linsol == nullptr) throw SolverError(who + ": cannot create the dense linear solver");
+        im.linsol->content = &im.lu;
+        im.linsol->ops->gettype = &luType;
+        im.linsol->ops->getid = &luId;
+        im.linsol->ops->initialize = &luInitialize;
+        im.linsol->ops->setup = &luSetup;
+        im.linsol->ops->solve = &luSolve;
+        im.linsol->ops->lastflag = &luLastFlag;
+        im.linsol->ops->free = &luFree;
+        im.check(CVodeSetLinearSolver(im.mem, im.linsol, im.matrix), "CVodeSetLinearSolver");
+        if (im.ownJacobian) {
+            im.increments.assign(im.n, 0.0);
+            im.savedJ.assign(im.n * im.n, 0.0);
+            im.check(CVodeSetLinSysFn(im.mem, &Impl::linsysFn), "CVodeSetLinSysFn");
+        }
+        // The block path needs a Jacobian whose zeros the sparsity guarantees: our coloured one.
+        im.lu.lu = NewtonLu(im.n, im.ownJacobian && !im.analytic && options.blockNewtonSolve ? im.colouring.diagonalColumns() : std::vector<std::size_t>{});
     }
-    // The block path needs a Jacobian whose zeros the sparsity guarantees: our coloured one.
-    im.lu.lu = NewtonLu(im.n, im.ownJacobian && !im.analytic && options.blockNewtonSolve ? im.colouring.diagonalColumns() : std::vector<std::size_t>{});
     im.check(CVodeSetMaxNumSteps(im.mem, options.maxSteps), "CVodeSetMaxNumSteps");
     im.check(CVodeSetMaxOrd(im.mem, options.maxOrder), "CVodeSetMaxOrd");
     im.check(CVodeSetMaxHnilWarns(im.mem, -1), "CVodeSetMaxHnilWarns");

@@ -461,6 +461,27 @@ TEST(Engine, NkReceptorLevelsRelaxWithTheRegulationsTau) {
     RecordProperty("receptors_checked", std::to_string(checked));
 }
 
+// The engine's system through the sparse (KLU) path gives the dense path's answer: the default
+// TNBC scenario with weekly avelumab for 8 weeks at rtol 1e-8, every column to 1e-5.
+TEST(Engine, SparseKluPathMatchesTheDensePath) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    SimulationSpec s = loaded.spec;
+    s.durationDays = 56;
+    s.ode.rtol = 1e-8;
+    s.ode.atol = 1e-6;
+    s.mediatorAtol = 1e-6;
+    s.fractionAtol = 1e-8;
+    addWeeklyAvelumab(loaded.model, s, 8);
+    const auto dense = simulate(loaded.model, s);
+    s.ode.sparseAbove = 0;
+    const auto sparse = simulate(loaded.model, s);
+    ASSERT_EQ(dense.columns, sparse.columns);
+    ASSERT_EQ(dense.rows.size(), sparse.rows.size());
+    for (std::size_t i = 0; i < dense.rows.size(); ++i)
+        for (std::size_t j = 0; j < dense.columns.size(); ++j)
+            EXPECT_NEAR(sparse.rows[i][j], dense.rows[i][j], 1e-5 * std::abs(dense.rows[i][j]) + 1e-9) << dense.columns[j] << " at " << dense.times[i];
+}
+
 // Initial mediators at the steady state of the initial cells: the first hour moves no mediator
 // by more than the cells themselves move it (< 1 %), where starting from the basal levels moves
 // PGE2 (basal 0.05 nM) hundreds of times over. With "basal" the first row is the basal levels.

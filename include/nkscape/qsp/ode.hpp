@@ -136,11 +136,22 @@ public:
     bool differenceQuotient(OdeSystem& system, double t, std::span<const double> y, std::span<const double> f,
                             std::span<const double> increments, std::span<double> J, std::span<double> yWork,
                             std::span<double> fWork) const;
+    /// The Jacobian's pattern in compressed sparse columns, the diagonal always included (the
+    /// Newton matrix I − γJ has it): column j's rows are cscRowIndex()[cscColumnStart()[j] …
+    /// cscColumnStart()[j+1]), increasing. Dense: every entry.
+    [[nodiscard]] const std::vector<std::int64_t>& cscColumnStart() const noexcept { return cscStart_; }
+    [[nodiscard]] const std::vector<std::int64_t>& cscRowIndex() const noexcept { return cscRows_; }
+    /// differenceQuotient() into the values of that pattern (in its order): no n² storage.
+    bool differenceQuotientCsc(OdeSystem& system, double t, std::span<const double> y, std::span<const double> f,
+                               std::span<const double> increments, std::span<double> values, std::span<double> yWork,
+                               std::span<double> fWork) const;
 
 private:
     std::vector<std::vector<std::size_t>> groups_;        // states per colour
     std::vector<std::vector<std::size_t>> rowsOfColumn_;  // per state j: equations i that read it (sorted); empty = all (dense)
     bool dense_ = true;
+    std::vector<std::int64_t> cscStart_, cscRows_;        // the pattern in compressed sparse columns
+    void buildCsc();
 };
 
 /// LU solver for CVODE's Newton matrix M = I − γJ (n×n, column-major). With a set S of
@@ -257,6 +268,12 @@ struct OdeOptions {
     /// the same operations in the same order as SUNDIALS' serial N_Vector (bit-identical
     /// trajectories), several times faster. false: SUNDIALS' own (for checking one against the other).
     bool fastVectorOps = true;
+    /// Above this many states the Newton systems are solved by SUNDIALS' sparse direct solver (KLU)
+    /// on the coloured Jacobian's pattern, at or below it by the dense LU (with NewtonLu's block
+    /// path). Why: a dense LU costs n³/3 per factorisation and n² memory, cheapest for the engine's
+    /// tens of states; a model with many clones or populations has a Jacobian that stays sparse.
+    /// Only with JacobianMethod::Auto and no analytic Jacobian (those are dense). 0: always sparse.
+    std::size_t sparseAbove = 400;
 };
 
 /// Counters accumulated since the solver was constructed (across reinitialize calls).
