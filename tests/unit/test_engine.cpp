@@ -444,7 +444,8 @@ TEST(Engine, NkReceptorLevelsRelaxWithTheRegulationsTau) {
     s.mediatorAtol = 1e-9;
     const auto r = simulate(m, s);
     const Index nk = m.require(Kind::CellType, "CD56dim NK");
-    const auto& tau = EngineModel(m).regulator().relaxationHours(nk).receptors;
+    const EngineModel engine(m);
+    const auto& tau = engine.regulator().relaxationHours(nk).receptors;
     int checked = 0;
     for (std::size_t i = 0; i < tau.size(); ++i) {
         if (!std::isfinite(tau[i])) continue;
