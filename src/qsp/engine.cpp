@@ -164,9 +164,8 @@ public:
                 const model::ParamId refill = ct.param(CellParam::GranuleRefillTime);
                 p.refillDays = (refill != kNoParam ? m.value(refill) : m.constant("assay.granule_refill_time")) / kHoursPerDay;
             }
-            if (p.contact && !(tumourDensity_ > 0))
-                throw InputError("simulate: population '" + name + "' regulates other cells by contact, which needs the tumour cell type '" +
-                                 tumourName + "' to give its density (cell/mL)");
+            if (const std::string why = populationProblem(m, ps.cellType, spec.tumourCellType); !why.empty())
+                throw InputError("simulate: " + why);
             pops_.push_back(p);
         }
         offsetMed_ = off;
@@ -274,11 +273,10 @@ public:
             if (pol == model::Polarisation::M2 && tamM2_ == kNone) tamM2_ = i;
         }
         if (tamM1_ != kNone && tamM2_ != kNone) {
-            const auto f = m.indexOf(Kind::Factor, "M2 polarisation");
-            if (!f)
-                throw InputError("simulate: TAM M1 and M2 populations switch by the factor 'M2 polarisation', which model '" + m.info().name +
-                                 "' does not declare");
-            m2Factor_ = *f;
+            std::vector<Index> types;
+            for (const auto& ps : spec.populations) types.push_back(ps.cellType);
+            if (const std::string why = populationsProblem(m, types); !why.empty()) throw InputError("simulate: " + why);
+            m2Factor_ = *m.indexOf(Kind::Factor, "M2 polarisation");
         }
         viabilityFactor_ = fv ? *fv : kNoIndex;
         const auto ifng = m.indexOf(Kind::Mediator, "IFN-g");
@@ -1000,6 +998,28 @@ void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
 }
 
 }  // namespace
+
+std::string populationProblem(const CompiledModel& m, Index cellType, Index tumourCellType) {
+    if (cellType >= m.cellTypes().size() || tumourCellType >= m.cellTypes().size()) return "cell type does not exist";
+    bool contact = false;
+    for (const auto& r : m.regulations()) contact = contact || (r.by.valid() && r.by.kind == Kind::CellType && r.by.index == cellType);
+    if (contact && !(m.valueOr(m.cellTypes()[tumourCellType].param(CellParam::Density), 0.0) > 0))
+        return "population '" + m.entities(Kind::CellType)[cellType].name + "' regulates other cells by contact, which needs the tumour cell type '" +
+               m.entities(Kind::CellType)[tumourCellType].name + "' to give its density (cell/mL)";
+    return "";
+}
+
+std::string populationsProblem(const CompiledModel& m, std::span<const Index> cellTypes) {
+    bool m1 = false, m2 = false;
+    for (Index ct : cellTypes) {
+        if (ct >= m.cellTypes().size() || m.cellTypes()[ct].category != CellCategory::Tam) continue;
+        m1 = m1 || m.cellTypes()[ct].polarisation == model::Polarisation::M1;
+        m2 = m2 || m.cellTypes()[ct].polarisation == model::Polarisation::M2;
+    }
+    if (m1 && m2 && !m.indexOf(Kind::Factor, "M2 polarisation"))
+        return "TAM M1 and M2 populations switch by the factor 'M2 polarisation', which model '" + m.info().name + "' does not declare";
+    return "";
+}
 
 std::string dosingProblem(const CompiledModel& m, Index therapy) {
     if (therapy >= m.therapies().size()) return "therapy #" + std::to_string(therapy) + " does not exist";

@@ -289,6 +289,18 @@ private:
             else if (m_->cellTypes()[ct].param(model::CellParam::DeathRate) == model::kNoParam)
                 error(loc(*t.get("cell_type")), entity, "cell_type", "cell type '" + m_->entities(Kind::CellType)[ct].name +
                                                                         "' has no death_rate, so the engine cannot follow its numbers");
+            else if (const std::string why = s.spec.tumourCellType != model::kNoIndex ? populationProblem(*m_, ct, s.spec.tumourCellType) : "";
+                     !why.empty())
+                error(loc(*t.get("cell_type")), entity, "cell_type", why);
+            else {
+                // The problem of the populations together, reported at the one that completes it.
+                std::vector<Index> types;
+                for (const auto& o : s.spec.populations) types.push_back(o.cellType);
+                const bool before = !populationsProblem(*m_, types).empty();
+                types.push_back(ct);
+                if (const std::string together = populationsProblem(*m_, types); !together.empty() && !before)
+                    error(loc(*t.get("cell_type")), entity, "cell_type", together);
+            }
         }
         if (const toml::node* n = t.get("initial_cells"))
             if (auto v = quantity(*n, "cell", Sign::NonNegative, entity, "initial_cells")) p.initialCells = *v;

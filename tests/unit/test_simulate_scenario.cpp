@@ -339,3 +339,61 @@ amount = "10 mg/kg"
     }
     std::filesystem::remove_all(dir);
 }
+
+// The population problems the engine would meet are reported at the population's cell_type, with
+// file:line: a cell type that regulates others by contact (MDSC) in a tumour without a density
+// (Luminal A's removed from a copy of the model), and TAM M1 with M2 in a model without the factor
+// "M2 polarisation" (renamed in the copy), at the population that completes the pair.
+TEST(SimulateScenario, PopulationProblemsAreReportedAtThePopulation) {
+    const auto dir = std::filesystem::temp_directory_path() / "nkscape-test-population-problems";
+    std::filesystem::remove_all(dir);
+    std::filesystem::copy(NKSCAPE_SOURCE_DIR "/models", dir, std::filesystem::copy_options::recursive);
+    std::string cells = io::readFile(dir / "cells.toml");
+    const auto lumA = cells.find("name = \"Luminal A\"");
+    ASSERT_NE(lumA, std::string::npos);
+    const auto density = cells.find("density = ", lumA);
+    ASSERT_NE(density, std::string::npos);
+    cells.erase(density, cells.find('\n', density) - density + 1);
+    std::ofstream(dir / "cells.toml") << cells;
+    for (const char* file : {"factors.toml", "regulations.toml"}) {
+        std::string text = io::readFile(dir / file);
+        for (std::size_t at; (at = text.find("M2 polarisation")) != std::string::npos;) text.replace(at, 15, "M2 bias");
+        std::ofstream(dir / file) << text;
+    }
+    const auto m = model::loadModel(dir / "default.toml");
+    const model::Index lum = m.require(model::Kind::CellType, "Luminal A"), mdsc = m.require(model::Kind::CellType, "MDSC");
+    EXPECT_EQ(populationProblem(m, mdsc, lum),
+              "population 'MDSC' regulates other cells by contact, which needs the tumour cell type 'Luminal A' to give its density (cell/mL)");
+    EXPECT_EQ(populationProblem(defaultModel(), mdsc, defaultModel().require(model::Kind::CellType, "Luminal A")), "");
+    std::vector<std::string> errors;
+    try {
+        (void)parseSimulationScenario(kHeader + R"(
+[simulation]
+duration = { value = 10, unit = "d" }
+
+[tumour]
+cell_type = "Luminal A"
+initial_cells = { value = 1e9, unit = "cell" }
+
+[[population]]
+cell_type = "MDSC"
+
+[[population]]
+cell_type = "TAM M1"
+
+[[population]]
+cell_type = "TAM M2"
+)",
+                                      "s.toml", m);
+    } catch (const model::ModelError& e) {
+        for (const auto& d : e.diagnostics()) errors.push_back(d.str());
+    }
+    const std::vector<std::string> expected{
+        "s.toml:15:13: error: population #1: key 'cell_type': population 'MDSC' regulates other cells by contact, which needs the "
+        "tumour cell type 'Luminal A' to give its density (cell/mL)",
+        "s.toml:21:13: error: population #3: key 'cell_type': TAM M1 and M2 populations switch by the factor 'M2 polarisation', which "
+        "model 'nkscape-default' does not declare",
+    };
+    EXPECT_EQ(errors, expected);
+    std::filesystem::remove_all(dir);
+}

@@ -13,6 +13,7 @@
 /// state of their own.
 
 #include <map>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -132,6 +133,14 @@ struct SimulationResult {
 /// no molecular_weight, a supplied mediator that cannot be converted, a systemic lyse/recruit/
 /// deplete without ic50. The engine and the scenario reader both call it.
 [[nodiscard]] std::string dosingProblem(const model::CompiledModel& m, model::Index therapy);
+
+/// Why a population of `cellType` cannot be followed in a tumour of `tumourCellType`, or "": a
+/// cell type that regulates others by contact (a regulation reads its density) needs the tumour
+/// cell type's density (cell/mL). The engine and the scenario reader both call it.
+[[nodiscard]] std::string populationProblem(const model::CompiledModel& m, model::Index cellType, model::Index tumourCellType);
+/// Why populations of `cellTypes` cannot be followed together, or "": TAM M1 and M2 populations
+/// switch by the factor "M2 polarisation", which the model must declare.
+[[nodiscard]] std::string populationsProblem(const model::CompiledModel& m, std::span<const model::Index> cellTypes);
 
 /// What the engine prepares from a model once and reuses for every simulation of it: the
 /// Regulator (set-point plans) and the Synapse (decision tables). Why: a virtual trial simulates
