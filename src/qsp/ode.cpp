@@ -76,6 +76,29 @@ JacobianColouring JacobianColouring::fromSparsity(std::size_t n, const std::vect
     return c;
 }
 
+namespace {
+
+/// One RHS per colour with the group's states perturbed; `store(j, inv, fPerturbed)` writes column
+/// j from f⁺ (the caller subtracts f). False if an RHS value was not finite.
+template <class Store>
+bool sweepColours(OdeSystem& system, double t, const std::vector<std::vector<std::size_t>>& groups, std::span<const double> y,
+                  std::span<const double> increments, std::span<double> yWork, std::span<double> fWork, Store&& store) {
+    std::copy(y.begin(), y.end(), yWork.begin());
+    for (const auto& group : groups) {
+        for (std::size_t j : group) yWork[j] = y[j] + increments[j];
+        system.rhs(t, yWork, fWork);
+        for (double v : fWork)
+            if (!std::isfinite(v)) return false;
+        for (std::size_t j : group) {
+            yWork[j] = y[j];
+            store(j, 1.0 / increments[j]);
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
 bool JacobianColouring::differenceQuotient(OdeSystem& system, double t, std::span<const double> y, std::span<const double> f,
                                            std::span<const double> increments, std::span<double> J, std::span<double> yWork,
                                            std::span<double> fWork) const {
@@ -83,26 +106,16 @@ bool JacobianColouring::differenceQuotient(OdeSystem& system, double t, std::spa
     if (y.size() != n || f.size() != n || increments.size() != n || J.size() != n * n || yWork.size() != n || fWork.size() != n)
         throw InputError(fmt::format("{}: difference-quotient Jacobian: buffers are not sized for {} states", system.name(), n));
     std::fill(J.begin(), J.end(), 0.0);
-    std::copy(y.begin(), y.end(), yWork.begin());
-    for (const auto& group : groups_) {
-        for (std::size_t j : group) yWork[j] = y[j] + increments[j];
-        system.rhs(t, yWork, fWork);
-        for (double v : fWork)
-            if (!std::isfinite(v)) return false;
-        for (std::size_t j : group) {
-            yWork[j] = y[j];
-            // (1/inc)·f⁺ − (1/inc)·f, as CVODE's dense difference quotient writes it, so that the
-            // dense case reproduces CVODE's Jacobian.
-            const double inv = 1.0 / increments[j];
-            double* col = J.data() + j * n;
-            if (dense_) {
-                for (std::size_t i = 0; i < n; ++i) col[i] = inv * fWork[i] - inv * f[i];
-            } else {
-                for (std::size_t i : rowsOfColumn_[j]) col[i] = inv * fWork[i] - inv * f[i];
-            }
+    // (1/inc)·f⁺ − (1/inc)·f, as CVODE's dense difference quotient writes it, so that the dense
+    // case reproduces CVODE's Jacobian.
+    return sweepColours(system, t, groups_, y, increments, yWork, fWork, [&](std::size_t j, double inv) {
+        double* col = J.data() + j * n;
+        if (dense_) {
+            for (std::size_t i = 0; i < n; ++i) col[i] = inv * fWork[i] - inv * f[i];
+        } else {
+            for (std::size_t i : rowsOfColumn_[j]) col[i] = inv * fWork[i] - inv * f[i];
         }
-    }
-    return true;
+    });
 }
 
 void JacobianColouring::buildCsc() {
@@ -126,22 +139,12 @@ bool JacobianColouring::differenceQuotientCsc(OdeSystem& system, double t, std::
     if (y.size() != n || f.size() != n || increments.size() != n || yWork.size() != n || fWork.size() != n || values.size() != cscRows_.size())
         throw InputError(fmt::format("{}: sparse difference-quotient Jacobian: buffers are not sized for {} states", system.name(), n));
     std::fill(values.begin(), values.end(), 0.0);
-    std::copy(y.begin(), y.end(), yWork.begin());
-    for (const auto& group : groups_) {
-        for (std::size_t j : group) yWork[j] = y[j] + increments[j];
-        system.rhs(t, yWork, fWork);
-        for (double v : fWork)
-            if (!std::isfinite(v)) return false;
-        for (std::size_t j : group) {
-            yWork[j] = y[j];
-            const double inv = 1.0 / increments[j];  // as differenceQuotient()
-            for (auto k = static_cast<std::size_t>(cscStart_[j]); k < static_cast<std::size_t>(cscStart_[j + 1]); ++k) {
-                const auto i = static_cast<std::size_t>(cscRows_[k]);
-                values[k] = inv * fWork[i] - inv * f[i];
-            }
+    return sweepColours(system, t, groups_, y, increments, yWork, fWork, [&](std::size_t j, double inv) {
+        for (auto k = static_cast<std::size_t>(cscStart_[j]); k < static_cast<std::size_t>(cscStart_[j + 1]); ++k) {
+            const auto i = static_cast<std::size_t>(cscRows_[k]);
+            values[k] = inv * fWork[i] - inv * f[i];
         }
-    }
-    return true;
+    });
 }
 
 std::vector<std::size_t> JacobianColouring::diagonalColumns() const {
@@ -618,6 +621,20 @@ void NewtonLu::solveJacobian(double* x) const {
     for (std::size_t r = 0; r < m; ++r) x[rest_[r]] = xr_[r];
 }
 
+namespace {
+
+// Tells the system its rhs() calls are for a Jacobian (it may reuse work); closes the scope on
+// every path out, exceptions included.
+struct JacobianScope {
+    OdeSystem& system;
+    explicit JacobianScope(OdeSystem& s) : system(s) { system.jacobianScope(true); }
+    ~JacobianScope() { system.jacobianScope(false); }
+    JacobianScope(const JacobianScope&) = delete;
+    JacobianScope& operator=(const JacobianScope&) = delete;
+};
+
+}  // namespace
+
 struct OdeSolver::Impl {
     OdeSystem* system = nullptr;
     std::size_t n = 0;
@@ -756,13 +773,7 @@ struct OdeSolver::Impl {
             for (std::size_t k = 0; k < start.size(); ++k) cp[k] = static_cast<sunindextype>(start[k]);
             for (std::size_t k = 0; k < rows.size(); ++k) ri[k] = static_cast<sunindextype>(rows[k]);
             self->ownJacRhs += static_cast<long>(self->colouring.colours());
-            struct Scope {
-                OdeSystem& s;
-                explicit Scope(OdeSystem& sys) : s(sys) { s.jacobianScope(true); }
-                ~Scope() { s.jacobianScope(false); }
-                Scope(const Scope&) = delete;
-                Scope& operator=(const Scope&) = delete;
-            } scope(*self->system);
+            const JacobianScope scope(*self->system);
             const std::span<double> values(SUNSparseMatrix_Data(J), rows.size());
             if (!self->colouring.differenceQuotientCsc(*self->system, tNow, self->data(yv), self->data(fy), self->increments, values,
                                                        self->data(tmp2), self->data(tmp3)))
@@ -784,15 +795,7 @@ struct OdeSolver::Impl {
         }
         if (computeIncrements(yv, fy, tmp1) != 0) return -1;
         ownJacRhs += static_cast<long>(colouring.colours());
-        // Tell the system its rhs() calls are for a Jacobian (it may reuse work); the guard
-        // closes the scope on every path out, exceptions included.
-        struct Scope {
-            OdeSystem& s;
-            explicit Scope(OdeSystem& sys) : s(sys) { s.jacobianScope(true); }
-            ~Scope() { s.jacobianScope(false); }
-            Scope(const Scope&) = delete;
-            Scope& operator=(const Scope&) = delete;
-        } scope(*system);
+        const JacobianScope scope(*system);
         if (!colouring.differenceQuotient(*system, tNow, data(yv), data(fy), increments, std::span<double>(jd, n * n), data(tmp2), data(tmp3)))
             return 1;  // recoverable, as a non-finite RHS value is for CVODE
         return 0;

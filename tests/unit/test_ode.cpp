@@ -508,8 +508,9 @@ TEST(OdeSolver, ColouredJacobianCutsRhsEvaluationsNotAccuracy) {
 }
 
 // Above OdeOptions::sparseAbove states the Newton systems go to SUNDIALS' KLU on the coloured
-// pattern: a 200-state chain (tridiagonal) gives the dense path's answer, with the same three RHS evaluations per Jacobian; without a declared
-// pattern the sparse path holds every entry and still agrees. The CSC pattern has the diagonal.
+// pattern: a 200-state chain (tridiagonal) gives the dense path's answer, with the same three RHS
+// evaluations per Jacobian; without a declared pattern the sparse path holds every entry and
+// still agrees. The CSC pattern has the diagonal.
 TEST(OdeSolver, SparseKluPathMatchesTheDenseLu) {
     const std::size_t n = 200;
     std::vector<double> init(n, 0.0);

@@ -30,15 +30,23 @@ model = "../../models/default.toml"
 seed = 1
 )";
 
-std::vector<std::string> errorsOf(const std::string& toml) {
+std::vector<std::string> errorsOf(const std::string& toml, const model::CompiledModel& m = defaultModel()) {
     try {
-        (void)parseSimulationScenario(toml, "s.toml", defaultModel());
+        (void)parseSimulationScenario(toml, "s.toml", m);
     } catch (const model::ModelError& e) {
         std::vector<std::string> out;
         for (const auto& d : e.diagnostics()) out.push_back(d.str());
         return out;
     }
     return {};
+}
+
+/// A fresh copy of the shipped models/ in the temporary folder `name`, to edit a test's broken model from.
+std::filesystem::path copyOfTheModels(const std::string& name) {
+    const auto dir = std::filesystem::temp_directory_path() / name;
+    std::filesystem::remove_all(dir);
+    std::filesystem::copy(NKSCAPE_SOURCE_DIR "/models", dir, std::filesystem::copy_options::recursive);
+    return dir;
 }
 
 }  // namespace
@@ -301,9 +309,7 @@ initial_cells = { value = 1e9, unit = "cell" }
 // A therapy the engine cannot dose is reported by the scenario reader at its [[dose]] (file:line),
 // with the engine's own reason (qsp::dosingProblem), not later from inside a run.
 TEST(SimulateScenario, UndosableTherapyIsReportedAtItsDose) {
-    const auto dir = std::filesystem::temp_directory_path() / "nkscape-test-undosable";
-    std::filesystem::remove_all(dir);
-    std::filesystem::copy(NKSCAPE_SOURCE_DIR "/models", dir, std::filesystem::copy_options::recursive);
+    const auto dir = copyOfTheModels("nkscape-test-undosable");
     std::string text = io::readFile(dir / "therapies.toml");
     const auto at = text.find("ic50 = { value = 1, unit = \"nM\", source = \"assumption: Fc-effector depletion");
     ASSERT_NE(at, std::string::npos);
@@ -345,9 +351,7 @@ amount = "10 mg/kg"
 // (Luminal A's removed from a copy of the model), and TAM M1 with M2 in a model without the factor
 // "M2 polarisation" (renamed in the copy), at the population that completes the pair.
 TEST(SimulateScenario, PopulationProblemsAreReportedAtThePopulation) {
-    const auto dir = std::filesystem::temp_directory_path() / "nkscape-test-population-problems";
-    std::filesystem::remove_all(dir);
-    std::filesystem::copy(NKSCAPE_SOURCE_DIR "/models", dir, std::filesystem::copy_options::recursive);
+    const auto dir = copyOfTheModels("nkscape-test-population-problems");
     std::string cells = io::readFile(dir / "cells.toml");
     const auto lumA = cells.find("name = \"Luminal A\"");
     ASSERT_NE(lumA, std::string::npos);
@@ -365,9 +369,7 @@ TEST(SimulateScenario, PopulationProblemsAreReportedAtThePopulation) {
     EXPECT_EQ(populationProblem(m, mdsc, lum),
               "population 'MDSC' regulates other cells by contact, which needs the tumour cell type 'Luminal A' to give its density (cell/mL)");
     EXPECT_EQ(populationProblem(defaultModel(), mdsc, defaultModel().require(model::Kind::CellType, "Luminal A")), "");
-    std::vector<std::string> errors;
-    try {
-        (void)parseSimulationScenario(kHeader + R"(
+    const auto errors = errorsOf(kHeader + R"(
 [simulation]
 duration = { value = 10, unit = "d" }
 
@@ -384,10 +386,7 @@ cell_type = "TAM M1"
 [[population]]
 cell_type = "TAM M2"
 )",
-                                      "s.toml", m);
-    } catch (const model::ModelError& e) {
-        for (const auto& d : e.diagnostics()) errors.push_back(d.str());
-    }
+                                 m);
     const std::vector<std::string> expected{
         "s.toml:15:13: error: population #1: key 'cell_type': population 'MDSC' regulates other cells by contact, which needs the "
         "tumour cell type 'Luminal A' to give its density (cell/mL)",
