@@ -667,13 +667,6 @@ public:
 
     std::vector<double> inputRate;  ///< current infusion rate per drug (amount/d), set by the driver
 
-    /// Sets the mediators of `y` to their steady state with every other state held: each mediator
-    /// moves by dc = f_c/(decay + uptake) — exact for its own linear loss — and the set-points
-    /// that its new level changes are re-read, until no mediator moves by more than 1e-10 of its
-    /// level. Why: an established tumour has had its cytokine milieu for months; starting it at
-    /// the resting (basal) levels made the first days a transient of the initial condition
-    /// (PGE2 from 0.05 to ~40 nM within hours) that cost 15 % of a patient-year's steps.
-    /// \throws SolverError naming the mediator if 500 rounds do not settle it.
     /// Puts every relaxing receptor level at its set-point in state y's milieu: cells that have
     /// been in the tumour long before the start.
     void settleRelaxingLevels(std::vector<double>& y) {
@@ -683,6 +676,13 @@ public:
             for (std::size_t k = 0; k < p.relaxing.size(); ++k) y[p.relaxing[k].state] = p.setReceptors[k];
     }
 
+    /// Sets the mediators of `y` to their steady state with every other state held: each mediator
+    /// moves by dc = f_c/(decay + uptake) — exact for its own linear loss — and the set-points
+    /// that its new level changes are re-read, until no mediator moves by more than 1e-10 of its
+    /// level. Why: an established tumour has had its cytokine milieu for months; starting it at
+    /// the resting (basal) levels made the first days a transient of the initial condition
+    /// (PGE2 from 0.05 to ~40 nM within hours) that cost 15 % of a patient-year's steps.
+    /// \throws SolverError naming the mediator if 500 rounds do not settle it.
     void equilibrateMediators(std::vector<double>& y) {
         std::vector<double> dydt(size_, 0.0);
         constexpr int kRounds = 500;
@@ -957,6 +957,155 @@ private:
     std::vector<std::pair<Index, synapse::NkState>> products_;
 };
 
+// ---- the driver's times -----------------------------------------------------------------------
+
+// One change of a drug's input: the bolus at t and the infusion rate before and after it.
+struct Input {
+    double t = 0;
+    double bolus = 0;       // amount given at t
+    double rateBefore = 0;  // amount/d just before t
+    double rateAfter = 0;   // amount/d from t on
+};
+
+// Each drug's input changes, once (DosingRegimen's lookups scan every dose).
+std::vector<std::vector<Input>> inputChanges(const SimulationSpec& spec) {
+    std::vector<std::vector<Input>> inputs(spec.drugs.size());
+    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+        const auto& reg = spec.drugs[d].regimen;
+        double rate = 0;
+        for (double t : reg.eventTimes()) {
+            const double next = reg.infusionRate(t);
+            inputs[d].push_back(Input{t, reg.bolusAt(t), t > 0 ? rate : 0.0, next});
+            rate = next;
+        }
+    }
+    return inputs;
+}
+
+// What happens at a driver time (bits): an output is recorded, a drug's input changes, the
+// solver lands there.
+enum : unsigned { kOutput = 1, kInput = 2, kStop = 4 };
+using TimePlan = std::map<double, unsigned>;
+
+// Marks `what` at t; times within 1e-9 d of each other are one time (the regimen's own
+// tolerance), so round-off cannot split one time in two. Returns the time as kept.
+double markTime(TimePlan& times, double t, unsigned what) {
+    auto it = times.lower_bound(t - 1e-9);
+    if (it != times.end() && it->first <= t + 1e-9) it->second |= what;
+    else it = times.emplace(t, what).first;
+    return it->first;
+}
+
+// Every analytic drug's infusion (start, end) must be seen by a stop (see the comment inside):
+// adds the stops to `times` that are missing.
+void addSamplingStops(const SimulationSpec& spec, TumourSystem& sys, const std::vector<std::vector<Input>>& inputs,
+                      const std::vector<std::vector<std::pair<double, double>>>& infusions, TimePlan& times) {
+    auto mark = [&times](double t, unsigned what) { return markTime(times, t, what); };
+    // Every infusion of an analytic drug is sampled. A drug whose level halves after the infusion
+    // sooner than the infusion lasted (IL-2: 7 min after 15 min) follows its input: its level
+    // nearly jumps at both ends, a pulse the solver must resolve anyway, so both ends are stops,
+    // as for a restart. Otherwise (an antibody: 2 days after an hour) the infusion acts like a
+    // slow bolus, and it suffices that some stop after its start, before the drug's next input,
+    // sees at least half the level reached at the infusion's end; else a short pulse could fall
+    // between two steps unseen. Where no stop does, one is added at the latest such time found
+    // by halving (the farther from the start, the less it cuts the steps).
+    std::set<double> stops;
+    for (const auto& [t, what] : times)
+        if ((what & kStop) != 0) stops.insert(t);
+    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+        if (infusions[d].empty()) continue;
+        const DrugPk& pk = sys.drugs()[d];
+        // The drug's exact PK on its own: its states just after each input change.
+        std::vector<double> at, rateAfter;
+        std::vector<std::vector<double>> after;
+        {
+            std::vector<double> x(pk.stateCount(), 0.0);
+            double t0 = 0, r = 0;
+            if (inputs[d].front().t > 0) {  // nothing given at 0
+                at.push_back(0.0);
+                rateAfter.push_back(0.0);
+                after.push_back(x);
+            }
+            for (const Input& in : inputs[d]) {
+                if (in.t > t0) pk.advanceLinear(x, 0, in.t - t0, r);
+                t0 = in.t;
+                if (in.bolus > 0) pk.applyBolus(x, 0, in.bolus);
+                r = in.rateAfter;
+                at.push_back(in.t);
+                rateAfter.push_back(r);
+                after.push_back(x);
+            }
+        }
+        std::vector<double> x(pk.stateCount());
+        auto level = [&](double t) {
+            const auto k = static_cast<std::size_t>(std::upper_bound(at.begin(), at.end(), t) - at.begin()) - 1;
+            x = after[k];
+            if (t > at[k]) pk.advanceLinear(x, 0, t - at[k], rateAfter[k]);
+            return sys.drugLevel(x, d);
+        };
+        for (const auto& [start, end] : infusions[d]) {
+            const double peak = level(end);
+            const auto nextInput = std::upper_bound(at.begin(), at.end(), end);
+            const double bound = std::min(nextInput != at.end() ? *nextInput : spec.durationDays, spec.durationDays);
+            double tau = bound - end;  // how long the level stays above half the peak, by halving
+            while (tau > 1e-6 && level(end + tau) < 0.5 * peak) tau *= 0.5;
+            if (tau < end - start) {
+                for (double t : {start, end})
+                    if (t < spec.durationDays) stops.insert(mark(t, kStop));
+                continue;
+            }
+            // The first stop after the start samples the pulse if it comes by end + τ (the level
+            // falls after the end) and, during the infusion, once the level is half the peak.
+            const auto s = stops.upper_bound(start);
+            if (s != stops.end() && *s <= end + tau && (*s >= end || level(*s) >= 0.5 * peak)) continue;
+            const double t = end + tau;
+            if (t < spec.durationDays) stops.insert(mark(t, kStop));  // (the end is a stop)
+        }
+    }
+}
+
+// The driver's times: outputs, input changes and stops (below), and each analytic drug's rate
+// schedule given to the system.
+TimePlan planTimes(const SimulationSpec& spec, TumourSystem& sys, const std::vector<std::vector<Input>>& inputs) {
+    TimePlan times;
+    auto mark = [&times](double t, unsigned what) { return markTime(times, t, what); };
+    // Stops, where the solver lands exactly: the end; a dose that makes a state or a
+    // concentration jump (the solver restarts there); any input change of a drug in the ODE
+    // (restarts); an analytic drug's dose into a depot; and an output at an input change, whose
+    // state must be the one just before it. Elsewhere outputs are CVODE's interpolant of the step
+    // across them (within that step's error tolerance), and an analytic drug's infusion starting
+    // or ending is a kink of the forcing, which rhs() sees through the exact PK and the error test
+    // resolves. Landing on both ends of an hour-long infusion cut the step to an hour and cost ~7
+    // steps per dose to grow it back (docs/qsp.md, "Cost"). What landing on the end did for
+    // safety is kept below: every infusion is sampled near its peak.
+    mark(spec.durationDays, kOutput | kStop);
+    const auto nOut = static_cast<std::size_t>(std::floor(spec.durationDays / spec.outputIntervalDays + 1e-9));
+    std::vector<std::vector<std::pair<double, double>>> infusions(spec.drugs.size());  // analytic: (start, end)
+    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+        std::vector<std::pair<double, double>> changes;  // (time, rate from then on)
+        double rise = 0;
+        for (const Input& in : inputs[d]) {
+            if (in.t <= 0) {
+                if (in.rateAfter > 0) changes.emplace_back(0.0, in.rateAfter);
+                continue;
+            }
+            const bool stop = spec.landOnEveryEvent || in.bolus > 0 || !sys.analytic(d);
+            if (in.rateAfter != in.rateBefore) {
+                if (in.rateAfter > in.rateBefore) rise = in.t;
+                else if (sys.analytic(d)) infusions[d].emplace_back(rise, in.t);
+                changes.emplace_back(in.t, in.rateAfter);
+            }
+            if (in.t < spec.durationDays) mark(in.t, kInput | (stop ? kStop : 0u));
+        }
+        if (sys.analytic(d)) sys.setRateSchedule(d, std::move(changes));
+    }
+    for (std::size_t i = 1; i <= nOut; ++i) mark(static_cast<double>(i) * spec.outputIntervalDays, kOutput);
+    for (auto& [t, what] : times)
+        if (spec.landOnEveryEvent || ((what & kInput) != 0 && (what & kOutput) != 0)) what |= kStop;
+    addSamplingStops(spec, sys, inputs, infusions, times);
+    return times;
+}
+
 void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
     const auto cellName = [&](Index i) { return m.entities(Kind::CellType).at(i).name; };
     if (s.tumourCellType >= m.cellTypes().size() || m.cellTypes()[s.tumourCellType].category != CellCategory::Tumour)
@@ -1133,129 +1282,8 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         res.rows.push_back(std::move(row));
     };
 
-    // The driver's times: outputs, and every change of a drug's input. Each is marked with what
-    // happens there; times within 1e-9 d of each other are one time (the regimen's own tolerance),
-    // so an output that round-off puts beside a dose cannot apply the dose twice.
-    // Each drug's input changes, once (DosingRegimen's lookups scan every dose): the bolus at
-    // each event time and the infusion rate before and after it.
-    struct Input {
-        double t = 0;
-        double bolus = 0;       // amount given at t
-        double rateBefore = 0;  // amount/d just before t
-        double rateAfter = 0;   // amount/d from t on
-    };
-    std::vector<std::vector<Input>> inputs(spec.drugs.size());
-    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
-        const auto& reg = spec.drugs[d].regimen;
-        double rate = 0;
-        for (double t : reg.eventTimes()) {
-            const double next = reg.infusionRate(t);
-            inputs[d].push_back(Input{t, reg.bolusAt(t), t > 0 ? rate : 0.0, next});
-            rate = next;
-        }
-    }
-    enum : unsigned { kOutput = 1, kInput = 2, kStop = 4 };
-    std::map<double, unsigned> times;
-    auto mark = [&times](double t, unsigned what) {  // returns the time as kept
-        auto it = times.lower_bound(t - 1e-9);
-        if (it != times.end() && it->first <= t + 1e-9) it->second |= what;
-        else it = times.emplace(t, what).first;
-        return it->first;
-    };
-    // Stops, where the solver lands exactly: the end; a dose that makes a state or a
-    // concentration jump (the solver restarts there); any input change of a drug in the ODE
-    // (restarts); an analytic drug's dose into a depot; and an output at an input change, whose
-    // state must be the one just before it. Elsewhere outputs are CVODE's interpolant of the step
-    // across them (within that step's error tolerance), and an analytic drug's infusion starting
-    // or ending is a kink of the forcing, which rhs() sees through the exact PK and the error test
-    // resolves. Landing on both ends of an hour-long infusion cut the step to an hour and cost ~7
-    // steps per dose to grow it back (docs/qsp.md, "Cost"). What landing on the end did for
-    // safety is kept below: every infusion is sampled near its peak.
-    mark(spec.durationDays, kOutput | kStop);
-    const auto nOut = static_cast<std::size_t>(std::floor(spec.durationDays / spec.outputIntervalDays + 1e-9));
-    std::vector<std::vector<std::pair<double, double>>> infusions(spec.drugs.size());  // analytic: (start, end)
-    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
-        std::vector<std::pair<double, double>> changes;  // (time, rate from then on)
-        double rise = 0;
-        for (const Input& in : inputs[d]) {
-            if (in.t <= 0) {
-                if (in.rateAfter > 0) changes.emplace_back(0.0, in.rateAfter);
-                continue;
-            }
-            const bool stop = spec.landOnEveryEvent || in.bolus > 0 || !sys.analytic(d);
-            if (in.rateAfter != in.rateBefore) {
-                if (in.rateAfter > in.rateBefore) rise = in.t;
-                else if (sys.analytic(d)) infusions[d].emplace_back(rise, in.t);
-                changes.emplace_back(in.t, in.rateAfter);
-            }
-            if (in.t < spec.durationDays) mark(in.t, kInput | (stop ? kStop : 0u));
-        }
-        if (sys.analytic(d)) sys.setRateSchedule(d, std::move(changes));
-    }
-    for (std::size_t i = 1; i <= nOut; ++i) mark(static_cast<double>(i) * spec.outputIntervalDays, kOutput);
-    for (auto& [t, what] : times)
-        if (spec.landOnEveryEvent || ((what & kInput) != 0 && (what & kOutput) != 0)) what |= kStop;
-    // Every infusion of an analytic drug is sampled. A drug whose level halves after the infusion
-    // sooner than the infusion lasted (IL-2: 7 min after 15 min) follows its input: its level
-    // nearly jumps at both ends, a pulse the solver must resolve anyway, so both ends are stops,
-    // as for a restart. Otherwise (an antibody: 2 days after an hour) the infusion acts like a
-    // slow bolus, and it suffices that some stop after its start, before the drug's next input,
-    // sees at least half the level reached at the infusion's end; else a short pulse could fall
-    // between two steps unseen. Where no stop does, one is added at the latest such time found
-    // by halving (the farther from the start, the less it cuts the steps).
-    std::set<double> stops;
-    for (const auto& [t, what] : times)
-        if ((what & kStop) != 0) stops.insert(t);
-    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
-        if (infusions[d].empty()) continue;
-        const DrugPk& pk = sys.drugs()[d];
-        // The drug's exact PK on its own: its states just after each input change.
-        std::vector<double> at, rateAfter;
-        std::vector<std::vector<double>> after;
-        {
-            std::vector<double> x(pk.stateCount(), 0.0);
-            double t0 = 0, r = 0;
-            if (inputs[d].front().t > 0) {  // nothing given at 0
-                at.push_back(0.0);
-                rateAfter.push_back(0.0);
-                after.push_back(x);
-            }
-            for (const Input& in : inputs[d]) {
-                if (in.t > t0) pk.advanceLinear(x, 0, in.t - t0, r);
-                t0 = in.t;
-                if (in.bolus > 0) pk.applyBolus(x, 0, in.bolus);
-                r = in.rateAfter;
-                at.push_back(in.t);
-                rateAfter.push_back(r);
-                after.push_back(x);
-            }
-        }
-        std::vector<double> x(pk.stateCount());
-        auto level = [&](double t) {
-            const auto k = static_cast<std::size_t>(std::upper_bound(at.begin(), at.end(), t) - at.begin()) - 1;
-            x = after[k];
-            if (t > at[k]) pk.advanceLinear(x, 0, t - at[k], rateAfter[k]);
-            return sys.drugLevel(x, d);
-        };
-        for (const auto& [start, end] : infusions[d]) {
-            const double peak = level(end);
-            const auto nextInput = std::upper_bound(at.begin(), at.end(), end);
-            const double bound = std::min(nextInput != at.end() ? *nextInput : spec.durationDays, spec.durationDays);
-            double tau = bound - end;  // how long the level stays above half the peak, by halving
-            while (tau > 1e-6 && level(end + tau) < 0.5 * peak) tau *= 0.5;
-            if (tau < end - start) {
-                for (double t : {start, end})
-                    if (t < spec.durationDays) stops.insert(mark(t, kStop));
-                continue;
-            }
-            // The first stop after the start samples the pulse if it comes by end + τ (the level
-            // falls after the end) and, during the infusion, once the level is half the peak.
-            const auto s = stops.upper_bound(start);
-            if (s != stops.end() && *s <= end + tau && (*s >= end || level(*s) >= 0.5 * peak)) continue;
-            const double t = end + tau;
-            if (t < spec.durationDays) stops.insert(mark(t, kStop));  // (the end is a stop)
-        }
-    }
+    const auto inputs = inputChanges(spec);
+    const TimePlan times = planTimes(spec, sys, inputs);
 
     std::vector<double> y = sys.initialState();
     if (spec.initialMediators == InitialMediators::SteadyState) sys.equilibrateMediators(y);  // before any dose

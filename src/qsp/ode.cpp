@@ -1146,6 +1146,8 @@ OdeStats OdeSolver::stats() const {
     return s;
 }
 
+bool OdeSolver::usesSparseSolver() const noexcept { return impl_->sparse; }
+
 std::size_t OdeSolver::jacobianColours() const noexcept {
     return impl_->ownJacobian && !impl_->analytic ? impl_->colouring.colours() : 0;
 }

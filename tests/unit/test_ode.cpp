@@ -524,6 +524,7 @@ TEST(OdeSolver, SparseKluPathMatchesTheDenseLu) {
         OdeOptions om = o;
         om.sparseAbove = mode == 0 ? n : 0;
         OdeSolver s(sys, 0.0, init, om);
+        EXPECT_EQ(s.usesSparseSolver(), mode != 0) << mode;
         s.advanceTo(1.0);
         finals.emplace_back(s.state().begin(), s.state().end());
         stats.push_back(s.stats());

@@ -346,6 +346,9 @@ public:
     /// when dense; 0 with an analytic Jacobian or JacobianMethod::CvodeDifferenceQuotient: then
     /// CVODE's own count applies, size()).
     [[nodiscard]] std::size_t jacobianColours() const noexcept;
+    /// Whether the Newton systems go to the sparse direct solver (KLU; OdeOptions::sparseAbove)
+    /// rather than the dense LU.
+    [[nodiscard]] bool usesSparseSolver() const noexcept;
 
 private:
     struct Impl;

@@ -123,7 +123,8 @@ public:
     /// the regulations acting on it (the fastest one; levels without a regulation stay put).
     void relax(model::Index cellType, CellLevels& levels, const CellLevels& target, double dtHours) const;
     /// Each level's relaxation time in cells of `cellType`, h: the smallest tau of the regulations
-    /// acting on it, +inf where none does (relax() leaves those levels where they are).
+    /// acting on it, +inf where none does (relax() leaves those levels where they are). The
+    /// reference is into the Regulator: valid while it lives.
     /// \throws Error if cellType is not a cell type of the model.
     [[nodiscard]] const CellLevels& relaxationHours(model::Index cellType) const;
 
