@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "nkscape/assay/assay.hpp"
 #include "nkscape/assay/scenario.hpp"
 #include "nkscape/error.hpp"
+#include "nkscape/io/budget.hpp"
 #include "nkscape/model/describe.hpp"
 #include "nkscape/model/loader.hpp"
 #include "nkscape/qsp/engine.hpp"
@@ -29,6 +31,7 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitBadInput = 2;
+constexpr long long kThreadsNotGiven = std::numeric_limits<long long>::min();
 
 std::string defaultModelPath() {
     if (const char* env = std::getenv("NKSCAPE_MODEL"); env && *env) return env;
@@ -125,17 +128,43 @@ private:
     bool drawn_ = false;
 };
 
-int runAssay(const std::string& scenarioPath, const std::string& outDir, int threads, bool quiet) {
+/// The run limits of the command line: --allow-large and --max-memory.
+struct RunLimitOptions {
+    bool allowLarge = false;
+    std::string maxMemory;  ///< "" = the default
+    [[nodiscard]] nkscape::io::ResourceLimits limits() const {
+        nkscape::io::ResourceLimits l;
+        l.allowLarge = allowLarge;
+        if (!maxMemory.empty()) l.maxMemoryBytes = nkscape::io::parseByteSize(maxMemory);
+        return l;
+    }
+};
+
+/// Prints a scenario's (or its model's) diagnostics and the count; returns exit code 2.
+int reportScenarioErrors(const std::string& scenarioPath, const nkscape::model::ModelError& e) {
+    std::cerr << e.what() << "\n";
+    std::cerr << fmt::format("{}: {} error{}\n", scenarioPath, e.diagnostics().size(), e.diagnostics().size() == 1 ? "" : "s");
+    return kExitBadInput;
+}
+
+int runAssay(const std::string& scenarioPath, const std::string& outDir, long long threadsArg, const RunLimitOptions& limitOptions,
+             bool quiet) {
     using namespace nkscape;
     std::optional<assay::LoadedAssayScenario> loaded;
     try {
         loaded = assay::loadAssayScenario(std::filesystem::path(scenarioPath));
     } catch (const model::ModelError& e) {
-        std::cerr << e.what() << "\n";
-        std::cerr << fmt::format("{}: {} error{}\n", scenarioPath, e.diagnostics().size(), e.diagnostics().size() == 1 ? "" : "s");
-        return kExitBadInput;
+        return reportScenarioErrors(scenarioPath, e);
     }
     const auto& sc = loaded->scenario;
+    // 0: not given (OpenMP's default: OMP_NUM_THREADS or the cores, capped like a given count).
+    const int threads = threadsArg == kThreadsNotGiven ? std::min(io::maxThreads(), assay::defaultThreads()) : io::checkThreads(threadsArg);
+    const io::ResourceLimits limits = limitOptions.limits();
+    try {
+        io::checkBudget(assay::estimateResources(loaded->model, sc, threads), limits);
+    } catch (const model::ModelError& e) {
+        return reportScenarioErrors(scenarioPath, e);
+    }
     const char* ci = std::getenv("CI");
     const bool showProgress = !quiet && ::isatty(::fileno(stderr)) && !(ci && *ci);
     assay::AssayOptions options;
@@ -168,15 +197,18 @@ int runAssay(const std::string& scenarioPath, const std::string& outDir, int thr
     return kExitOk;
 }
 
-int runSimulate(const std::string& scenarioPath, const std::string& outDir, bool quiet) {
+int runSimulate(const std::string& scenarioPath, const std::string& outDir, const RunLimitOptions& limitOptions, bool quiet) {
     using namespace nkscape;
     std::optional<qsp::LoadedSimulationScenario> loaded;
     try {
         loaded = qsp::loadSimulationScenario(std::filesystem::path(scenarioPath));
     } catch (const model::ModelError& e) {
-        std::cerr << e.what() << "\n";
-        std::cerr << fmt::format("{}: {} error{}\n", scenarioPath, e.diagnostics().size(), e.diagnostics().size() == 1 ? "" : "s");
-        return kExitBadInput;
+        return reportScenarioErrors(scenarioPath, e);
+    }
+    try {
+        io::checkBudget(qsp::estimateResources(*loaded), limitOptions.limits());
+    } catch (const model::ModelError& e) {
+        return reportScenarioErrors(scenarioPath, e);
     }
     const auto start = std::chrono::steady_clock::now();
     qsp::SimulationResult result;
@@ -236,12 +268,17 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
 
     auto* assayCmd = app.add_subcommand("assay", "Run an in-silico killing assay scenario; write lysis.csv, ifng.csv and summary.json");
     std::string scenarioPath, outDir;
-    int threads = 0;
+    long long threads = kThreadsNotGiven;
     bool assayQuiet = false;
+    RunLimitOptions assayLimits, simLimits;
+    const std::string allowLargeHelp = "Lift the work limits of docs/limits.md (the memory limit still applies)";
+    const std::string maxMemoryHelp = "Largest estimated peak memory to accept, e.g. 8G (default 4G; docs/limits.md)";
     assayCmd->add_option("SCENARIO", scenarioPath, "Assay scenario file (TOML, docs/assay.md)")->required();
     assayCmd->add_option("-o,--out", outDir, "Output folder (created if missing)")->required();
-    assayCmd->add_option("-t,--threads", threads, "Worker threads (default: OMP_NUM_THREADS or all cores); results do not depend on it")
-        ->check(CLI::PositiveNumber);
+    assayCmd->add_option("-t,--threads", threads,
+                         "Worker threads, 1 to 4 per core (default: OMP_NUM_THREADS or all cores); results do not depend on it");
+    assayCmd->add_flag("--allow-large", assayLimits.allowLarge, allowLargeHelp);
+    assayCmd->add_option("--max-memory", assayLimits.maxMemory, maxMemoryHelp);
     assayCmd->add_flag("-q,--quiet", assayQuiet, "No progress bar and no summary; errors only");
 
     auto* simulateCmd = app.add_subcommand("simulate", "Run a well-mixed tumour simulation scenario; write timeseries.csv, events.csv and summary.json");
@@ -249,6 +286,8 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     bool simQuiet = false;
     simulateCmd->add_option("SCENARIO", simScenarioPath, "Simulation scenario file (TOML, docs/qsp.md)")->required();
     simulateCmd->add_option("-o,--out", simOutDir, "Output folder (created if missing)")->required();
+    simulateCmd->add_flag("--allow-large", simLimits.allowLarge, allowLargeHelp);
+    simulateCmd->add_option("--max-memory", simLimits.maxMemory, maxMemoryHelp);
     simulateCmd->add_flag("-q,--quiet", simQuiet, "No summary; errors only");
 
     try {
@@ -261,8 +300,8 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     try {
         if (*validate) return runValidate(validateFiles, quiet);
         if (*describe) return runDescribe(modelPath, what, markdown);
-        if (*assayCmd) return runAssay(scenarioPath, outDir, threads, assayQuiet);
-        if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simQuiet);
+        if (*assayCmd) return runAssay(scenarioPath, outDir, threads, assayLimits, assayQuiet);
+        if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simLimits, simQuiet);
     } catch (const nkscape::model::ModelError& e) {
         std::cerr << e.what() << "\n";
         return kExitBadInput;

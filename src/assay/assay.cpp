@@ -111,6 +111,11 @@ std::uint64_t wellWord(std::size_t ratio, std::size_t replicate) {
 
 // ---- per-run and per-condition inputs --------------------------------------------------------------
 
+// The default work limit of an assay (docs/limits.md): about a minute per thread on the machines
+// this project is tested on (~2e7 encounters/s/thread, bench/), so an order of magnitude above
+// the shipped scenarios (the largest needs ~4e7).
+constexpr double kMaxAssayEncounters = 2e9;
+
 struct Constants {
     double encounterRate = 0;      // 1/h
     double receptorCv = 0;
@@ -299,8 +304,14 @@ WellResult simulateWell(const synapse::Synapse& syn, const Prepared& p, const Co
     synapse::TargetState target = p.target;
     const double cap = p.setup.granuleCapacity, refillH = p.setup.granuleRefillHours;
     double ifngAmount = 0;  // <IFN-g unit>.mL
+    // Why: once every target is committed or spontaneously dead, no meeting can ever happen again
+    // and the rest of the loop would only redraw encounter times until T (for ever, for a very
+    // long T). Leaving then changes no output: later draws feed nothing.
+    std::size_t uncommitted = nT;
+    const double lastSpontaneousDeath = nT ? *std::max_element(spontDeath.begin(), spontDeath.end()) : 0.0;
     while (!queue.empty()) {
         const auto [t, i] = queue.top();
+        if (uncommitted == 0 || t >= lastSpontaneousDeath) break;
         queue.pop();
         Stream& s = streams[i];
         // Thinning: a meeting with a target that is dead or already hit is no meeting, so the
@@ -337,6 +348,7 @@ WellResult simulateWell(const synapse::Synapse& syn, const Prepared& p, const Co
         if (s.uniform() < pKill) {
             minutes = out.killTime;
             committed[j] = 1;
+            --uncommitted;
             killer[j] = i;
             killDeath[j] = w.readout == Readout::Flow ? t : t + minutes / kMinutesPerHour;
             if (granules[i] >= cap) refillFrom[i] = t;
@@ -475,6 +487,7 @@ AssayResult runAssay(const CompiledModel& m, const AssayScenario& sc, const Assa
     const auto start = std::chrono::steady_clock::now();
     // Checks for scenarios built in code (files are checked by the scenario loader).
     const std::string what = "assay scenario '" + sc.name + "' (" + sc.path + ")";
+    if (options.threads != 0) (void)io::checkThreads(options.threads);
     if (!(sc.durationHours > 0) || !std::isfinite(sc.durationHours)) throw InputError(what + ": duration must be > 0 h");
     if (!(sc.wellVolumeMl > 0) || !std::isfinite(sc.wellVolumeMl)) throw InputError(what + ": well_volume must be > 0 mL");
     if (sc.targets < 1) throw InputError(what + ": targets must be >= 1");
@@ -532,7 +545,8 @@ AssayResult runAssay(const CompiledModel& m, const AssayScenario& sc, const Assa
     };
 
 #ifdef _OPENMP
-    const int requested = options.threads > 0 ? options.threads : omp_get_max_threads();
+    // Capped like a given count: OMP_NUM_THREADS=100000 must not crash the runtime either.
+    const int requested = options.threads > 0 ? options.threads : std::min(io::maxThreads(), omp_get_max_threads());
 #pragma omp parallel num_threads(requested)
     {
 #pragma omp single
@@ -570,6 +584,59 @@ AssayResult runAssay(const CompiledModel& m, const AssayScenario& sc, const Assa
     result.threads = threadsUsed;
     result.wallSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
+}
+
+int defaultThreads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+io::ResourceEstimate estimateResources(const CompiledModel& m, const AssayScenario& sc, int threads) {
+    io::ResourceEstimate e;
+    // Encounters: each NK cell meets targets at the model's encounter rate for the whole assay
+    // (an upper bound: a well whose targets are all dead stops early).
+    const double rate = m.indexOf(Kind::Constant, "assay.encounter_rate") ? m.constant("assay.encounter_rate") : 0.0;
+    double nkCells = 0, maxEffectors = 0;
+    for (double et : sc.etRatios) {
+        const double nE = std::round(et * static_cast<double>(sc.targets));
+        nkCells += nE;
+        maxEffectors = std::max(maxEffectors, nE);
+    }
+    const double wellsPerRatio = static_cast<double>(sc.conditions.size()) * static_cast<double>(sc.replicates);
+    const double wells = wellsPerRatio * static_cast<double>(sc.etRatios.size());
+    const double encounters = wellsPerRatio * nkCells * rate * sc.durationHours;
+    io::WorkItem w;
+    w.what = "NK-target encounters";
+    w.amount = encounters;
+    w.limit = kMaxAssayEncounters;
+    w.detail = io::formatCount(wells) + " wells, " + io::formatCount(nkCells * wellsPerRatio) + " NK cells in all, " +
+               io::formatCount(rate) + " encounters per NK cell and hour, " + io::formatCount(sc.durationHours) + " h";
+    w.where = sc.where;
+    w.entity = "[assay]";
+    w.key = "duration";
+    e.work.push_back(std::move(w));
+    // Memory: the wells that run at once (one per thread) at their largest, and every well's result.
+    const double nR = static_cast<double>(m.count(Kind::Receptor)), nL = static_cast<double>(m.count(Kind::Ligand));
+    const double perTarget = nL * 8 + 8 + 8 + 4 + 1;
+    const double perNk = nR * 8 + sizeof(Stream) + 1 + 3 * 8 + 16 + 4;
+    const double perWell = static_cast<double>(sc.targets) * perTarget + maxEffectors * perNk;
+#ifdef _OPENMP
+    const double running = std::min(wells, static_cast<double>(threads > 0 ? threads : std::min(io::maxThreads(), omp_get_max_threads())));
+#else
+    (void)threads;
+    const double running = std::min(wells, 1.0);
+#endif
+    // ~600 bytes per well: its result, its lines in summary.json.
+    e.memoryBytes = 64.0 * 1024 * 1024 + running * perWell + wells * 600.0;
+    e.memoryDetail = io::formatCount(running) + " wells at once of " + io::formatBytes(perWell) + " each, and " + io::formatCount(wells) +
+                     " well results";
+    e.memoryWhere = sc.where;
+    e.memoryEntity = "[assay]";
+    e.memoryKey = "targets";
+    return e;
 }
 
 // ---- outputs ---------------------------------------------------------------------------------------

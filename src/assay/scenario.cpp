@@ -35,6 +35,10 @@ namespace {
 
 constexpr std::uint32_t kMaxTargets = 10'000'000;   // per well: beyond this a well no longer fits in memory comfortably
 constexpr std::uint32_t kMaxReplicates = 100'000;
+constexpr double kMaxAssayHours = 720;      // 30 days: longer than any in-vitro killing assay (4-72 h in the review's studies)
+constexpr double kMaxEtRatio = 1000;        // NK cells per target; published assays stay below ~100:1
+constexpr double kMinWellMl = 1e-6;         // 1 nL, a nanowell
+constexpr double kMaxWellMl = 1000;         // 1 L, a bioreactor
 
 
 
@@ -108,6 +112,7 @@ public:
 
     void readAssay(const toml::table& t, AssayScenario& s) {
         const std::string entity = "[assay]";
+        s.where = loc(t);
         checkKeys(t, entity, "", {"readout", "duration", "effector_target_ratios", "targets", "replicates", "well_volume", "conditioning"},
                   "[assay]");
         if (auto v = text(t, "readout", entity, false)) {
@@ -119,7 +124,8 @@ public:
                 error(loc(*t.get("readout")), entity, "readout", msg);
             }
         }
-        if (auto v = requiredQuantity(t, "duration", "h", Sign::Positive, entity, "the assay time, e.g. { value = 4, unit = \"h\" }"))
+        if (auto v = requiredQuantity(t, "duration", "h", Sign::Positive, entity, "the assay time, e.g. { value = 4, unit = \"h\" }",
+                                      kMaxAssayHours, "an in-vitro killing assay; docs/limits.md"))
             s.durationHours = *v;
         if (const toml::node* n = t.get("effector_target_ratios")) {
             const auto* a = n->as_array();
@@ -136,6 +142,9 @@ public:
                         error(loc(item), entity, "effector_target_ratios", "expected a number (NK cells per target), got " + typeName(item));
                     } else if (!std::isfinite(*x) || *x <= 0) {
                         error(loc(item), entity, "effector_target_ratios", "each ratio must be > 0, got " + fmtNumber(*x));
+                    } else if (*x > kMaxEtRatio) {
+                        error(loc(item), entity, "effector_target_ratios",
+                              "each ratio must be <= " + fmtNumber(kMaxEtRatio) + " NK cells per target (docs/limits.md), got " + fmtNumber(*x));
                     } else {
                         s.etRatios.push_back(*x);
                     }
@@ -146,10 +155,18 @@ public:
         }
         if (auto v = integer(t, "targets", entity, 1, kMaxTargets, "target cells simulated per well")) s.targets = static_cast<std::uint32_t>(*v);
         if (auto v = integer(t, "replicates", entity, 1, kMaxReplicates, "wells per condition and ratio")) s.replicates = static_cast<std::uint32_t>(*v);
-        if (auto v = requiredQuantity(t, "well_volume", "mL", Sign::Positive, entity, "medium per well, e.g. { value = 200, unit = \"uL\" }"))
-            s.wellVolumeMl = *v;
+        if (auto v = requiredQuantity(t, "well_volume", "mL", Sign::Positive, entity, "medium per well, e.g. { value = 200, unit = \"uL\" }",
+                                      kMaxWellMl, "a culture vessel; docs/limits.md")) {
+            if (*v < kMinWellMl)
+                error(loc(*t.get("well_volume")), entity, "well_volume",
+                      "must be >= 1 nL (a nanowell; below it concentrations of secreted IFN-g have no meaning; docs/limits.md), got " +
+                          fmtNumber(*v * 1000.0) + " uL");
+            else
+                s.wellVolumeMl = *v;
+        }
         if (const toml::node* n = t.get("conditioning"))
-            if (auto v = quantity(*n, "h", Sign::NonNegative, entity, "conditioning")) s.conditioningHours = *v;
+            if (auto v = quantity(*n, "h", Sign::NonNegative, entity, "conditioning", kMaxAssayHours, "docs/limits.md"))
+                s.conditioningHours = *v;
     }
 
     // ---- [[condition]] ---------------------------------------------------------------------------
@@ -205,7 +222,7 @@ public:
                 return std::nullopt;
             }
         }
-        if (!checkSign(q, *v, Sign::NonNegative, entity, key)) return std::nullopt;
+        if (!checkValue(q, *v, Sign::NonNegative, unit, entity, key)) return std::nullopt;
         return v;
     }
 
@@ -259,7 +276,7 @@ public:
                     return std::nullopt;
                 }
                 const double v = units_.convertOrThrow(q.value, q.unit, unit);
-                if (!checkSign(q, v, Sign::NonNegative, entity, key)) return std::nullopt;
+                if (!checkValue(q, v, Sign::NonNegative, unit, entity, key)) return std::nullopt;
                 return v;
             };
         };

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -92,15 +94,50 @@ void writeFileAtomic(const std::filesystem::path& path, std::string_view content
     }
 }
 
-std::string readFile(const std::filesystem::path& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) throw IoError("cannot read '" + path.string() + "': it is a directory");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw IoError("cannot read '" + path.string() + "': " + reason(errno));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) throw IoError("cannot read '" + path.string() + "': read error");
-    return ss.str();
+std::string readFile(const std::filesystem::path& path, std::size_t maxBytes) {
+    const std::string name = path.string();
+    // O_NONBLOCK: opening a FIFO for reading must not wait for a writer; the descriptor is
+    // refused below unless it is a regular file, whose reads never block.
+    const int fd = ::open(name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) throw IoError("cannot read '" + name + "': " + reason(errno));
+    TempFile guard(fd, "");  // closes the descriptor on every path; removes nothing
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) throw IoError("cannot read '" + name + "': " + reason(errno));
+    if (!S_ISREG(st.st_mode)) {
+        const char* what = S_ISDIR(st.st_mode)    ? "it is a directory"
+                           : S_ISFIFO(st.st_mode) ? "it is a FIFO (named pipe), not a regular file"
+                           : S_ISCHR(st.st_mode)  ? "it is a character device, not a regular file"
+                           : S_ISBLK(st.st_mode)  ? "it is a block device, not a regular file"
+                           : S_ISSOCK(st.st_mode) ? "it is a socket, not a regular file"
+                                                  : "it is not a regular file";
+        throw IoError("cannot read '" + name + "': " + what);
+    }
+    auto tooLarge = [&](std::uint64_t bytes) {
+        return IoError("cannot read '" + name + "': it is " + std::to_string(bytes) + " bytes; input files are limited to " +
+                       std::to_string(maxBytes) + " bytes (" + std::to_string(maxBytes >> 20) + " MiB)");
+    };
+    if (static_cast<std::uint64_t>(st.st_size) > maxBytes) throw tooLarge(static_cast<std::uint64_t>(st.st_size));
+    // Read at most maxBytes + 1: a file that grows while it is read is still refused, not
+    // read without bound.
+    std::string out;
+    out.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t have = 0;
+    for (;;) {
+        if (have == out.size()) {
+            if (out.size() > maxBytes) throw tooLarge(out.size());
+            out.resize(std::min<std::size_t>(maxBytes + 1, std::max<std::size_t>(out.size() * 2, 4096)));
+        }
+        const ssize_t n = ::read(fd, out.data() + have, out.size() - have);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw IoError("cannot read '" + name + "': " + reason(errno));
+        }
+        if (n == 0) break;
+        have += static_cast<std::size_t>(n);
+    }
+    out.resize(have);
+    if (have > maxBytes) throw tooLarge(have);
+    return out;
 }
 
 }  // namespace nkscape::io

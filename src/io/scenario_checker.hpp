@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <string>
@@ -109,7 +110,26 @@ protected:
             error(loc(*n), entity, std::string(key), "expected a string, got " + typeName(*n));
             return std::nullopt;
         }
+        if (const std::string why = controlCharacterProblem(s->get()); !why.empty()) {
+            error(loc(*n), entity, std::string(key), why);
+            return std::nullopt;
+        }
         return s->get();
+    }
+
+    /// Scenario text ends up in CSV cells, JSON and terminals: a control character (U+0000–U+001F,
+    /// U+007F; tab and line breaks included) is refused, not written raw. "" if `text` has none.
+    static std::string controlCharacterProblem(std::string_view text) {
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            const auto c = static_cast<unsigned char>(text[i]);
+            if (c < 0x20 || c == 0x7f) {
+                char code[16];
+                std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(c));
+                return std::string("contains the control character ") + code + " at byte " + std::to_string(i + 1) +
+                       "; names and text must be printable (no tabs, line breaks or NUL)";
+            }
+        }
+        return {};
     }
 
     /// Integer in [lo, hi].
@@ -239,6 +259,26 @@ protected:
         return q;
     }
 
+    /// Checks a converted value: finite (a value that overflows in the conversion, such as
+    /// 1e308 ng/mL in pg/mL, is an input error like in the model loader), its sign, and at most
+    /// `max` (in `unit`; `maxWhy` says where the limit comes from).
+    bool checkValue(const RawQuantity& q, double converted, Sign sign, std::string_view unit, const std::string& entity, const std::string& key,
+                    double max = std::numeric_limits<double>::infinity(), std::string_view maxWhy = {}) {
+        if (!std::isfinite(converted)) {
+            error(q.where, entity, key,
+                  "value " + fmtNumber(q.value) + " " + q.unit + " does not convert to a finite number of '" + std::string(unit) + "'");
+            return false;
+        }
+        if (!checkSign(q, converted, sign, entity, key)) return false;
+        if (converted > max) {
+            error(q.where, entity, key,
+                  "must be <= " + fmtNumber(max) + " " + std::string(unit) + (maxWhy.empty() ? "" : " (" + std::string(maxWhy) + ")") + ", got " +
+                      fmtNumber(q.value) + " " + q.unit);
+            return false;
+        }
+        return true;
+    }
+
     bool checkSign(const RawQuantity& q, double converted, Sign sign, const std::string& entity, const std::string& key) {
         if (sign == Sign::Positive && !(converted > 0)) {
             error(q.where, entity, key, "must be > 0, got " + fmtNumber(q.value) + " " + q.unit);
@@ -251,8 +291,9 @@ protected:
         return true;
     }
 
-    /// A quantity converted to `unit`, with its sign checked.
-    std::optional<double> quantity(const toml::node& n, std::string_view unit, Sign sign, const std::string& entity, const std::string& key) {
+    /// A quantity converted to `unit`, finite, with its sign checked and at most `max` (`unit`).
+    std::optional<double> quantity(const toml::node& n, std::string_view unit, Sign sign, const std::string& entity, const std::string& key,
+                                   double max = std::numeric_limits<double>::infinity(), std::string_view maxWhy = {}) {
         auto q = rawQuantity(n, entity, key);
         if (!q) return std::nullopt;
         if (!units_.convertible(q->unit, unit)) {
@@ -260,18 +301,19 @@ protected:
             return std::nullopt;
         }
         const double v = units_.convertOrThrow(q->value, q->unit, unit);
-        if (!checkSign(*q, v, sign, entity, key)) return std::nullopt;
+        if (!checkValue(*q, v, sign, unit, entity, key, max, maxWhy)) return std::nullopt;
         return v;
     }
 
     std::optional<double> requiredQuantity(const toml::table& t, std::string_view key, std::string_view unit, Sign sign,
-                                           const std::string& entity, const std::string& what) {
+                                           const std::string& entity, const std::string& what,
+                                           double max = std::numeric_limits<double>::infinity(), std::string_view maxWhy = {}) {
         const toml::node* n = t.get(key);
         if (!n) {
             error(loc(t), entity, std::string(key), "missing required key (" + what + ")");
             return std::nullopt;
         }
-        return quantity(*n, unit, sign, entity, std::string(key));
+        return quantity(*n, unit, sign, entity, std::string(key), max, maxWhy);
     }
 
 
@@ -348,8 +390,11 @@ inline ScenarioDocument readScenarioDocument(const std::filesystem::path& file, 
     std::string text;
     try {
         text = io::readFile(file);
-    } catch (const IoError&) {
-        diag.error(model::SourceLocation{d.path, 0, 0}, "", "", "cannot read scenario file '" + d.path + "'");
+    } catch (const IoError& e) {
+        // The reason after "cannot read '<path>': " (missing, a FIFO, a directory, too large, ...).
+        std::string why = e.what();
+        if (const auto colon = why.find("': "); colon != std::string::npos) why = why.substr(colon + 3);
+        diag.error(model::SourceLocation{d.path, 0, 0}, "", "", "cannot read scenario file '" + d.path + "': " + why);
         diag.throwIfAny();
     }
     auto doc = parseScenarioToml(text, d.path, diag);

@@ -174,6 +174,7 @@ private:
         pi.source = p.source;
         pi.sourceKind = p.sourceKind;
         pi.range = p.rangeInternal;
+        pi.constraint = static_cast<ValueConstraint>(p.constraint);  // same enumerators, same order
         pi.cv = p.cv;
         pi.note = p.note;
         pi.where = p.where;

@@ -1,7 +1,7 @@
 #include "nkscape/model/loader.hpp"
 
-#include <fstream>
-#include <sstream>
+#include "nkscape/error.hpp"
+#include "nkscape/io/file.hpp"
 
 #include "parse.hpp"
 
@@ -9,13 +9,10 @@ namespace nkscape::model {
 
 std::optional<std::string> DiskFileSource::read(const std::string& path) const {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) return std::nullopt;
-    return ss.str();
+    // A missing file is "cannot be read" without more to say; anything else (a FIFO, a device,
+    // a directory, a file over the size cap) throws with its reason, which the parser reports.
+    if (!std::filesystem::exists(path, ec)) return std::nullopt;
+    return io::readFile(path);
 }
 
 std::optional<std::string> MemoryFileSource::read(const std::string& path) const {

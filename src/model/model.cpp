@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "nkscape/error.hpp"
+#include "spec.hpp"
+#include "toml_names.hpp"
 
 namespace nkscape::model {
 
@@ -114,10 +116,30 @@ double CompiledModel::constant(std::string_view name) const {
                      "' (an engine needs it; see docs/model-format.md, constants)");
 }
 
+std::string valueProblem(ValueConstraint constraint, const std::optional<std::pair<double, double>>& range, double value,
+                         std::string_view unit, std::string_view key) {
+    if (!std::isfinite(value)) return "value is not finite";
+    if (auto m = detail::checkConstraint(static_cast<detail::Constraint>(constraint), value, key); !m.empty()) return m;
+    if (range && (value < range->first || value > range->second)) {
+        const std::string u = unit.empty() || unit == "1" ? "" : " " + std::string(unit);
+        return "value " + detail::formatNumber(value) + u + " is outside its own range [" + detail::formatNumber(range->first) + ", " +
+               detail::formatNumber(range->second) + "]" + u;
+    }
+    return {};
+}
+
+std::string CompiledModel::valueProblem(ParamId p, double value) const {
+    const ParameterInfo& info = parameters_.at(p);
+    const auto slash = info.path.rfind('/');
+    const std::string_view key = slash == std::string::npos ? std::string_view(info.path) : std::string_view(info.path).substr(slash + 1);
+    return model::valueProblem(info.constraint, info.range, value, info.internalUnit, key);
+}
+
 void CompiledModel::setValue(ParamId p, double value) {
     if (p >= values_.size()) throw InputError("model '" + info_.name + "' has no parameter #" + std::to_string(p));
-    if (!std::isfinite(value))
-        throw InputError("model '" + info_.name + "': parameter '" + parameters_[p].path + "' cannot be set to a non-finite value");
+    if (const std::string why = valueProblem(p, value); !why.empty())
+        throw InputError("model '" + info_.name + "': parameter '" + parameters_[p].path + "' cannot be set to " + detail::formatNumber(value) +
+                         ": " + why);
     values_[p] = value;
     parameters_[p].value = value;
 }

@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <set>
 
+#include "nkscape/error.hpp"
 #include "toml_names.hpp"
 #include "nkscape/model/units.hpp"
 #include "parse.hpp"
@@ -88,10 +90,18 @@ private:
             return;
         }
         if (loaded_.count(path)) return;  // included twice through two paths: read once
-        auto text = files_.read(path);
+        std::optional<std::string> text;
+        std::string why;
+        try {
+            text = files_.read(path);
+        } catch (const IoError& e) {
+            why = e.what();  // "cannot read '<path>': <reason>"
+            if (const auto colon = why.find("': "); colon != std::string::npos) why = why.substr(colon + 3);
+        }
         if (!text) {
-            diag_.error(from, "", isRoot ? "" : "include",
-                        isRoot ? "cannot read model file '" + path + "'" : "cannot read included file '" + path + "'");
+            std::string msg = isRoot ? "cannot read model file '" + path + "'" : "cannot read included file '" + path + "'";
+            if (!why.empty()) msg += ": " + why;
+            diag_.error(from, "", isRoot ? "" : "include", msg);
             return;
         }
         loaded_.insert(path);
@@ -595,7 +605,8 @@ bool convertParam(ParamValue& p, std::string_view internalUnit, const UnitSystem
             }
         }
     }
-    if (auto m = checkConstraint(p.constraint, p.internal, key); !m.empty()) {
+    // The same check a scenario's [overrides] and CompiledModel::setValue() apply.
+    if (auto m = valueProblem(static_cast<ValueConstraint>(p.constraint), p.rangeInternal, p.internal, internalUnit, key); !m.empty()) {
         diag.error(p.where, label, key, m);
         return false;
     }

@@ -1115,8 +1115,14 @@ void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
         throw InputError("simulate: mediator tolerances must be finite and >= 0 (0: the ODE's own)");
     if (!(s.fractionAtol >= 0) || !std::isfinite(s.fractionAtol))
         throw InputError("simulate: the fractions' absolute tolerance must be finite and >= 0 (0: the ODE's own)");
-    if (!(s.durationDays > 0) || !(s.outputIntervalDays > 0))
-        throw InputError("simulate: duration and output interval must be > 0 days");
+    if (!(s.durationDays > 0) || !(s.outputIntervalDays > 0) || !std::isfinite(s.durationDays) || !std::isfinite(s.outputIntervalDays))
+        throw InputError("simulate: duration and output interval must be finite and > 0 days");
+    // Why: the output count becomes an integer and a vector size; far past any budget a file run
+    // passes (docs/limits.md), this keeps programs that call simulate() directly from undefined
+    // conversions and unbounded allocation.
+    if (s.durationDays / s.outputIntervalDays > 1e9)
+        throw InputError("simulate: " + std::to_string(s.durationDays / s.outputIntervalDays) +
+                         " output times (duration / output interval); at most 1e9 (docs/limits.md)");
     std::set<std::string> names;
     auto finiteNonNeg = [](double v) { return v >= 0 && std::isfinite(v); };
     for (std::size_t c = 0; c < s.clones.size(); ++c) {

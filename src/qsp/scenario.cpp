@@ -33,6 +33,12 @@ using model::SourceLocation;
 namespace {
 
 constexpr std::string_view kFoundingClone = "founding";
+// Default work limits of `nkscape simulate` (docs/limits.md); --allow-large lifts them.
+constexpr double kMaxSimulatedDays = 36525;  // 100 years: longer than any patient's course
+constexpr double kMaxOutputRows = 1e6;       // ~1e6 rows x ~60 columns is a ~1 GB timeseries.csv
+// 1e13 cells is about 10 kg of tumour, or a whole body's worth of a cell type: beyond any patient.
+constexpr double kMaxCells = 1e13;
+constexpr std::string_view kMaxCellsWhy = "about 10 kg of cells; docs/limits.md";
 
 
 
@@ -149,17 +155,25 @@ private:
         checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol", "mediator_rtol", "mediator_atol", "fraction_atol", "initial_mediators"}, "[simulation]");
         if (auto v = requiredQuantity(t, "duration", "d", Sign::Positive, entity, "the simulated time, e.g. { value = 1, unit = \"yr\" }"))
             s.spec.durationDays = *v;
+        s.where.duration = t.get("duration") ? loc(*t.get("duration")) : loc(t);
         if (const toml::node* n = t.get("output_interval")) {
             if (auto v = quantity(*n, "d", Sign::Positive, entity, "output_interval")) s.spec.outputIntervalDays = *v;
+            s.where.outputInterval = loc(*n);
         } else {
             s.spec.outputIntervalDays = 1;
+            s.where.outputInterval = loc(t);
         }
         // Defaults: the tolerances of the shipped scenarios (docs/qsp.md, "Cost", has the study).
         s.spec.ode.rtol = 1e-5;
         s.spec.ode.atol = 1e-3;
         s.spec.mediatorAtol = 1e-1;
         s.spec.fractionAtol = 1e-4;
-        if (auto v = positiveNumber(t, "rtol", entity)) s.spec.ode.rtol = *v;
+        if (auto v = positiveNumber(t, "rtol", entity)) {
+            // CVODE cannot meet a relative tolerance near the unit round-off, and one of 10 % or
+            // more is no answer at all.
+            if (*v < 1e-12 || *v > 0.1) error(loc(*t.get("rtol")), entity, "rtol", "must be in [1e-12, 0.1], got " + fmtNumber(*v));
+            else s.spec.ode.rtol = *v;
+        }
         if (auto v = positiveNumber(t, "atol", entity)) s.spec.ode.atol = *v;
         if (auto v = positiveNumber(t, "mediator_rtol", entity)) s.spec.mediatorRtol = *v;
         if (auto v = positiveNumber(t, "mediator_atol", entity)) s.spec.mediatorAtol = *v;
@@ -180,7 +194,8 @@ private:
         if (auto i = cellType(t, "cell_type", model::CellCategory::Tumour, entity, "the tumour's cells")) s.spec.tumourCellType = *i;
         CloneSpec founding;
         founding.name = std::string(kFoundingClone);
-        if (auto v = requiredQuantity(t, "initial_cells", "cell", Sign::Positive, entity, "tumour cells at t = 0, e.g. { value = 1e9, unit = \"cell\" }"))
+        if (auto v = requiredQuantity(t, "initial_cells", "cell", Sign::Positive, entity, "tumour cells at t = 0, e.g. { value = 1e9, unit = \"cell\" }",
+                                      kMaxCells, kMaxCellsWhy))
             founding.initialCells = *v;
         s.spec.clones.insert(s.spec.clones.begin(), std::move(founding));
     }
@@ -206,7 +221,7 @@ private:
         }
         checkKeys(t, entity, "", {"name", "ligands", "traits", "switch_per_division", "initial_cells"}, "a [[clone]]");
         if (const toml::node* n = t.get("initial_cells"))
-            if (auto v = quantity(*n, "cell", Sign::NonNegative, entity, "initial_cells")) c.initialCells = *v;
+            if (auto v = quantity(*n, "cell", Sign::NonNegative, entity, "initial_cells", kMaxCells, kMaxCellsWhy)) c.initialCells = *v;
         if (const toml::node* n = t.get("switch_per_division")) {
             if (auto v = quantity(*n, "1", Sign::NonNegative, entity, "switch_per_division")) {
                 if (*v > 1) error(loc(*n), entity, "switch_per_division", "is a probability: must be <= 1, got " + fmtNumber(*v));
@@ -303,7 +318,7 @@ private:
             }
         }
         if (const toml::node* n = t.get("initial_cells"))
-            if (auto v = quantity(*n, "cell", Sign::NonNegative, entity, "initial_cells")) p.initialCells = *v;
+            if (auto v = quantity(*n, "cell", Sign::NonNegative, entity, "initial_cells", kMaxCells, kMaxCellsWhy)) p.initialCells = *v;
         if (const toml::node* n = t.get("influx"))
             if (auto v = quantity(*n, "cell/d", Sign::NonNegative, entity, "influx")) p.influxPerDay = *v;
         if (const toml::node* n = t.get("influx_per_tumour_cell"))
@@ -336,7 +351,19 @@ private:
                 continue;
             }
             const auto& info = m_->parameter(*id);
-            if (auto x = quantity(v, info.internalUnit, Sign::Any, "[overrides]", path)) s.overrides.emplace_back(*id, *x);
+            auto x = quantity(v, info.internalUnit, Sign::Any, "[overrides]", path);
+            if (!x) continue;
+            // The model file's own checks (sign or fraction rule, plausible range), with its words.
+            if (const std::string why = m_->valueProblem(*id, *x); !why.empty()) {
+                error(loc(v), "[overrides]", path, why + " (the model's value: " + fmtNumber(info.value) + " " + info.internalUnit + ", " +
+                                                       info.where.str() + ")");
+                continue;
+            }
+            if (std::any_of(s.overrides.begin(), s.overrides.end(), [&](const auto& o) { return o.first == *id; })) {
+                error(loc(k), "[overrides]", path, "given twice");
+                continue;
+            }
+            s.overrides.emplace_back(*id, *x);
         }
     }
 
@@ -421,7 +448,49 @@ LoadedSimulationScenario loadSimulationScenario(const std::filesystem::path& fil
     auto [model, s] = io::detail::loadScenarioWith<Checker>(file);
     for (const auto& [id, value] : s.overrides) model.setValue(id, value);
     return LoadedSimulationScenario{std::move(model), std::move(s.spec), std::move(s.name), std::move(s.description), std::move(s.path),
-                                    std::move(s.modelFile), s.seed, s.body, std::move(s.doses), std::move(s.overrides)};
+                                    std::move(s.modelFile), s.seed, s.body, std::move(s.doses), std::move(s.overrides), std::move(s.where)};
+}
+
+io::ResourceEstimate estimateResources(const LoadedSimulationScenario& l) {
+    const SimulationSpec& spec = l.spec;
+    const CompiledModel& m = l.model;
+    io::ResourceEstimate e;
+    io::WorkItem time;
+    time.what = "simulated time";
+    time.amount = spec.durationDays;
+    time.limit = kMaxSimulatedDays;
+    time.unit = "d";
+    time.detail = "[simulation] duration; about 250 solver steps per simulated year with weekly dosing";
+    time.where = l.where.duration;
+    time.entity = "[simulation]";
+    time.key = "duration";
+    e.work.push_back(std::move(time));
+    const double rows = std::floor(spec.durationDays / spec.outputIntervalDays) + 1;
+    io::WorkItem out;
+    out.what = "output rows";
+    out.amount = rows;
+    out.limit = kMaxOutputRows;
+    out.detail = "duration / output_interval + 1";
+    out.where = l.where.outputInterval;
+    out.entity = "[simulation]";
+    out.key = "output_interval";
+    e.work.push_back(std::move(out));
+    // Columns (an upper bound of what the engine names): tumour, clones, each population with its
+    // blood pool, granules, exhaustion and receptor levels, mediators, drugs.
+    const double receptors = static_cast<double>(m.count(Kind::Receptor));
+    const double columns = 2.0 + static_cast<double>(spec.clones.size()) + static_cast<double>(spec.populations.size()) * (4.0 + receptors) +
+                           static_cast<double>(m.count(Kind::Mediator)) + 2.0 * static_cast<double>(spec.drugs.size());
+    double doses = 0;
+    for (const auto& d : spec.drugs) doses += static_cast<double>(d.regimen.doses().size());
+    // A value is 8 bytes in the result and ~18 characters in timeseries.csv; each dose a few
+    // hundred bytes in the schedule, the event list and events.csv; 64 MiB for the model, the
+    // solver and the program.
+    e.memoryBytes = 64.0 * 1024 * 1024 + rows * columns * (8.0 + 18.0) + doses * 400.0;
+    e.memoryDetail = io::formatCount(rows) + " output rows x ~" + io::formatCount(columns) + " columns, " + io::formatCount(doses) + " doses";
+    e.memoryWhere = l.where.outputInterval;
+    e.memoryEntity = "[simulation]";
+    e.memoryKey = "output_interval";
+    return e;
 }
 
 }  // namespace nkscape::qsp

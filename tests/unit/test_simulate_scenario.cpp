@@ -286,6 +286,32 @@ TEST(SimulateScenario, LoadingAppliesOverridesToTheLoadedModel) {
     std::ofstream(file) << "[scenario]\nname = \"o\"\nkind = \"simulate\"\nmodel = \"" NKSCAPE_SOURCE_DIR "/models/default.toml\"\n"
                         << R"(
 [simulation]
+duration = { value = 70, unit = "d" }
+
+[tumour]
+cell_type = "TNBC"
+initial_cells = { value = 1e9, unit = "cell" }
+
+[overrides]
+"cell_type/TNBC/doubling_time" = { value = 10, unit = "week" }
+)";
+    const auto loaded = loadSimulationScenario(file);
+    const auto id = loaded.model.findParameter("cell_type/TNBC/doubling_time");
+    ASSERT_TRUE(id.has_value());
+    EXPECT_DOUBLE_EQ(loaded.model.value(*id), 70.0);
+    EXPECT_NE(defaultModel().value(*id), 70.0);
+    // Growth follows the override: 70 days at a 70-day doubling time (logistic, far below capacity).
+    const auto r = simulate(loaded.model, loaded.spec);
+    EXPECT_NEAR(r.final("tumour.cells") / 1e9, 2.0, 0.01);
+    std::filesystem::remove_all(dir);
+}
+
+// [overrides] go through the model file's own checks (CompiledModel::valueProblem): the sign or
+// fraction rule of the key and the parameter's plausible range, with the loader's words, every
+// problem reported at its own file:line:column.
+TEST(SimulateScenario, OverridesGetTheModelFilesChecks) {
+    const std::string text = std::string("[scenario]\nname = \"o\"\nkind = \"simulate\"\nmodel = \"m.toml\"\n") + R"(
+[simulation]
 duration = { value = 10, unit = "d" }
 
 [tumour]
@@ -293,17 +319,36 @@ cell_type = "TNBC"
 initial_cells = { value = 1e9, unit = "cell" }
 
 [overrides]
-"cell_type/TNBC/doubling_time" = { value = 10, unit = "d" }
+"cell_type/TNBC/doubling_time" = { value = -5, unit = "d" }
+"constant/qsp.encounter_rate/value" = { value = 1000, unit = "1/d" }
+"cell_type/Luminal A/doubling_time" = { value = 1e308, unit = "yr" }
 )";
-    const auto loaded = loadSimulationScenario(file);
-    const auto id = loaded.model.findParameter("cell_type/TNBC/doubling_time");
+    try {
+        (void)parseSimulationScenario(text, "o.toml", defaultModel());
+        FAIL() << "expected a ModelError";
+    } catch (const model::ModelError& e) {
+        const std::string what = e.what();
+        EXPECT_EQ(e.diagnostics().size(), 3u) << what;
+        auto has = [&](const std::string& line, const std::string& message) {
+            return what.find("o.toml:" + line + ":") != std::string::npos && what.find(message) != std::string::npos;
+        };
+        EXPECT_TRUE(has("14", "[overrides]: key 'cell_type/TNBC/doubling_time': value must be > 0 for 'doubling_time' (the model's value: 103 d"))
+            << what;
+        EXPECT_TRUE(has("15", "key 'constant/qsp.encounter_rate/value': value 1000 1/d is outside its own range [2, 100] 1/d")) << what;
+        EXPECT_TRUE(has("16", "key 'cell_type/Luminal A/doubling_time': value 1e+308 yr does not convert to a finite number of 'd'")) << what;
+    }
+}
+
+// setValue, the programmatic override, applies the same check.
+TEST(SimulateScenario, SetValueRefusesWhatTheModelFileWould) {
+    auto m = defaultModel();
+    const auto id = m.findParameter("cell_type/TNBC/doubling_time");
     ASSERT_TRUE(id.has_value());
-    EXPECT_DOUBLE_EQ(loaded.model.value(*id), 10.0);
-    EXPECT_NE(defaultModel().value(*id), 10.0);
-    // Growth follows the override: 10 days at a 10-day doubling time (logistic, far below capacity).
-    const auto r = simulate(loaded.model, loaded.spec);
-    EXPECT_NEAR(r.final("tumour.cells") / 1e9, 2.0, 0.01);
-    std::filesystem::remove_all(dir);
+    EXPECT_THROW(m.setValue(*id, -1.0), InputError);
+    EXPECT_THROW(m.setValue(*id, std::nan("")), InputError);
+    EXPECT_NO_THROW(m.setValue(*id, 70.0));
+    EXPECT_EQ(m.valueProblem(*id, 70.0), "");
+    EXPECT_EQ(m.valueProblem(*id, 0.0), "value must be > 0 for 'doubling_time'");
 }
 
 // A therapy the engine cannot dose is reported by the scenario reader at its [[dose]] (file:line),

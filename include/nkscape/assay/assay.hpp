@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "nkscape/assay/scenario.hpp"
+#include "nkscape/io/budget.hpp"
 #include "nkscape/io/json.hpp"
 #include "nkscape/model/model.hpp"
 
@@ -100,6 +101,14 @@ struct AssayResult {
     int threads = 1;        ///< threads actually used
     double wallSeconds = 0;
 };
+
+/// The thread count runAssay uses for AssayOptions::threads = 0: OpenMP's default
+/// (OMP_NUM_THREADS or the cores), or 1 without OpenMP.
+[[nodiscard]] int defaultThreads();
+
+/// The work (NK-target encounters, an upper bound) and the peak memory (bytes) of running
+/// `scenario` on `threads` threads (0 = OpenMP's default), for io::checkBudget before the run.
+[[nodiscard]] io::ResourceEstimate estimateResources(const model::CompiledModel& model, const AssayScenario& scenario, int threads);
 
 /// Runs the assay of `scenario` on `model` (the model the scenario was checked against).
 /// \throws InputError naming what is missing or wrong: an [[constant]] assay.* the model does not

@@ -71,6 +71,7 @@ struct AssayScenario {
     /// (docs/assay.md, "Conditioning"); 0 = no conditioning
     double conditioningHours = 0;
     std::vector<AssayCondition> conditions;
+    model::SourceLocation where;         ///< of the [assay] table (for resource-budget messages)
 };
 
 /// A scenario with the model it names, loaded.

@@ -4,6 +4,7 @@
 /// (or a crash, or a full disk) sees either the previous file or the complete new one under the
 /// final name, never half a file.
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -18,8 +19,15 @@ namespace nkscape::io {
 ///         is a directory, ...).
 void writeFileAtomic(const std::filesystem::path& path, std::string_view contents);
 
-/// Reads a whole file into memory (binary, no newline translation).
-/// \throws IoError naming `path` if it cannot be opened or read.
-[[nodiscard]] std::string readFile(const std::filesystem::path& path);
+/// The largest input file (model, include or scenario) nkscape reads: 16 MiB. The shipped model
+/// is about 0.3 MiB in all; the cap keeps `/dev/zero` or a wrong multi-gigabyte file from being
+/// read into memory before it is rejected.
+inline constexpr std::size_t kMaxInputFileBytes = std::size_t{16} << 20;
+
+/// Reads a whole regular file into memory (binary, no newline translation), at most `maxBytes`.
+/// A FIFO, device, socket or directory is refused without reading (and a FIFO without waiting
+/// for a writer); so is a file larger than `maxBytes`, even one that grows while it is read.
+/// \throws IoError naming `path` and the reason (missing, not a regular file, too large, ...).
+[[nodiscard]] std::string readFile(const std::filesystem::path& path, std::size_t maxBytes = kMaxInputFileBytes);
 
 }  // namespace nkscape::io

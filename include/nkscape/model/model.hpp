@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "nkscape/model/constants.hpp"
 #include "nkscape/model/diagnostics.hpp"
 
 namespace nkscape::model {
@@ -74,6 +75,7 @@ struct ParameterInfo {
     std::string source;         ///< the source string as written
     SourceKind sourceKind = SourceKind::Assumption;
     std::optional<std::pair<double, double>> range;  ///< plausible range, internal unit
+    ValueConstraint constraint = ValueConstraint::Any;  ///< sign or fraction rule of its key
     std::optional<double> cv;   ///< heritable variation (traits only)
     std::string note;
     SourceLocation where;
@@ -277,6 +279,12 @@ struct ModelInfo {
     std::string hash;                ///< FNV-1a 64 of the files' paths and bytes, hex
 };
 
+/// Why `value` (in `unit`) is not acceptable for a parameter of key `key` with rule `constraint`
+/// and plausible `range` (same unit), or "" if it is. CompiledModel::valueProblem and the loader
+/// call this; its messages are the loader's.
+[[nodiscard]] std::string valueProblem(ValueConstraint constraint, const std::optional<std::pair<double, double>>& range, double value,
+                                       std::string_view unit, std::string_view key);
+
 /// The immutable, validated model. Copyable (value type); construct through loadModel().
 class CompiledModel {
 public:
@@ -322,9 +330,14 @@ public:
     [[nodiscard]] const ParameterInfo& parameter(ParamId p) const { return parameters_.at(p); }
     /// Looks a parameter up by path ("receptor/NKG2D/weight").
     [[nodiscard]] std::optional<ParamId> findParameter(std::string_view path) const;
+    /// Why `value` (internal unit) is not an acceptable value of parameter `p`, or "" if it is.
+    /// The one check every number a user gives a parameter goes through — the model file (at
+    /// load), a scenario's [overrides], setValue(): finite, the sign or fraction rule of its key,
+    /// and inside its own plausible `range`. Messages match the loader's.
+    [[nodiscard]] std::string valueProblem(ParamId p, double value) const;
     /// Replaces parameter `p`'s value (internal unit) — a scenario's override. Engines built
     /// from the model afterwards (Regulator, Synapse, qsp::simulate) see the new value.
-    /// \throws InputError if `p` is not a parameter or `value` is not finite.
+    /// \throws InputError if `p` is not a parameter or valueProblem(p, value) is not empty.
     void setValue(ParamId p, double value);
 
 private:

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "nkscape/io/budget.hpp"
 #include "nkscape/model/model.hpp"
 #include "nkscape/qsp/engine.hpp"
 #include "nkscape/qsp/pk.hpp"
@@ -27,6 +28,12 @@ struct ScenarioDose {
     double startDay = 0;   ///< d
 };
 
+/// Where the keys that set a run's size were written (for resource-budget messages).
+struct ScenarioKeyLocations {
+    model::SourceLocation duration;        ///< [simulation] duration
+    model::SourceLocation outputInterval;  ///< [simulation] output_interval (the table when defaulted)
+};
+
 /// A validated simulation scenario (without its model).
 struct SimulationScenario {
     std::string path;         ///< the scenario file as given
@@ -40,6 +47,7 @@ struct SimulationScenario {
     std::vector<ScenarioDose> doses;
     /// [overrides]: model parameters replaced for this scenario (value in the parameter's internal unit).
     std::vector<std::pair<model::ParamId, double>> overrides;
+    ScenarioKeyLocations where;
 };
 
 /// A scenario with the model it names, loaded.
@@ -51,6 +59,7 @@ struct LoadedSimulationScenario {
     BodySize body;
     std::vector<ScenarioDose> doses;
     std::vector<std::pair<model::ParamId, double>> overrides;  ///< already applied to `model`
+    ScenarioKeyLocations where;
 };
 
 /// Reads the scenario file `file`, loads the model its [scenario] `model` key names (relative to
@@ -64,6 +73,10 @@ struct LoadedSimulationScenario {
 /// one model between scenarios. \throws model::ModelError listing every problem.
 [[nodiscard]] SimulationScenario parseSimulationScenario(const std::string& toml, const std::string& path,
                                                          const model::CompiledModel& m);
+
+/// The work (simulated time, output rows) and the peak memory (bytes) of simulating `loaded`,
+/// for io::checkBudget before the run (docs/limits.md).
+[[nodiscard]] io::ResourceEstimate estimateResources(const LoadedSimulationScenario& loaded);
 
 /// Writes, into `dir` (created if missing), each file with io::writeFileAtomic:
 ///   timeseries.csv  time_d, then one column per result column, header "name [unit]";
