@@ -111,10 +111,11 @@ std::uint64_t wellWord(std::size_t ratio, std::size_t replicate) {
 
 // ---- per-run and per-condition inputs --------------------------------------------------------------
 
-// The default work limit of an assay (docs/limits.md): about a minute per thread on the machines
-// this project is tested on (~2e7 encounters/s/thread, bench/), so an order of magnitude above
-// the shipped scenarios (the largest needs ~4e7).
-constexpr double kMaxAssayEncounters = 2e9;
+// The default work limit of an assay (docs/limits.md), in encounters as estimateResources counts
+// them (an upper bound): the shipped example E:T curve counts 1.85e6 and runs in ~0.6 s on one
+// thread of the 2-core test machine (~3e6 per second), so the limit is ~3 minutes on one thread
+// and ~250 times the largest shipped scenario (v06, 2.1e6).
+constexpr double kMaxAssayEncounters = 5e8;
 
 struct Constants {
     double encounterRate = 0;      // 1/h
