@@ -150,3 +150,37 @@ static void BM_PatientYear_DefaultTnbcScenarioUntreated(benchmark::State& state)
     run(state, s, loaded.model);
 }
 BENCHMARK(BM_PatientYear_DefaultTnbcScenarioUntreated)->Unit(benchmark::kMillisecond);
+
+// Issue 10, item 3: an hourly regimen of 100,000 doses (q1h x 100000, 11 years of doses) of a
+// short-half-life drug. BM_HourlyDoses_Lookups: the regimen's lookups alone, as the driver makes
+// them (at every input change, infusionRate and bolusAt), /0 boluses, /1 15-min infusions;
+// O(n log n) since the lookups are binary searches (a linear scan each made it quadratic, ~10 s).
+// BM_HourlyDoses_Simulate: a year of the default TNBC scenario with the boluses (8,766 doses in
+// the year, the rest reported as not given); the issue's bar is < 1 s.
+static qsp::DosingRegimen hourlyIl2(const CompiledModel& m, const char* infusion = "") {
+    const Index t = m.require(Kind::Therapy, "IL-2 therapy");
+    qsp::DosingSpec d;
+    d.amount = "0.01 mg";
+    d.schedule = "q1h x 100000";
+    d.infusion = infusion;
+    return qsp::DosingRegimen::parse(d, qsp::DrugPk::fromTherapy(m, t), qsp::BodySize{70.0, 1.8});
+}
+
+static void BM_HourlyDoses_Lookups(benchmark::State& state) {
+    const auto reg = hourlyIl2(defaultModel(), state.range(0) != 0 ? "15 min" : "");
+    for (auto _ : state) {
+        double sum = 0;
+        for (double t : reg.eventTimes()) sum += reg.infusionRate(t) + reg.bolusAt(t);
+        benchmark::DoNotOptimize(sum);
+    }
+}
+BENCHMARK(BM_HourlyDoses_Lookups)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+static void BM_HourlyDoses_Simulate(benchmark::State& state) {
+    static const auto loaded = qsp::loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    qsp::SimulationSpec s = loaded.spec;
+    s.durationDays = 365;
+    s.drugs.push_back(qsp::DrugRegimen{loaded.model.require(Kind::Therapy, "IL-2 therapy"), hourlyIl2(loaded.model)});
+    run(state, s, loaded.model);
+}
+BENCHMARK(BM_HourlyDoses_Simulate)->Unit(benchmark::kMillisecond)->Iterations(1);

@@ -214,11 +214,15 @@ int runSimulate(const std::string& scenarioPath, const std::string& outDir, cons
     qsp::SimulationResult result;
     try {
         result = qsp::simulate(loaded->model, loaded->spec);
+    } catch (const qsp::ModelInputError& e) {  // found at the start: the scenario's (or model's) fault
+        std::cerr << "nkscape: error: " << scenarioPath << ": " << e.what() << "\n";
+        return kExitBadInput;
     } catch (const qsp::SolverError& e) {
         std::cerr << "nkscape: simulation failed: " << e.what() << "\n";
         return kExitFailure;
     }
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (const auto& w : result.warnings) std::cerr << "nkscape: warning: " << scenarioPath << ": " << w << "\n";
     const auto files = qsp::writeSimulationOutputs(std::filesystem::path(outDir), *loaded, result, wall);
     if (!quiet) {
         fmt::print("simulate '{}': {:g} d, {} output times, {} steps in {:.2f} s\n", loaded->name, loaded->spec.durationDays,

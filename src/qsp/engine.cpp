@@ -967,7 +967,8 @@ struct Input {
     double rateAfter = 0;   // amount/d from t on
 };
 
-// Each drug's input changes, once (DosingRegimen's lookups scan every dose).
+// Each drug's input changes, once: O(n log n) in its n doses (DosingRegimen's lookups are
+// binary searches).
 std::vector<std::vector<Input>> inputChanges(const SimulationSpec& spec) {
     std::vector<std::vector<Input>> inputs(spec.drugs.size());
     for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
@@ -1290,10 +1291,28 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
 
     const auto inputs = inputChanges(spec);
     const TimePlan times = planTimes(spec, sys, inputs);
+    // Doses starting at or after the end are not given (the end is an output, recorded before any
+    // dose there would act): say so once per drug rather than drop them without a word.
+    for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
+        const auto& reg = spec.drugs[d].regimen;
+        const std::size_t late = reg.dosesFrom(spec.durationDays);
+        if (late == 0) continue;
+        const Dose& first = reg.doses()[reg.doses().size() - late];
+        res.warnings.push_back(fmt::format("therapy '{}': {} of {} doses start at or after the end of the run (t = {:g} d; the first at "
+                                           "t = {:g} d) and are not given",
+                                           m.entities(Kind::Therapy)[spec.drugs[d].therapy].name, late, reg.doses().size(),
+                                           spec.durationDays, first.time_d));
+    }
 
     std::vector<double> y = sys.initialState();
     if (spec.initialMediators == InitialMediators::SteadyState) sys.equilibrateMediators(y);  // before any dose
     sys.settleRelaxingLevels(y);
+    // The name of state i in the result (its column), for errors; the solver's name otherwise.
+    auto columnOfState = [&](std::size_t i) {
+        for (std::size_t j = 0; j < stateOfColumn.size(); ++j)
+            if (stateOfColumn[j] == i) return res.columns[j + 1];
+        return sys.stateName(i);
+    };
     // Drug d's input change at t (within the regimen's 1e-9 d), or none; the times come in order,
     // so each drug's cursor only moves forward.
     std::vector<std::size_t> cursor(spec.drugs.size(), 0);
@@ -1304,13 +1323,25 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
     };
     // Boluses at t: into the exact PK of an analytic drug, or into y (a cell product, a TMDD drug);
     // and the events. Returns whether the solver must restart (y or the forcing jumped).
+    // Each drug's next dose to log: every dose given gets its own event row, in dose order, once.
+    std::vector<std::size_t> logged(spec.drugs.size(), 0);
     auto applyBoluses = [&](double t) {
         bool odeChanged = false;
+        if (t >= spec.durationDays - 1e-9) return odeChanged;  // at the end: not given (see warnings)
         for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
             const Input* in = inputAt(d, t);
             if (in == nullptr) continue;
             const double amount = in->bolus;
             const std::string& name = m.entities(Kind::Therapy)[spec.drugs[d].therapy].name;
+            const auto& reg = spec.drugs[d].regimen;
+            for (auto& k = logged[d]; k < reg.doses().size() && reg.doses()[k].time_d <= t + 1e-9; ++k) {
+                const Dose& dose = reg.doses()[k];
+                if (dose.duration_d > 0)
+                    res.events.push_back({t, "infusion start",
+                                          fmt::format("{} {:g} {} over {:g} h", name, dose.amount, reg.unit(), dose.duration_d * kHoursPerDay)});
+                else if (dose.amount > 0)
+                    res.events.push_back({t, "dose", fmt::format("{} {:g} {}", name, dose.amount, reg.unit())});
+            }
             if (amount > 0) {
                 if (sys.analytic(d)) {
                     sys.bolusPk(d, amount);
@@ -1322,9 +1353,7 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
                     sys.drugs()[d].applyBolus(y, sys.drugOffset(d), amount);
                     odeChanged = true;
                 }
-                res.events.push_back({t, "dose", fmt::format("{} {:g} {}", name, amount, spec.drugs[d].regimen.unit())});
             }
-            if (in->rateAfter > 0 && in->rateBefore == 0) res.events.push_back({t, "infusion start", name});
         }
         return odeChanged;
     };
@@ -1356,6 +1385,25 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
     const std::vector<std::pair<double, unsigned>> at(times.begin(), times.end());
     std::vector<double> nextStop(at.size());
     for (std::size_t i = at.size(); i-- > 0;) nextStop[i] = (at[i].second & kStop) != 0 ? at[i].first : nextStop[i + 1];
+    // The start must be finite: a non-finite state or derivative at t = 0 comes from the inputs
+    // (a parameter or override of 1e308, a 0/0 in a rate), and CVODE would only report it as a
+    // failed step somewhere later. Named here, as an input error.
+    {
+        std::vector<double> dydt(y.size(), 0.0);
+        sys.rhs(0.0, y, dydt);
+        std::string bad;
+        std::size_t nBad = 0;
+        for (std::size_t i = 0; i < y.size(); ++i) {
+            if (std::isfinite(y[i]) && std::isfinite(dydt[i])) continue;
+            if (nBad++ < 8)
+                bad += fmt::format("{}{} = {:g} ({:g} per d)", bad.empty() ? "" : ", ", columnOfState(i), y[i], dydt[i]);
+        }
+        if (nBad > 8) bad += fmt::format(" and {} more", nBad - 8);
+        if (nBad > 0)
+            throw ModelInputError(fmt::format("simulate: {} state{} not finite at t = 0 (value or rate of change): {}; check the model's "
+                                              "parameters and the scenario's overrides",
+                                              nBad, nBad == 1 ? " is" : "s are", bad));
+    }
     OdeSolver solver(sys, 0.0, y, ode);
     for (std::size_t i = 0; i < at.size(); ++i) {
         const auto [t, what] = at[i];
@@ -1364,7 +1412,18 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
             (void)applyBoluses(t);  // an infusion starting, stepped over: recorded, nothing to do
             continue;
         }
-        (void)solver.advanceTo(t, nextStop[i]);
+        try {
+            (void)solver.advanceTo(t, nextStop[i]);
+        } catch (const SolverError& e) {
+            // Before the first output the system has not been integrable at all: the inputs are
+            // the likely cause (a rate constant far too large, a tolerance far too tight), so it is
+            // an input error. Later failures are the solver's (exit 1).
+            if (res.times.size() > 1) throw;
+            throw ModelInputError(fmt::format("simulate: the solver failed before the first output time (t = {:g} d), so the model's "
+                                              "parameters or the scenario's overrides or tolerances likely make the system impossible "
+                                              "to integrate; the states with the largest weighted local error are the ones to check: {}",
+                                              std::min(spec.outputIntervalDays, spec.durationDays), e.what()));
+        }
         const auto st = solver.state();
         y.assign(st.begin(), st.end());
         if ((what & kStop) != 0) {

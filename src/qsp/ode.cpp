@@ -875,26 +875,43 @@ struct OdeSolver::Impl {
         if (n > 0) msg += "; largest |y|: " + list(byMagnitude, [](std::size_t) { return true; }, 3);
         const std::string neg = list(byValue, [&](std::size_t i) { return yv[i] < 0 || std::isnan(yv[i]); }, 3);
         if (!neg.empty()) msg += "; most negative: " + neg;
-        // States that dominate the weighted local error estimate (error-test and convergence failures).
-        N_Vector w = N_VClone(y);
-        N_Vector e = N_VClone(y);
-        if (w != nullptr && e != nullptr && CVodeGetErrWeights(mem, w) == CV_SUCCESS && CVodeGetEstLocalErrors(mem, e) == CV_SUCCESS) {
-            const auto wv = data(w);
-            const auto ev = data(e);
-            auto byError = idx;
-            std::stable_sort(byError.begin(), byError.end(),
-                             [&](std::size_t a, std::size_t b) { return std::abs(wv[a] * ev[a]) > std::abs(wv[b] * ev[b]); });
-            std::string s;
-            for (std::size_t k = 0; k < std::min<std::size_t>(3, n); ++k) {
-                const std::size_t i = byError[k];
-                const double contribution = std::abs(wv[i] * ev[i]);
-                if (!(contribution > 0)) break;
-                s += fmt::format("{}{} ({:.3g})", k == 0 ? "" : ", ", system->stateName(i), contribution);
+        // States that dominate the weighted local error estimate. CVODE's estimate is tq[2]·acor of
+        // the last step attempt: both are allocated but never written until a step is attempted,
+        // and the estimate means something only for a failure in a step (error test, convergence,
+        // too much work or accuracy). Otherwise (a failing first RHS, an RHS or setup error) they
+        // are uninitialised memory (valgrind showed it printed as numbers): say "n/a" instead.
+        const OdeStats sofar = current();
+        const long attempts = base.steps + sofar.steps + base.errorTestFailures + sofar.errorTestFailures +
+                              base.nonlinearConvergenceFailures + sofar.nonlinearConvergenceFailures;
+        const bool stepFailure = flag == CV_ERR_FAILURE || flag == CV_CONV_FAILURE || flag == CV_TOO_MUCH_WORK || flag == CV_TOO_MUCH_ACC;
+        std::string s;
+        if (stepFailure && attempts > 0) {
+            N_Vector w = N_VClone(y);
+            N_Vector e = N_VClone(y);
+            if (w != nullptr && e != nullptr && CVodeGetErrWeights(mem, w) == CV_SUCCESS && CVodeGetEstLocalErrors(mem, e) == CV_SUCCESS) {
+                const auto wv = data(w);
+                const auto ev = data(e);
+                // Non-finite contributions sort first (they are the ones to look at) and print as such.
+                auto weighted = [&](std::size_t i) {
+                    const double c = std::abs(wv[i] * ev[i]);
+                    return std::isnan(c) ? HUGE_VAL : c;
+                };
+                auto byError = idx;
+                std::stable_sort(byError.begin(), byError.end(), [&](std::size_t a, std::size_t b) { return weighted(a) > weighted(b); });
+                for (std::size_t k = 0; k < std::min<std::size_t>(3, n); ++k) {
+                    const std::size_t i = byError[k];
+                    const double contribution = weighted(i);
+                    if (!(contribution > 0)) break;
+                    s += fmt::format("{}{} ({:.3g})", k == 0 ? "" : ", ", system->stateName(i), contribution);
+                }
             }
-            if (!s.empty()) msg += "; largest weighted local error: " + s;
+            if (w != nullptr) N_VDestroy(w);
+            if (e != nullptr) N_VDestroy(e);
+            if (s.empty()) s = "none (every state's estimate is 0)";
+        } else {
+            s = attempts > 0 ? "n/a (CVODE estimates it only for a failed step)" : "n/a (no step was attempted)";
         }
-        if (w != nullptr) N_VDestroy(w);
-        if (e != nullptr) N_VDestroy(e);
+        msg += "; largest weighted local error: " + s;
         return msg;
     }
 

@@ -247,6 +247,10 @@ std::vector<std::filesystem::path> writeSimulationOutputs(const std::filesystem:
         im["error"] = phaseError;
     }
     j["immunoediting"] = im;
+    // What the run did not do as asked (doses after the end, ...): the engine's sentences.
+    Json warnings = Json::array();
+    for (const auto& w : r.warnings) warnings.push_back(w);
+    j["warnings"] = warnings;
     j["wall_seconds"] = io::jsonNumber(wallSeconds);
 
     const std::vector<std::filesystem::path> files{dir / "timeseries.csv", dir / "events.csv", dir / "summary.json"};

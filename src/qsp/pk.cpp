@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <numbers>
+#include <set>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -533,17 +534,48 @@ Schedule parseSchedule(std::string_view schedule) {
     }
     std::string_view rest;
     const auto n = leadingNumber(tail, rest);
-    if (!n || !(*n >= 1) || std::floor(*n) != *n || *n > 1e6) throw bad(fmt::format("count '{}' is not a whole number ≥ 1", tail));
-    if (rest.empty() || rest == "doses" || rest == "dose" || rest == "cycles" || rest == "cycle") return {interval, static_cast<int>(*n)};
-    double span = 0;
-    if (rest == "d" || rest == "day" || rest == "days") span = *n;
-    else if (rest == "w" || rest == "wk" || rest == "week" || rest == "weeks") span = *n * 7.0;
-    else throw bad(fmt::format("count unit '{}' (expected nothing, d/days or w/weeks)", rest));
-    const double doses = std::round(span / interval);
-    if (std::abs(doses * interval - span) > 1e-9 * span || doses < 1) {
-        throw bad(fmt::format("a span of {} d is not a whole number of {} d intervals", span, interval));
+    // Each way the count can be wrong gets its own message (it used to be one "not a whole
+    // number ≥ 1", also for a count that was merely too large).
+    if (!n) throw bad(fmt::format("count '{}' does not start with a number", tail));
+    if (!std::isfinite(*n)) throw bad(fmt::format("count '{}' is not finite", tail));
+    if (!(*n > 0)) throw bad(fmt::format("count '{}' must be positive", tail));
+    // The number of doses is computed, as a double, before any dose exists, and capped for every
+    // form alike (kMaxDosesPerDrug).
+    double doses = 0;
+    if (rest.empty() || rest == "doses" || rest == "dose" || rest == "cycles" || rest == "cycle") {
+        if (std::floor(*n) != *n) throw bad(fmt::format("count '{}' is not a whole number of doses", tail));
+        doses = *n;
+    } else {
+        double span = 0;
+        if (rest == "d" || rest == "day" || rest == "days") span = *n;
+        else if (rest == "w" || rest == "wk" || rest == "week" || rest == "weeks") span = *n * 7.0;
+        else throw bad(fmt::format("count unit '{}' (expected nothing, d/days or w/weeks)", rest));
+        doses = std::round(span / interval);
+        if (doses < 1) throw bad(fmt::format("a span of {:g} d is shorter than one {:g} d interval", span, interval));
+        if (std::abs(doses * interval - span) > 1e-9 * span) {
+            throw bad(fmt::format("a span of {:g} d is not a whole number of {:g} d intervals", span, interval));
+        }
+    }
+    if (doses > static_cast<double>(kMaxDosesPerDrug)) {
+        throw InputError(tooManyDosesMessage(fmt::format("schedule '{}'", schedule), doses));
     }
     return {interval, static_cast<int>(doses)};
+}
+
+std::string tooManyDosesMessage(std::string_view what, double doses) {
+    // Digits in groups of three ("168,000,000"): the counts in question are long.
+    auto grouped = [](double v) {
+        if (!(v < 1e18)) return fmt::format("{:g}", v);
+        std::string digits = fmt::format("{:.0f}", v), out;
+        for (std::size_t i = 0; i < digits.size(); ++i) {
+            if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+            out += digits[i];
+        }
+        return out;
+    };
+    return fmt::format("{} gives {} doses; at most {} doses per drug (docs/qsp.md, \"Limits\"; to raise it, change "
+                       "qsp::kMaxDosesPerDrug in include/nkscape/qsp/pk.hpp and rebuild)",
+                       what, grouped(doses), grouped(static_cast<double>(kMaxDosesPerDrug)));
 }
 
 double parseDuration(std::string_view duration) {
@@ -634,7 +666,73 @@ DosingRegimen::DosingRegimen(std::vector<Dose> doses, std::string unit) : doses_
                                          d.time_d, d.amount, unit_, d.duration_d));
         }
     }
+    if (doses_.size() > kMaxDosesPerDrug) {
+        throw InputError(tooManyDosesMessage(fmt::format("dosing: a regimen of {} {} doses", doses_.size(), unit_),
+                                             static_cast<double>(doses_.size())));
+    }
     std::stable_sort(doses_.begin(), doses_.end(), [](const Dose& a, const Dose& b) { return a.time_d < b.time_d; });
+    index();
+}
+
+void DosingRegimen::index() {
+    for (const Dose& d : doses_) {
+        if (d.duration_d != 0) continue;
+        bolusTimes_.push_back(d.time_d);  // doses_ is sorted by time: so are these
+        bolusAmounts_.push_back(d.amount);
+    }
+    // The summed infusion rate is piecewise constant between the starts and ends of the infusions.
+    // A sweep over those breakpoints keeps the set of running infusions (by dose index, i.e. dose
+    // order). Where few run at once the rate is re-summed over them in dose order, so it equals
+    // the plain sum over every dose bit for bit (a running total would leave round-off, e.g.
+    // 1e-17 instead of 0 after an infusion ends, and the engine compares rates with 0); where
+    // very many overlap, a compensated running total keeps the sweep O(n log n).
+    struct Edge {
+        double t;
+        std::size_t dose;
+        bool start;
+    };
+    std::vector<Edge> edges;
+    for (std::size_t i = 0; i < doses_.size(); ++i) {
+        const Dose& d = doses_[i];
+        if (!(d.duration_d > 0)) continue;
+        const double end = d.time_d + d.duration_d;
+        if (!(end > d.time_d)) continue;  // shorter than round-off: [start, end) is empty, as in the plain sum
+        edges.push_back({d.time_d, i, true});
+        edges.push_back({end, i, false});
+    }
+    std::sort(edges.begin(), edges.end(), [](const Edge& a, const Edge& b) { return a.t < b.t; });
+    constexpr std::size_t kExactResum = 64;  // running infusions up to which the rate is re-summed
+    std::set<std::size_t> running;
+    double sum = 0, carry = 0;  // Neumaier-compensated running total, used above kExactResum
+    auto add = [&](double x) {
+        const double t = sum + x;
+        carry += std::abs(sum) >= std::abs(x) ? (sum - t) + x : (x - t) + sum;
+        sum = t;
+    };
+    for (std::size_t k = 0; k < edges.size();) {
+        const double t = edges[k].t;
+        for (; k < edges.size() && edges[k].t == t; ++k) {
+            const Dose& d = doses_[edges[k].dose];
+            const double r = d.amount / d.duration_d;
+            if (edges[k].start) {
+                running.insert(edges[k].dose);
+                add(r);
+            } else {
+                running.erase(edges[k].dose);
+                add(-r);
+            }
+        }
+        double rate = 0;
+        if (running.size() <= kExactResum) {
+            for (std::size_t i : running) rate += doses_[i].amount / doses_[i].duration_d;
+            sum = rate;  // resynchronise the running total with the exact sum
+            carry = 0;
+        } else {
+            rate = sum + carry;
+        }
+        rateTimes_.push_back(t);
+        rateOn_.push_back(rate);
+    }
 }
 
 DosingRegimen DosingRegimen::parse(const DosingSpec& spec, std::string_view unit, const BodySize& body, double mgPerMiu,
@@ -698,19 +796,33 @@ std::vector<double> DosingRegimen::eventTimes() const {
 }
 
 double DosingRegimen::bolusAt(double t_d) const {
+    // The boluses within 1e-9 d of t are one contiguous run of the sorted times; summed in order.
+    // The window is a little wider than the test, so the search's own round-off (t − 1e-9) cannot
+    // drop a bolus that the test |time − t| ≤ 1e-9 keeps.
+    const auto lo = std::lower_bound(bolusTimes_.begin(), bolusTimes_.end(), t_d - 2e-9);
     double sum = 0;
-    for (const Dose& d : doses_) {
-        if (d.duration_d == 0 && std::abs(d.time_d - t_d) <= 1e-9) sum += d.amount;
+    for (auto it = lo; it != bolusTimes_.end() && *it <= t_d + 2e-9; ++it) {
+        if (std::abs(*it - t_d) <= 1e-9) sum += bolusAmounts_[static_cast<std::size_t>(it - bolusTimes_.begin())];
     }
     return sum;
 }
 
 double DosingRegimen::infusionRate(double t_d) const {
-    double rate = 0;
-    for (const Dose& d : doses_) {
-        if (d.duration_d > 0 && t_d >= d.time_d && t_d < d.time_d + d.duration_d) rate += d.amount / d.duration_d;
-    }
-    return rate;
+    // The last breakpoint at or before t: its rate holds on [breakpoint, next breakpoint).
+    const auto it = std::upper_bound(rateTimes_.begin(), rateTimes_.end(), t_d);
+    if (it == rateTimes_.begin()) return 0.0;
+    return rateOn_[static_cast<std::size_t>(it - rateTimes_.begin()) - 1];
+}
+
+std::span<const Dose> DosingRegimen::dosesAt(double t_d) const {
+    const auto lo = std::lower_bound(doses_.begin(), doses_.end(), t_d - 1e-9, [](const Dose& d, double t) { return d.time_d < t; });
+    const auto hi = std::upper_bound(lo, doses_.end(), t_d + 1e-9, [](double t, const Dose& d) { return t < d.time_d; });
+    return {lo, hi};
+}
+
+std::size_t DosingRegimen::dosesFrom(double t_d) const {
+    const auto lo = std::lower_bound(doses_.begin(), doses_.end(), t_d - 1e-9, [](const Dose& d, double t) { return d.time_d < t; });
+    return static_cast<std::size_t>(doses_.end() - lo);
 }
 
 double DosingRegimen::totalAmount() const {

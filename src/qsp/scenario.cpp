@@ -425,6 +425,15 @@ private:
         }
         for (auto& existing : s.spec.drugs) {
             if (existing.therapy != *therapy) continue;
+            // One cap for the drug, whatever number of [[dose]] tables give its doses: counted
+            // before the merged list exists.
+            const std::size_t total = existing.regimen.doses().size() + regimen.doses().size();
+            if (total > kMaxDosesPerDrug) {
+                error(where, entity, "schedule",
+                      tooManyDosesMessage("with the earlier [[dose]] tables of '" + d.therapy + "', schedule '" + spec.schedule + "'",
+                                          static_cast<double>(total)));
+                return;
+            }
             std::vector<Dose> all = existing.regimen.doses();
             all.insert(all.end(), regimen.doses().begin(), regimen.doses().end());
             existing.regimen = DosingRegimen(std::move(all), regimen.unit());

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <tuple>
 
 #include <cmath>
@@ -583,4 +585,137 @@ TEST(Engine, TamPolarisationConservesCellsAndFavoursM2InASuppressiveTumour) {
         EXPECT_NEAR(total, 1e8 * std::exp(-death * r.times[i]), 1e-6 * total) << "t = " << r.times[i];
     }
     EXPECT_GT(r.final("tam.TAM M2"), 1.5 * r.final("tam.TAM M1"));
+}
+
+// ---- doses: overlaps, the end of the run, many doses, input errors at the start (issue 10) -----
+
+// Nine infusions of one drug running at once are summed (nine lines), each is its own event row,
+// and the PK equals the drug's exact propagation with the plainly summed rate.
+TEST(Engine, OverlappingInfusionsAddAndEachIsLogged) {
+    const auto& m = defaultModel();
+    SimulationSpec s = untreatedTnbc(5);
+    s.outputIntervalDays = 0.25;
+    s.ode.rtol = 1e-6;
+    const Index tras = m.require(Kind::Therapy, "trastuzumab");
+    std::vector<Dose> doses;
+    for (int i = 0; i < 9; ++i) doses.push_back(Dose{0.1 * i, 100.0 + 10.0 * i, 2.0});
+    s.drugs.push_back(DrugRegimen{tras, DosingRegimen(doses, "mg")});
+    const auto r = simulate(m, s);
+    std::size_t rows = 0;
+    for (const auto& e : r.events) rows += e.kind == "infusion start" ? 1 : 0;
+    EXPECT_EQ(rows, 9u);
+    EXPECT_EQ(r.events[0].detail, "trastuzumab 100 mg over 48 h");
+    // The reference: the PK alone, advanced exactly between the breakpoints with the rate summed by
+    // a plain scan over the doses.
+    const DrugPk pk = DrugPk::fromTherapy(m, tras);
+    std::vector<double> breaks;
+    for (const Dose& d : doses) breaks.insert(breaks.end(), {d.time_d, d.time_d + d.duration_d});
+    std::sort(breaks.begin(), breaks.end());
+    auto rate = [&](double t) {
+        double sum = 0;
+        for (const Dose& d : doses)
+            if (t >= d.time_d && t < d.time_d + d.duration_d) sum += d.amount / d.duration_d;
+        return sum;
+    };
+    const std::size_t col = column(r, "drug.trastuzumab");
+    for (std::size_t i = 0; i < r.times.size(); ++i) {
+        std::vector<double> x(pk.stateCount(), 0.0);
+        double t0 = 0;
+        for (double b : breaks) {
+            if (b >= r.times[i]) break;
+            pk.advanceLinear(x, 0, b - t0, rate(t0));
+            t0 = b;
+        }
+        pk.advanceLinear(x, 0, r.times[i] - t0, rate(t0));
+        if (r.times[i] == 0) {
+            EXPECT_EQ(r.rows[i][col], 0.0);
+            continue;
+        }
+        EXPECT_NEAR(r.rows[i][col] / pk.concentration(x), 1.0, 1e-9) << "t = " << r.times[i];
+    }
+}
+
+// Doses starting at or after the end are not given: no event, one warning for the drug.
+TEST(Engine, DosesAfterTheEndAreWarnedNotGiven) {
+    const auto& m = defaultModel();
+    SimulationSpec s = untreatedTnbc(30);
+    const Index tras = m.require(Kind::Therapy, "trastuzumab");
+    s.drugs.push_back(DrugRegimen{tras, DosingRegimen({Dose{0, 420, 0}, Dose{30, 420, 0}, Dose{40, 420, 1.0 / 24}}, "mg")});
+    const auto r = simulate(m, s);
+    ASSERT_EQ(r.events.size(), 1u);
+    ASSERT_EQ(r.warnings.size(), 1u);
+    EXPECT_EQ(r.warnings[0], "therapy 'trastuzumab': 2 of 3 doses start at or after the end of the run (t = 30 d; the first at t = 30 d) "
+                             "and are not given");
+    // The dose at the end did not reach the last output.
+    const auto ref = simulate(m, [&] {
+        SimulationSpec one = s;
+        one.drugs[0].regimen = DosingRegimen({Dose{0, 420, 0}}, "mg");
+        return one;
+    }());
+    EXPECT_EQ(r.final("drug.trastuzumab"), ref.final("drug.trastuzumab"));
+    EXPECT_TRUE(ref.warnings.empty());
+}
+
+// Hourly doses for 11 years (q1h x 100000, the dose cap) in a year of the default TNBC scenario
+// complete (in about 1.5 s: docs/qsp.md, "Limits"); the year's 8,760 doses are each logged.
+TEST(Engine, HourlyDosesForAYearComplete) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    SimulationSpec s = loaded.spec;
+    s.durationDays = 365;
+    const Index il2 = loaded.model.require(Kind::Therapy, "IL-2 therapy");
+    DosingSpec d;
+    d.amount = "0.01 mg";
+    d.schedule = "q1h x 100000";
+    s.drugs.push_back(DrugRegimen{il2, DosingRegimen::parse(d, DrugPk::fromTherapy(loaded.model, il2), BodySize{70.0, 1.8})});
+    const auto r = simulate(loaded.model, s);
+    EXPECT_EQ(r.times.back(), 365.0);
+    EXPECT_EQ(std::count_if(r.events.begin(), r.events.end(), [](const SimulationEvent& e) { return e.kind == "dose"; }), 8760);
+    ASSERT_EQ(r.warnings.size(), 1u);
+    EXPECT_NE(r.warnings[0].find("91240 of 100000 doses"), std::string::npos) << r.warnings[0];
+}
+
+// An override that makes a rate of change infinite at t = 0 is an input error naming the state.
+TEST(Engine, NonFiniteStartIsAModelInputError) {
+    const auto dir = std::filesystem::temp_directory_path() / "nkscape-test-non-finite-start";
+    std::filesystem::create_directories(dir);
+    const auto file = dir / "s.toml";
+    std::ofstream(file) << "[scenario]\nname = \"o\"\nkind = \"simulate\"\nmodel = \"" NKSCAPE_SOURCE_DIR "/models/default.toml\"\n"
+                        << R"(
+[simulation]
+duration = { value = 10, unit = "d" }
+
+[tumour]
+cell_type = "TNBC"
+initial_cells = { value = 1e9, unit = "cell" }
+
+[overrides]
+"cell_type/TNBC/doubling_time" = { value = 1e-300, unit = "d" }
+)";
+    const auto loaded = loadSimulationScenario(file);
+    try {
+        (void)simulate(loaded.model, loaded.spec);
+        FAIL() << "expected a ModelInputError";
+    } catch (const ModelInputError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("1 state is not finite at t = 0"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("clone.founding = 1e+09 (inf per d)"), std::string::npos) << msg;
+    }
+    std::filesystem::remove_all(dir);
+}
+
+// A solver that fails before the first output time: an input error that says so and names the
+// states with the largest weighted local error.
+TEST(Engine, SolverFailureBeforeTheFirstOutputIsAModelInputError) {
+    const auto& m = defaultModel();
+    SimulationSpec s = untreatedTnbc(30);
+    s.ode.maxSteps = 2;
+    try {
+        (void)simulate(m, s);
+        FAIL() << "expected a ModelInputError";
+    } catch (const ModelInputError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("the solver failed before the first output time (t = 10 d)"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("CV_TOO_MUCH_WORK"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("largest weighted local error: clone.founding"), std::string::npos) << msg;
+    }
 }

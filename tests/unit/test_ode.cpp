@@ -331,6 +331,51 @@ TEST(OdeSolver, FailureMessageNamesFlagTimeAndState) {
     }
 }
 
+// The weighted local error estimate exists only after a step attempt: a failure before any (an RHS
+// that is not finite from the start) used to print CVODE's uninitialised vectors as numbers
+// (valgrind: "conditional jump depends on uninitialised value"). Now it says n/a; after a failed
+// step (too much work) it lists finite numbers.
+TEST(OdeSolver, FailureMessageHasNoGarbageLocalError) {
+    const std::string key = "largest weighted local error: ";
+    {
+        LambdaSystem nan(2, [](double, std::span<const double>, std::span<double> f) {
+            f[0] = std::numeric_limits<double>::quiet_NaN();
+            f[1] = 0.0;
+        }, "nan-rhs");
+        const std::vector<double> init{1.0, 1.0};
+        OdeSolver s(nan, 0.0, init, OdeOptions{});
+        try {
+            s.advanceTo(1.0);
+            FAIL() << "expected a SolverError";
+        } catch (const SolverError& e) {
+            const std::string m = e.what();
+            const auto at = m.find(key);
+            ASSERT_NE(at, std::string::npos) << m;
+            EXPECT_EQ(m.substr(at + key.size(), 3), "n/a") << m;
+        }
+    }
+    {
+        LambdaSystem blowup(1, [](double, std::span<const double> y, std::span<double> f) { f[0] = y[0] * y[0]; }, "blowup");
+        OdeOptions o;
+        o.maxSteps = 200;
+        const std::vector<double> init{1.0};
+        OdeSolver s(blowup, 0.0, init, o);
+        try {
+            s.advanceTo(2.0);
+            FAIL() << "expected a SolverError";
+        } catch (const SolverError& e) {
+            const std::string m = e.what();
+            const auto at = m.find(key);
+            ASSERT_NE(at, std::string::npos) << m;
+            // "y[0] (1.23e-05)": the contribution is a finite number.
+            const auto open = m.find('(', at), close = m.find(')', at);
+            ASSERT_TRUE(open != std::string::npos && close != std::string::npos) << m;
+            const double v = std::stod(m.substr(open + 1, close - open - 1));
+            EXPECT_TRUE(std::isfinite(v) && v > 0) << m;
+        }
+    }
+}
+
 TEST(OdeSolver, NonNegativeStatesStayNonNegative) {
     // Saturable elimination y' = −50·y/(0.01 + y) with loose tolerances: unconstrained, CVODE
     // overshoots far below zero (and the RHS then drives y further down); declared non-negative,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <numbers>
 #include <string>
@@ -596,4 +597,106 @@ TEST(DrugPkAdvanceLinear, RefusesACellProduct) {
     const auto drug = DrugPk::fromTherapy(m, "autologous NK therapy");
     std::vector<double> y(drug.stateCount(), 1.0);
     EXPECT_THROW(drug.advanceLinear(y, 0, 1.0), InputError);
+}
+
+// ---- fast dose lookups against the plain scan (issue 10) ----------------------------------------
+
+namespace {
+
+// The reference: DosingRegimen's original linear scans, kept as the oracle of the binary searches.
+double referenceBolusAt(const std::vector<Dose>& doses, double t) {
+    double sum = 0;
+    for (const Dose& d : doses)
+        if (d.duration_d == 0 && std::abs(d.time_d - t) <= 1e-9) sum += d.amount;
+    return sum;
+}
+double referenceInfusionRate(const std::vector<Dose>& doses, double t) {
+    double rate = 0;
+    for (const Dose& d : doses)
+        if (d.duration_d > 0 && t >= d.time_d && t < d.time_d + d.duration_d) rate += d.amount / d.duration_d;
+    return rate;
+}
+
+}  // namespace
+
+// Random regimens with overlapping infusions, equal start times, infusions ending where others
+// start, zero-length and round-off-short infusions: every lookup equals the plain scan, bit for bit
+// (fewer than 64 infusions overlap, so the rate is re-summed in dose order).
+TEST(DosingRegimen, FastLookupsEqualThePlainScan) {
+    std::uint64_t state = 12345;
+    auto next = [&state]() {  // xorshift64: the same regimens on every platform
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return static_cast<double>(state >> 11) / 9007199254740992.0;
+    };
+    for (int trial = 0; trial < 200; ++trial) {
+        std::vector<Dose> doses;
+        const int n = 1 + static_cast<int>(next() * 40);
+        for (int i = 0; i < n; ++i) {
+            Dose d;
+            d.time_d = std::floor(next() * 20) * 0.5;  // on a grid: many equal times
+            d.amount = std::floor(next() * 10);        // zero amounts too
+            const double u = next();
+            d.duration_d = u < 0.3 ? 0.0 : (u < 0.4 ? 1e-18 : std::floor(next() * 6) * 0.5);  // bolus, empty, grid
+            doses.push_back(d);
+        }
+        const DosingRegimen r(doses, "mg");
+        std::vector<double> probes;
+        for (const Dose& d : r.doses()) {
+            for (double t : {d.time_d, d.time_d + d.duration_d}) {
+                probes.push_back(t);
+                probes.push_back(std::nextafter(t, -1.0));
+                probes.push_back(t + 0.25);
+                probes.push_back(t + 5e-10);
+            }
+        }
+        probes.push_back(-1.0);
+        probes.push_back(100.0);
+        for (double t : probes) {
+            EXPECT_EQ(r.infusionRate(t), referenceInfusionRate(r.doses(), t)) << "trial " << trial << ", t = " << t;
+            EXPECT_EQ(r.bolusAt(t), referenceBolusAt(r.doses(), t)) << "trial " << trial << ", t = " << t;
+        }
+    }
+}
+
+// Many infusions running at once (more than the exact re-summing covers): the compensated running
+// total stays within round-off of the plain sum, and is exactly 0 once they have all ended.
+TEST(DosingRegimen, ManyOverlappingInfusionsSum) {
+    std::vector<Dose> doses;
+    for (int i = 0; i < 500; ++i) doses.push_back(Dose{0.01 * i, 1.0 + 0.1 * i, 10.0});
+    const DosingRegimen r(doses, "mg");
+    for (double t = 0; t < 16; t += 0.037) {
+        const double ref = referenceInfusionRate(r.doses(), t);
+        EXPECT_NEAR(r.infusionRate(t), ref, 1e-12 * std::max(1.0, ref)) << t;
+    }
+    EXPECT_EQ(r.infusionRate(20.0), 0.0);
+}
+
+// One cap for every form of schedule, counted before any dose exists; each bad count says why.
+TEST(DosingRegimen, DoseCapAndCountMessages) {
+    EXPECT_EQ(parseSchedule("q1h x 100000").count, 100000);
+    auto message = [](const char* schedule) {
+        try {
+            (void)parseSchedule(schedule);
+        } catch (const InputError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_EQ(message("q1h x 1000000 w"),
+              "schedule 'q1h x 1000000 w' gives 168,000,000 doses; at most 100,000 doses per drug (docs/qsp.md, \"Limits\"; to raise "
+              "it, change qsp::kMaxDosesPerDrug in include/nkscape/qsp/pk.hpp and rebuild)");
+    EXPECT_NE(message("q1h x 100001").find("gives 100,001 doses; at most 100,000"), std::string::npos);
+    EXPECT_NE(message("q1s x 1e300 w").find("unit 's'"), std::string::npos);
+    EXPECT_NE(message("qd x 1e300").find("gives 1e+300 doses"), std::string::npos);
+    EXPECT_NE(message("qw x 0").find("count '0' must be positive"), std::string::npos);
+    EXPECT_NE(message("qw x 2.5").find("count '2.5' is not a whole number of doses"), std::string::npos);
+    EXPECT_NE(message("qw x many").find("count 'many' does not start with a number"), std::string::npos);
+    EXPECT_NE(message("qw x 3 d").find("shorter than one 7 d interval"), std::string::npos);
+    EXPECT_NE(message("qd x 2.5 d").find("not a whole number of 1 d intervals"), std::string::npos);
+    EXPECT_EQ(message("bid x 3.5 d"), "no error");  // a span need not be whole days: 7 doses
+    // Explicit doses (as several [[dose]] tables merge into): the same cap.
+    EXPECT_THROW(DosingRegimen(std::vector<Dose>(kMaxDosesPerDrug + 1, Dose{0, 1, 0}), "mg"), InputError);
+    EXPECT_NO_THROW(DosingRegimen(std::vector<Dose>(kMaxDosesPerDrug, Dose{0, 1, 0}), "mg"));
 }

@@ -95,11 +95,23 @@ struct SimulationSpec {
     InitialMediators initialMediators = InitialMediators::SteadyState;
 };
 
+/// The model or scenario makes the system impossible to start integrating: a state or derivative
+/// that is not finite at t = 0, or a solver failure before the first output time. An InputError
+/// (the CLI exits 2): only the run could find it, but the cause is in the inputs. The message
+/// names the states by their result column names.
+class ModelInputError : public InputError {
+public:
+    using InputError::InputError;
+};
+
 /// A dose or another event, for events.csv.
 struct SimulationEvent {
     double time_d = 0;
-    std::string kind;    ///< "dose", "infusion start"
-    std::string detail;  ///< "trastuzumab 420 mg"
+    /// "dose" (a bolus) or "infusion start" (an infusion): one row per dose given, overlapping
+    /// or simultaneous doses included.
+    std::string kind;
+    /// "trastuzumab 420 mg" (a bolus), "IL-2 therapy 0.7 mg over 0.25 h" (an infusion).
+    std::string detail;
 };
 
 /// The trajectory: one column per named quantity, one row per output time.
@@ -113,6 +125,9 @@ struct SimulationResult {
     std::vector<double> times;         ///< d
     std::vector<std::vector<double>> rows;  ///< rows[i][j]: column j at times[i]
     std::vector<SimulationEvent> events;
+    /// What the run did not do as asked, one sentence each (e.g. doses starting at or after the
+    /// end of the run, which are not given). summary.json lists them; the CLI prints them.
+    std::vector<std::string> warnings;
     OdeStats stats;
     /// Each clone's heritable profile relative to the founding clone, in the milieu at t = 0:
     /// "<ligand>" → surface level ratio (after regulation, so a methylation trait shows as lower
@@ -160,9 +175,13 @@ private:
     synapse::Synapse synapse_;
 };
 
-/// Runs the simulation. \throws InputError naming what is wrong with `spec` (wrong category, no
-/// clone, non-positive duration, a population without death_rate, a constant the model lacks);
-/// SolverError if CVODE fails (with the time and the states).
+/// Runs the simulation. Doses starting at or after the end (durationDays) are not given; each drug
+/// that has some gets a line in SimulationResult::warnings. Cost: O(n log n) in the number of
+/// doses n besides the integration itself.
+/// \throws InputError naming what is wrong with `spec` (wrong category, no clone, non-positive
+/// duration, a population without death_rate, a constant the model lacks); ModelInputError when a
+/// state or its derivative is not finite at t = 0, or CVODE fails before the first output time;
+/// SolverError if CVODE fails later (with the time and the states).
 [[nodiscard]] SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec);
 /// The same, preparing the model for this one simulation (simulate(EngineModel(m), spec)).
 [[nodiscard]] SimulationResult simulate(const model::CompiledModel& m, const SimulationSpec& spec);

@@ -194,13 +194,26 @@ struct DosingSpec {
     std::string infusion;
 };
 
+/// The most doses one drug may have in one regimen, whatever the schedule's form (a count, a span,
+/// several [[dose]] tables of one therapy merged). Why a cap: a typo ("q1h x 1000000 w") would
+/// otherwise materialise 1.7e8 doses (GBs) before anything could say so. 100,000 allows hourly
+/// dosing for 11 years (q1h x 100000); raise it here and rebuild if a regimen truly needs more
+/// (docs/qsp.md, "Limits").
+inline constexpr std::size_t kMaxDosesPerDrug = 100'000;
+
+/// The message for `doses` doses of one drug (more than kMaxDosesPerDrug), `what` naming their
+/// origin (e.g. "schedule 'q1h x 1000000 w'"): states the count, the limit and how to raise it.
+/// `doses` is a double because it is computed before anything is materialised and may be huge.
+[[nodiscard]] std::string tooManyDosesMessage(std::string_view what, double doses);
+
 /// A parsed schedule: `count` administrations `interval_d` apart.
 struct Schedule {
     double interval_d = 0;
     int count = 1;
 };
 
-/// Parses a schedule string (see DosingSpec::schedule). \throws InputError naming the bad part.
+/// Parses a schedule string (see DosingSpec::schedule). \throws InputError naming the bad part,
+/// or when the schedule gives more than kMaxDosesPerDrug doses (counted before any dose exists).
 [[nodiscard]] Schedule parseSchedule(std::string_view schedule);
 /// Parses a duration "<number> <s|min|h|d|w>" (or "" / "0") into days. \throws InputError.
 [[nodiscard]] double parseDuration(std::string_view duration);
@@ -213,11 +226,17 @@ struct Schedule {
 
 /// The doses of one drug, sorted by time, amounts in `unit()` (mg or cell). The engine integrates
 /// between eventTimes(), applies bolusAt(t) at each event, and holds infusionRate(t) constant on
-/// each interval.
+/// each interval. Infusions that overlap are summed (two lines running at once).
+///
+/// Lookups are O(log n) in the number of doses n: the constructor precomputes the sorted bolus
+/// times and the sorted breakpoints of the summed infusion rate with the rate on each interval.
+/// Why: the engine asks at every input change, and a linear scan per query made an hourly
+/// regimen of 100,000 doses quadratic (11 s instead of well under one).
 class DosingRegimen {
 public:
     DosingRegimen() = default;
-    /// From explicit doses (sorted here). \throws InputError on a negative time, amount or duration.
+    /// From explicit doses (sorted here, stably by time). \throws InputError on a negative or
+    /// non-finite time, amount or duration, or more than kMaxDosesPerDrug doses.
     DosingRegimen(std::vector<Dose> doses, std::string unit);
     /// From a readable spec for a drug of unit `unit` ("mg" or "cell"). \throws InputError naming
     /// `who` and the bad part of the spec.
@@ -230,16 +249,29 @@ public:
     [[nodiscard]] const std::string& unit() const noexcept { return unit_; }
     /// Sorted, unique times (d) where the input changes: boluses, infusion starts and ends.
     [[nodiscard]] std::vector<double> eventTimes() const;
-    /// Sum of the boluses given at time t (within 1e-9 d), amount.
+    /// Sum of the boluses given at time t (within 1e-9 d), amount. Summed in dose order, so the
+    /// result is bit-identical to adding them one by one. O(log n + boluses at t).
     [[nodiscard]] double bolusAt(double t_d) const;
-    /// Total infusion rate at time t, amount/d; an infusion counts on [start, end).
+    /// Total infusion rate at time t, amount/d: the sum over every infusion with
+    /// start ≤ t < start + duration (overlapping infusions add). O(log n).
     [[nodiscard]] double infusionRate(double t_d) const;
+    /// The doses (boluses and infusions) starting at time t (within 1e-9 d), in dose order: a
+    /// contiguous run of doses(). O(log n). For logging each dose given.
+    [[nodiscard]] std::span<const Dose> dosesAt(double t_d) const;
+    /// Number of doses starting at or after time t_d − 1e-9 d (e.g. the end of a run). O(log n).
+    [[nodiscard]] std::size_t dosesFrom(double t_d) const;
     /// Sum of all amounts.
     [[nodiscard]] double totalAmount() const;
 
 private:
+    void index();  // builds the lookup tables below from doses_
+
     std::vector<Dose> doses_;
     std::string unit_ = "mg";
+    std::vector<double> bolusTimes_;       // time of each bolus, sorted (dose order within a time)
+    std::vector<double> bolusAmounts_;     // its amount, same order
+    std::vector<double> rateTimes_;        // breakpoints of the summed infusion rate, sorted, unique
+    std::vector<double> rateOn_;           // rate on [rateTimes_[i], rateTimes_[i+1]), amount/d
 };
 
 // ---- template implementation -------------------------------------------------------------------
