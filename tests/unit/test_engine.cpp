@@ -12,6 +12,7 @@
 #include <numbers>
 #include <string>
 
+#include "nkscape/io/file.hpp"
 #include "nkscape/model/loader.hpp"
 #include "nkscape/qsp/engine.hpp"
 #include "nkscape/qsp/scenario.hpp"
@@ -679,7 +680,17 @@ TEST(Engine, NonFiniteStartIsAModelInputError) {
     const auto dir = std::filesystem::temp_directory_path() / "nkscape-test-non-finite-start";
     std::filesystem::create_directories(dir);
     const auto file = dir / "s.toml";
-    std::ofstream(file) << "[scenario]\nname = \"o\"\nkind = \"simulate\"\nmodel = \"" NKSCAPE_SOURCE_DIR "/models/default.toml\"\n"
+    // A model file whose TNBC doubles every 1e-300 d (range removed: every value is legal on its
+    // own; [overrides] could not do this, they get the range check).
+    std::filesystem::remove_all(dir / "models");
+    std::filesystem::copy(NKSCAPE_SOURCE_DIR "/models", dir / "models", std::filesystem::copy_options::recursive);
+    std::string cells = io::readFile(dir / "models" / "cells.toml");
+    const std::string was = "value = 103, unit = \"d\", source = \"pmid:24895040 (Ryu et al. 2014 Eur Radiol; TNBC 103 ± 43 d)\", range = [60, 146]";
+    const auto at = cells.find(was);
+    ASSERT_NE(at, std::string::npos);
+    cells.replace(at, was.size(), "value = 1e-300, unit = \"d\", source = \"assumption: test\"");
+    std::ofstream(dir / "models" / "cells.toml") << cells;
+    std::ofstream(file) << "[scenario]\nname = \"o\"\nkind = \"simulate\"\nmodel = \"models/default.toml\"\n"
                         << R"(
 [simulation]
 duration = { value = 10, unit = "d" }
@@ -687,9 +698,6 @@ duration = { value = 10, unit = "d" }
 [tumour]
 cell_type = "TNBC"
 initial_cells = { value = 1e9, unit = "cell" }
-
-[overrides]
-"cell_type/TNBC/doubling_time" = { value = 1e-300, unit = "d" }
 )";
     const auto loaded = loadSimulationScenario(file);
     try {
