@@ -174,7 +174,14 @@ int runAssay(const std::string& scenarioPath, const std::string& outDir, long lo
         bar.emplace();
         options.progress = [&bar](std::size_t done, std::size_t total) { bar->update(done, total); };
     }
-    const assay::AssayResult result = assay::runAssay(loaded->model, sc, options);
+    assay::AssayResult result;
+    try {
+        result = assay::runAssay(loaded->model, sc, options);
+    } catch (const InputError& e) {  // found while running: still the scenario's (or its model's) fault
+        bar.reset();
+        std::cerr << "nkscape: error: " << scenarioPath << ": " << e.what() << "\n";
+        return kExitBadInput;
+    }
     bar.reset();
     const auto files = assay::writeAssayOutputs(std::filesystem::path(outDir), loaded->model, sc, result);
     if (!quiet) {
