@@ -3,11 +3,13 @@
 #               run the example killing assay (out/example-et-curve/) and the default TNBC tumour
 #               for a year (out/tnbc-untreated/)
 #   make test   install what is missing, build (Release), run the whole test suite
-# Both are idempotent. Other targets: asan (sanitiser build + tests), fuzz (loader fuzzer), bench.
+# Both are idempotent. Other targets: asan (sanitiser build + tests), fuzz (the model-loader and
+# the two scenario-reader fuzzers, each FUZZ_SECONDS or its own *_FUZZ_SECONDS), bench.
 
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 NKSCAPE  := build/release/apps/nkscape/nkscape
 FUZZ_SECONDS ?= 60
+SCENARIO_FUZZ_SECONDS ?= $(FUZZ_SECONDS)
 
 .PHONY: run test deps build asan fuzz bench docs clean validation
 
@@ -35,8 +37,10 @@ asan: deps
 
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz -j $(JOBS) --target fuzz_model_loader
+	@cmake --build --preset fuzz -j $(JOBS) --target fuzz_model_loader fuzz_assay_scenario fuzz_simulate_scenario
 	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_model_loader $(FUZZ_SECONDS)
+	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_assay_scenario $(SCENARIO_FUZZ_SECONDS) fuzz/corpus-assay fuzz/scenario.dict
+	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_simulate_scenario $(SCENARIO_FUZZ_SECONDS) fuzz/corpus-simulate fuzz/scenario.dict
 
 bench: build
 	@build/release/bench/nkscape_bench

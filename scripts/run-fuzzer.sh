@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Runs a libFuzzer target for a bounded time on a scratch copy of the seed corpus.
 #
-#   scripts/run-fuzzer.sh BINARY SECONDS
+#   scripts/run-fuzzer.sh BINARY SECONDS [SEEDS_DIR [DICT]]
 #
-# The seeds in fuzz/corpus/ are copied to build/fuzz-run/<target>/corpus/ (new inputs go there,
-# never into fuzz/corpus); crash, timeout, leak and OOM reproducers go to
+# The seeds (SEEDS_DIR, default fuzz/corpus/) are copied to build/fuzz-run/<target>/corpus/ (new
+# inputs go there, never into the seed folder); DICT defaults to fuzz/model.dict. Crash, timeout, leak and OOM reproducers go to
 # build/fuzz-run/<target>/artifacts/. Exit status: 0 if the run ended without a finding, 1 if it
 # found something (the log and the reproducer are printed), 2 on a usage error.
 # FUZZ_DETECT_LEAKS=0 turns off libFuzzer's per-input leak check (faster; leaks are then not findings).
 set -euo pipefail
 
-usage() { echo "usage: $0 BINARY SECONDS" >&2; exit 2; }
-[[ $# -eq 2 ]] || usage
+usage() { echo "usage: $0 BINARY SECONDS [SEEDS_DIR [DICT]]" >&2; exit 2; }
+[[ $# -ge 2 && $# -le 4 ]] || usage
 binary=$1
 seconds=$2
 [[ -x $binary ]] || { echo "run-fuzzer: '$binary' is not an executable (build it with: make fuzz)" >&2; exit 2; }
@@ -19,8 +19,8 @@ seconds=$2
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 name=$(basename "$binary")
-seeds=$root/fuzz/corpus
-dict=$root/fuzz/model.dict
+seeds=${3:-$root/fuzz/corpus}
+dict=${4:-$root/fuzz/model.dict}
 work=$root/build/fuzz-run/$name
 [[ -d $seeds ]] || { echo "run-fuzzer: no seed corpus at $seeds" >&2; exit 2; }
 
@@ -36,6 +36,9 @@ args=(
   -artifact_prefix="$work/artifacts/"
   -detect_leaks="${FUZZ_DETECT_LEAKS:-1}"
 )
+if [[ $# -ge 4 ]]; then
+  [[ -f $dict ]] || { echo "run-fuzzer: no dictionary at $dict" >&2; exit 2; }
+fi
 [[ -f $dict ]] && args+=(-dict="$dict")
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}

@@ -1,0 +1,5 @@
+# class: cli
+# args: assay tests/data/assay/tiny.toml --out /proc/x
+# exit: 2
+# must: cannot create --out folder /proc/x (reason), exit 2, checked before the run
+# why: --out /proc/x cannot be created: refuse before running the assay

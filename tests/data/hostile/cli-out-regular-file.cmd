@@ -1,0 +1,5 @@
+# class: cli
+# args: assay tests/data/assay/tiny.toml --out {file}
+# exit: 2
+# must: --out exists and is not a directory, exit 2
+# why: --out names an existing regular file: refuse before running

@@ -1,0 +1,5 @@
+# class: file
+# args: assay {fifo} --out {out}
+# exit: 2
+# must: cannot read scenario file: not a regular file, exit 2
+# why: the scenario path is a FIFO nobody writes to (hangs today): refuse without opening it for reading

@@ -1,0 +1,5 @@
+# class: message
+# args: assay tests/data/assay/tiny.toml --out {out} --threads 0
+# exit: 2
+# must: --threads must be a positive integer (names the allowed range in integers), exit 2
+# why: --threads 0 says "not in range 0.000000 to 1.79e308" today: say what is allowed
