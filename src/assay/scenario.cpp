@@ -222,7 +222,9 @@ public:
                 return std::nullopt;
             }
         }
-        if (!checkValue(q, *v, Sign::NonNegative, unit, entity, key)) return std::nullopt;
+        // A concentration a well can hold: 1e9 of the key's unit is far past any medium (1e9 nM is
+        // 1 M of antibody; 1e9 pg/mL is 1 mg/mL of a cytokine).
+        if (!checkValue(q, *v, Sign::NonNegative, unit, entity, key, 1e9, "docs/limits.md")) return std::nullopt;
         return v;
     }
 
@@ -276,7 +278,10 @@ public:
                     return std::nullopt;
                 }
                 const double v = units_.convertOrThrow(q.value, q.unit, unit);
-                if (!checkValue(q, v, Sign::NonNegative, unit, entity, key)) return std::nullopt;
+                // 1e8 molecules per cell is ~100 times the densest receptor or ligand measured; a
+                // factor level (1) of 1e6 is past any fold change the regulations describe.
+                const double max = unit == "1" ? 1e6 : 1e8;
+                if (!checkValue(q, v, Sign::NonNegative, unit, entity, key, max, "docs/limits.md")) return std::nullopt;
                 return v;
             };
         };

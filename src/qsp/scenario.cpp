@@ -39,6 +39,9 @@ constexpr double kMaxOutputRows = 1e6;       // ~1e6 rows x ~60 columns is a ~1 
 // 1e13 cells is about 10 kg of tumour, or a whole body's worth of a cell type: beyond any patient.
 constexpr double kMaxCells = 1e13;
 constexpr std::string_view kMaxCellsWhy = "about 10 kg of cells; docs/limits.md";
+// A clone's trait or ligand multiplier: 1e6-fold is beyond any measured over-expression.
+constexpr double kMaxMultiplier = 1e6;
+constexpr std::string_view kMaxMultiplierWhy = "a million-fold change; docs/limits.md";
 
 
 
@@ -233,7 +236,7 @@ private:
                 for (auto&& [k, v] : *tab) {
                     const std::string name(k.str());
                     const std::string dotted = "ligands." + name;
-                    auto mult = quantity(v, "1", Sign::NonNegative, entity, dotted);
+                    auto mult = quantity(v, "1", Sign::NonNegative, entity, dotted, kMaxMultiplier, kMaxMultiplierWhy);
                     auto idx = resolve(name, Kind::Ligand, loc(k), entity, dotted, "ligands multiplies the founding clone's ligand levels");
                     if (!mult || !idx) continue;
                     if (std::any_of(c.ligandMultipliers.begin(), c.ligandMultipliers.end(), [&](const auto& e) { return e.first == *idx; })) {
@@ -262,7 +265,7 @@ private:
         for (auto&& [k, v] : *tab) {
             const std::string name(k.str());
             const std::string dotted = "traits." + name;
-            auto mult = quantity(v, "1", Sign::NonNegative, entity, dotted);
+            auto mult = quantity(v, "1", Sign::NonNegative, entity, dotted, kMaxMultiplier, kMaxMultiplierWhy);
             if (!m_) continue;
             const auto ref = m_->find(name);
             if (!ref || (ref->kind != Kind::Ligand && ref->kind != Kind::Factor && ref->kind != Kind::Mediator)) {
@@ -320,9 +323,10 @@ private:
         if (const toml::node* n = t.get("initial_cells"))
             if (auto v = quantity(*n, "cell", Sign::NonNegative, entity, "initial_cells", kMaxCells, kMaxCellsWhy)) p.initialCells = *v;
         if (const toml::node* n = t.get("influx"))
-            if (auto v = quantity(*n, "cell/d", Sign::NonNegative, entity, "influx")) p.influxPerDay = *v;
+            if (auto v = quantity(*n, "cell/d", Sign::NonNegative, entity, "influx", kMaxCells, kMaxCellsWhy)) p.influxPerDay = *v;
         if (const toml::node* n = t.get("influx_per_tumour_cell"))
-            if (auto v = quantity(*n, "1/d", Sign::NonNegative, entity, "influx_per_tumour_cell")) p.influxPerTumourCell = *v;
+            if (auto v = quantity(*n, "1/d", Sign::NonNegative, entity, "influx_per_tumour_cell", 100.0, "recruited cells per tumour cell and day; docs/limits.md"))
+                p.influxPerTumourCell = *v;
         if (const toml::node* n = t.get("blood")) {
             if (const auto* b = n->as_boolean()) {
                 p.blood = b->get();
@@ -373,9 +377,9 @@ private:
         const std::string entity = "[patient]";
         checkKeys(t, entity, "", {"weight", "surface"}, "[patient]");
         if (const toml::node* n = t.get("weight"))
-            if (auto v = quantity(*n, "kg", Sign::Positive, entity, "weight")) s.body.weight_kg = *v;
+            if (auto v = quantity(*n, "kg", Sign::Positive, entity, "weight", 500.0, "a patient; docs/limits.md")) s.body.weight_kg = *v;
         if (const toml::node* n = t.get("surface"))
-            if (auto v = quantity(*n, "m2", Sign::Positive, entity, "surface")) s.body.surface_m2 = *v;
+            if (auto v = quantity(*n, "m2", Sign::Positive, entity, "surface", 5.0, "a patient; docs/limits.md")) s.body.surface_m2 = *v;
     }
 
     // ---- [[dose]] --------------------------------------------------------------------------------
@@ -406,7 +410,7 @@ private:
         if (auto v = text(t, "infusion", entity, false)) spec.infusion = d.infusion = *v;
         else if (t.get("infusion")) ok = false;
         if (const toml::node* n = t.get("start")) {
-            if (auto v = quantity(*n, "d", Sign::NonNegative, entity, "start")) spec.startDay = d.startDay = *v;
+            if (auto v = quantity(*n, "d", Sign::NonNegative, entity, "start", kMaxSimulatedDays * 10, "docs/limits.md")) spec.startDay = d.startDay = *v;
             else ok = false;
         }
         if (!therapy || !ok) return;
