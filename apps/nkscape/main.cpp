@@ -136,6 +136,8 @@ int runAssay(const std::string& scenarioPath, const std::string& outDir, int thr
         return kExitBadInput;
     }
     const auto& sc = loaded->scenario;
+    // Before the computation: an unusable --out is refused now (exit 2), not after it.
+    io::RunFolder run(std::filesystem::path(outDir), "assay");
     const char* ci = std::getenv("CI");
     const bool showProgress = !quiet && ::isatty(::fileno(stderr)) && !(ci && *ci);
     assay::AssayOptions options;
@@ -147,7 +149,7 @@ int runAssay(const std::string& scenarioPath, const std::string& outDir, int thr
     }
     const assay::AssayResult result = assay::runAssay(loaded->model, sc, options);
     bar.reset();
-    const auto files = assay::writeAssayOutputs(std::filesystem::path(outDir), loaded->model, sc, result);
+    const auto files = assay::writeAssayOutputs(run, loaded->model, sc, result);
     if (!quiet) {
         std::size_t wells = 0;
         for (const auto& c : result.conditions)
@@ -178,6 +180,8 @@ int runSimulate(const std::string& scenarioPath, const std::string& outDir, bool
         std::cerr << fmt::format("{}: {} error{}\n", scenarioPath, e.diagnostics().size(), e.diagnostics().size() == 1 ? "" : "s");
         return kExitBadInput;
     }
+    // Before the computation: an unusable --out is refused now (exit 2), not after it.
+    io::RunFolder run(std::filesystem::path(outDir), "simulate");
     const auto start = std::chrono::steady_clock::now();
     qsp::SimulationResult result;
     try {
@@ -187,7 +191,7 @@ int runSimulate(const std::string& scenarioPath, const std::string& outDir, bool
         return kExitFailure;
     }
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const auto files = qsp::writeSimulationOutputs(std::filesystem::path(outDir), *loaded, result, wall);
+    const auto files = qsp::writeSimulationOutputs(run, *loaded, result, wall);
     if (!quiet) {
         fmt::print("simulate '{}': {:g} d, {} output times, {} steps in {:.2f} s\n", loaded->name, loaded->spec.durationDays,
                    result.times.size(), result.stats.steps, wall);
