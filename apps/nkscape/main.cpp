@@ -150,6 +150,10 @@ int reportScenarioErrors(const std::string& scenarioPath, const nkscape::model::
 int runAssay(const std::string& scenarioPath, const std::string& outDir, long long threadsArg, const RunLimitOptions& limitOptions,
              bool quiet) {
     using namespace nkscape;
+    // The command line first (cheap, and wrong whatever the scenario says). Not given: OpenMP's
+    // default (OMP_NUM_THREADS or the cores), capped like a given count.
+    const int threads = threadsArg == kThreadsNotGiven ? std::min(io::maxThreads(), assay::defaultThreads()) : io::checkThreads(threadsArg);
+    const io::ResourceLimits limits = limitOptions.limits();
     std::optional<assay::LoadedAssayScenario> loaded;
     try {
         loaded = assay::loadAssayScenario(std::filesystem::path(scenarioPath));
@@ -157,14 +161,13 @@ int runAssay(const std::string& scenarioPath, const std::string& outDir, long lo
         return reportScenarioErrors(scenarioPath, e);
     }
     const auto& sc = loaded->scenario;
-    // 0: not given (OpenMP's default: OMP_NUM_THREADS or the cores, capped like a given count).
-    const int threads = threadsArg == kThreadsNotGiven ? std::min(io::maxThreads(), assay::defaultThreads()) : io::checkThreads(threadsArg);
-    const io::ResourceLimits limits = limitOptions.limits();
     try {
         io::checkBudget(assay::estimateResources(loaded->model, sc, threads), limits);
     } catch (const model::ModelError& e) {
         return reportScenarioErrors(scenarioPath, e);
     }
+    // Before the computation: an unusable --out is refused now (exit 2), not after it.
+    io::RunFolder run(std::filesystem::path(outDir), "assay");
     const char* ci = std::getenv("CI");
     const bool showProgress = !quiet && ::isatty(::fileno(stderr)) && !(ci && *ci);
     assay::AssayOptions options;
@@ -183,7 +186,7 @@ int runAssay(const std::string& scenarioPath, const std::string& outDir, long lo
         return kExitBadInput;
     }
     bar.reset();
-    const auto files = assay::writeAssayOutputs(std::filesystem::path(outDir), loaded->model, sc, result);
+    const auto files = assay::writeAssayOutputs(run, loaded->model, sc, result);
     if (!quiet) {
         std::size_t wells = 0;
         for (const auto& c : result.conditions)
@@ -206,6 +209,7 @@ int runAssay(const std::string& scenarioPath, const std::string& outDir, long lo
 
 int runSimulate(const std::string& scenarioPath, const std::string& outDir, const RunLimitOptions& limitOptions, bool quiet) {
     using namespace nkscape;
+    const io::ResourceLimits limits = limitOptions.limits();  // the command line first
     std::optional<qsp::LoadedSimulationScenario> loaded;
     try {
         loaded = qsp::loadSimulationScenario(std::filesystem::path(scenarioPath));
@@ -213,10 +217,12 @@ int runSimulate(const std::string& scenarioPath, const std::string& outDir, cons
         return reportScenarioErrors(scenarioPath, e);
     }
     try {
-        io::checkBudget(qsp::estimateResources(*loaded), limitOptions.limits());
+        io::checkBudget(qsp::estimateResources(*loaded), limits);
     } catch (const model::ModelError& e) {
         return reportScenarioErrors(scenarioPath, e);
     }
+    // Before the computation: an unusable --out is refused now (exit 2), not after it.
+    io::RunFolder run(std::filesystem::path(outDir), "simulate");
     const auto start = std::chrono::steady_clock::now();
     qsp::SimulationResult result;
     try {
@@ -230,7 +236,7 @@ int runSimulate(const std::string& scenarioPath, const std::string& outDir, cons
     }
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     for (const auto& w : result.warnings) std::cerr << "nkscape: warning: " << scenarioPath << ": " << w << "\n";
-    const auto files = qsp::writeSimulationOutputs(std::filesystem::path(outDir), *loaded, result, wall);
+    const auto files = qsp::writeSimulationOutputs(run, *loaded, result, wall);
     if (!quiet) {
         fmt::print("simulate '{}': {:g} d, {} output times, {} steps in {:.2f} s\n", loaded->name, loaded->spec.durationDays,
                    result.times.size(), result.stats.steps, wall);

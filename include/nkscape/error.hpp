@@ -27,6 +27,14 @@ public:
     using Error::Error;
 };
 
+/// A bug in nkscape itself: an invariant of the code does not hold (for example a result about to
+/// be written holds NaN or infinity, which no output may contain). Never the user's fault; the CLI
+/// maps it to exit 1.
+class InternalError : public Error {
+public:
+    explicit InternalError(const std::string& what) : Error("internal error: " + what) {}
+};
+
 /// A unit string does not parse, or two units do not convert.
 class UnitError : public InputError {
 public:

@@ -651,8 +651,12 @@ std::string curveCsv(const CompiledModel& m, const AssayScenario& sc, const Assa
         const auto& cond = sc.conditions.at(c);
         for (const auto& r : res.conditions[c].ratios) {
             const Interval& iv = r.*field;
+            // One replicate has no spread: its interval is undefined, written as empty fields on
+            // purpose (confidenceInterval95 gives low = high = mean there).
+            const bool hasCi = r.wells.size() >= 2;
             t.addRow({cond.name, m.entities(Kind::CellType).at(cond.effector).name, m.entities(Kind::CellType).at(cond.target).name, r.etRatio,
-                      iv.mean, iv.low, iv.high, static_cast<std::int64_t>(r.wells.size())});
+                      iv.mean, hasCi ? io::CsvCell{iv.low} : io::csvMissing(), hasCi ? io::CsvCell{iv.high} : io::csvMissing(),
+                      static_cast<std::int64_t>(r.wells.size())});
         }
     }
     return t.str();
@@ -679,6 +683,7 @@ std::string ifngCsv(const CompiledModel& m, const AssayScenario& sc, const Assay
 io::Json summaryJson(const CompiledModel& m, const AssayScenario& sc, const AssayResult& res) {
     using io::Json;
     using io::jsonNumber;
+    using io::jsonOptional;
     auto name = [&](Kind k, Index i) { return m.entities(k).at(i).name; };
     auto named = [&](Kind k, const std::vector<IndexedValue>& v) {
         Json j = Json::object();
@@ -789,27 +794,29 @@ io::Json summaryJson(const CompiledModel& m, const AssayScenario& sc, const Assa
             nkTotal += rNk;
             nkNoKill += rNoKill;
             nonkillers += rNon;
-            const double nan = std::nan("");
+            // A statistic with a zero denominator (no kills, no NK cells) is undefined: null, on purpose.
+            const std::optional<double> none;
+            const bool hasCi = r.wells.size() >= 2;  // one replicate: no interval (see curveCsv)
             byRatio.push_back({{"et_ratio", r.etRatio},
                                {"effectors_per_well", r.wells.empty() ? 0u : r.wells.front().effectors},
-                               {"lysis_pct", {{"mean", jsonNumber(r.lysisPct.mean)}, {"ci_low", jsonNumber(r.lysisPct.low)}, {"ci_high", jsonNumber(r.lysisPct.high)}}},
-                               {"ifng", {{"mean", jsonNumber(r.ifng.mean)}, {"ci_low", jsonNumber(r.ifng.low)}, {"ci_high", jsonNumber(r.ifng.high)}, {"unit", res.ifngUnit}}},
-                               {"top10pct_kill_share", jsonNumber(rWith ? rShare / static_cast<double>(rWith) : nan)},
-                               {"fraction_nk_without_kill", jsonNumber(rNk > 0 ? rNoKill / rNk : nan)},
-                               {"fraction_nonkillers_drawn", jsonNumber(rNk > 0 ? rNon / rNk : nan)},
-                               {"kills_per_well", jsonNumber(r.wells.empty() ? nan : rKills / static_cast<double>(r.wells.size()))},
-                               {"fraction_nk_serial_killers", jsonNumber(rNk > 0 ? rSerial / rNk : nan)},
-                               {"serial_killer_kill_share", jsonNumber(rKills > 0 ? rSerialKills / rKills : nan)},
-                               {"contacts_per_nk", jsonNumber(rNk > 0 ? rContacts / rNk : nan)},
+                               {"lysis_pct", {{"mean", jsonNumber(r.lysisPct.mean)}, {"ci_low", jsonOptional(hasCi ? r.lysisPct.low : none)}, {"ci_high", jsonOptional(hasCi ? r.lysisPct.high : none)}}},
+                               {"ifng", {{"mean", jsonNumber(r.ifng.mean)}, {"ci_low", jsonOptional(hasCi ? r.ifng.low : none)}, {"ci_high", jsonOptional(hasCi ? r.ifng.high : none)}, {"unit", res.ifngUnit}}},
+                               {"top10pct_kill_share", jsonOptional(rWith ? rShare / static_cast<double>(rWith) : none)},
+                               {"fraction_nk_without_kill", jsonOptional(rNk > 0 ? rNoKill / rNk : none)},
+                               {"fraction_nonkillers_drawn", jsonOptional(rNk > 0 ? rNon / rNk : none)},
+                               {"kills_per_well", jsonOptional(r.wells.empty() ? none : rKills / static_cast<double>(r.wells.size()))},
+                               {"fraction_nk_serial_killers", jsonOptional(rNk > 0 ? rSerial / rNk : none)},
+                               {"serial_killer_kill_share", jsonOptional(rKills > 0 ? rSerialKills / rKills : none)},
+                               {"contacts_per_nk", jsonOptional(rNk > 0 ? rContacts / rNk : none)},
                                {"max_kills_per_nk", maxKills}});
         }
-        const double nan = std::nan("");
-        jc["top10pct_kill_share"] = {{"mean", jsonNumber(withKills ? shareSum / static_cast<double>(withKills) : nan)},
+        const std::optional<double> none;
+        jc["top10pct_kill_share"] = {{"mean", jsonOptional(withKills ? shareSum / static_cast<double>(withKills) : none)},
                                      {"wells_with_kills", withKills},
                                      {"definition", "share of a well's kills made by its top ceil(10 % of N_E) NK cells, mean over wells with kills"}};
-        jc["fraction_nk_without_kill"] = jsonNumber(nkTotal > 0 ? nkNoKill / nkTotal : nan);
-        jc["fraction_nonkillers_drawn"] = jsonNumber(nkTotal > 0 ? nonkillers / nkTotal : nan);
-        jc["serial_killer_kill_share"] = jsonNumber(kills > 0 ? serialKills / kills : nan);
+        jc["fraction_nk_without_kill"] = jsonOptional(nkTotal > 0 ? nkNoKill / nkTotal : none);
+        jc["fraction_nonkillers_drawn"] = jsonOptional(nkTotal > 0 ? nonkillers / nkTotal : none);
+        jc["serial_killer_kill_share"] = jsonOptional(kills > 0 ? serialKills / kills : none);
         jc["by_ratio"] = byRatio;
         results.push_back(jc);
     }
@@ -817,26 +824,24 @@ io::Json summaryJson(const CompiledModel& m, const AssayScenario& sc, const Assa
     return j;
 }
 
-std::vector<std::filesystem::path> writeAssayOutputs(const std::filesystem::path& dir, const CompiledModel& m, const AssayScenario& sc,
+std::vector<std::filesystem::path> writeAssayOutputs(io::RunFolder& run, const CompiledModel& m, const AssayScenario& sc,
                                                      const AssayResult& res) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) throw IoError("cannot create output folder '" + dir.string() + "': " + ec.message());
-    std::vector<std::filesystem::path> written;
-    io::writeFileAtomic(dir / "lysis.csv", lysisCsv(m, sc, res));
-    written.push_back(dir / "lysis.csv");
-    if (!res.ifngUnit.empty()) {
-        io::writeFileAtomic(dir / "ifng.csv", ifngCsv(m, sc, res));
-        written.push_back(dir / "ifng.csv");
-    }
+    // Every file is rendered before the first is staged: a refused value (NaN) stops the run
+    // before anything is written.
+    const std::string lysis = lysisCsv(m, sc, res);
+    std::string ifng;
+    if (!res.ifngUnit.empty()) ifng = ifngCsv(m, sc, res);
     io::Json summary = summaryJson(m, sc, res);
-    io::Json files = io::Json::array();
-    for (const auto& p : written) files.push_back(p.filename().string());
+    io::Json files = io::Json::array({"lysis.csv"});
+    if (!res.ifngUnit.empty()) files.push_back("ifng.csv");
     files.push_back("summary.json");
     summary["outputs"] = files;
-    io::writeJsonFile(dir / "summary.json", summary);
-    written.push_back(dir / "summary.json");
-    return written;
+    const std::string summaryText = io::jsonText(summary);
+
+    run.add("lysis.csv", lysis);
+    if (!res.ifngUnit.empty()) run.add("ifng.csv", ifng);
+    run.add("summary.json", summaryText);
+    return run.commit();
 }
 
 }  // namespace nkscape::assay

@@ -1,5 +1,5 @@
-// Output files of `nkscape simulate`: timeseries.csv, events.csv and summary.json, each written
-// atomically, with the immunoediting phases of the tumour (analysis/immunoediting.hpp).
+// Output files of `nkscape simulate`: timeseries.csv, events.csv and summary.json, written as one
+// run folder (io/run.hpp), with the immunoediting phases of the tumour (analysis/immunoediting.hpp).
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include "nkscape/analysis/immunoediting.hpp"
 #include "nkscape/error.hpp"
 #include "nkscape/io/csv.hpp"
-#include "nkscape/io/file.hpp"
+#include "nkscape/io/run.hpp"
 #include "nkscape/io/json.hpp"
 #include "nkscape/qsp/scenario.hpp"
 #include "nkscape/version.hpp"
@@ -83,11 +83,8 @@ std::string compositionText(const std::vector<analysis::CloneFraction>& fraction
 
 }  // namespace
 
-std::vector<std::filesystem::path> writeSimulationOutputs(const std::filesystem::path& dir, const LoadedSimulationScenario& l,
+std::vector<std::filesystem::path> writeSimulationOutputs(io::RunFolder& run, const LoadedSimulationScenario& l,
                                                           const SimulationResult& r, double wallSeconds) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) throw IoError("cannot create output folder '" + dir.string() + "': " + ec.message());
     const auto& m = l.model;
 
     // Immunoediting phases; a trajectory too short or too coarse to classify is reported, not fatal.
@@ -230,7 +227,10 @@ std::vector<std::filesystem::path> writeSimulationOutputs(const std::filesystem:
             windows.push_back({{"start_d", io::jsonNumber(w.start_d)},
                                {"end_d", io::jsonNumber(w.end_d)},
                                {"phase", std::string(analysis::phaseName(w.phase))},
-                               {"growth_rate_per_d", io::jsonNumber(w.growthRate_per_d)},
+                               // NaN by contract when the window has fewer than two samples with
+                               // cells (an eliminated tumour): undefined, so null on purpose.
+                               {"growth_rate_per_d", io::jsonOptional(std::isnan(w.growthRate_per_d) ? std::nullopt
+                                                                                                     : std::optional<double>(w.growthRate_per_d))},
                                {"mean_cells", io::jsonNumber(w.meanCells)},
                                {"end_cells", io::jsonNumber(w.endCells)}});
         Json changes = Json::array();
@@ -253,11 +253,11 @@ std::vector<std::filesystem::path> writeSimulationOutputs(const std::filesystem:
     j["warnings"] = warnings;
     j["wall_seconds"] = io::jsonNumber(wallSeconds);
 
-    const std::vector<std::filesystem::path> files{dir / "timeseries.csv", dir / "events.csv", dir / "summary.json"};
-    io::writeFileAtomic(files[0], series.str());
-    io::writeFileAtomic(files[1], eventTable.str());
-    io::writeJsonFile(files[2], j);
-    return files;
+    // Everything is rendered above, so a refused value (NaN) has stopped the run before any write.
+    run.add("timeseries.csv", series.str());
+    run.add("events.csv", eventTable.str());
+    run.add("summary.json", io::jsonText(j));
+    return run.commit();
 }
 
 }  // namespace nkscape::qsp

@@ -411,7 +411,9 @@ TEST(AssayOutputs, CsvAndSummaryHaveTheDocumentedShape) {
               "condition,effector,target,et_ratio,ifng_mean_pg_per_mL,ifng_ci_low_pg_per_mL,ifng_ci_high_pg_per_mL,replicates");
 
     const fs::path dir = fs::temp_directory_path() / ("nkscape-assay-out-" + std::to_string(::getpid()));
-    const auto files = writeAssayOutputs(dir, testModel(), s, r);
+    fs::remove_all(dir);
+    io::RunFolder run(dir, "assay");
+    const auto files = writeAssayOutputs(run, testModel(), s, r);
     EXPECT_EQ(files.size(), 3u);
     EXPECT_EQ(io::readFile(dir / "lysis.csv"), lysis);
     const auto j = nlohmann::json::parse(io::readFile(dir / "summary.json"));

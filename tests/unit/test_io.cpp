@@ -124,9 +124,27 @@ TEST(Csv, QuotesOnlyWhatNeedsIt) {
     EXPECT_EQ(io::csvField("HLA-E high + monalizumab"), "HLA-E high + monalizumab");
     EXPECT_EQ(io::csvField("a,b"), "\"a,b\"");
     EXPECT_EQ(io::csvField("say \"hi\""), "\"say \"\"hi\"\"\"");
-    EXPECT_EQ(io::csvField("two\nlines"), "\"two\nlines\"");
     EXPECT_EQ(io::csvField(" padded"), "\" padded\"");
     EXPECT_EQ(io::csvField(""), "");
+}
+
+TEST(Csv, ControlCharactersAreEscapedVisibly) {
+    EXPECT_EQ(io::csvField("two\nlines"), "two\\x0Alines");
+    EXPECT_EQ(io::csvField("tab\there"), "tab\\x09here");
+    EXPECT_EQ(io::csvField(std::string_view("nul\0x", 5)), "nul\\x00x");
+    EXPECT_EQ(io::csvField("del\x7f"), "del\\x7F");
+    EXPECT_EQ(io::csvField("cr\r,lf"), "\"cr\\x0D,lf\"");
+    EXPECT_EQ(io::csvField("\x1b[31mred"), "\\x1B[31mred");
+    // Every record is one line: no raw byte below 0x20 survives.
+    for (int c = 0; c < 0x20; ++c) {
+        const std::string out = io::csvField(std::string(1, static_cast<char>(c)));
+        for (char o : out) EXPECT_GE(static_cast<unsigned char>(o), 0x20u) << "control " << c;
+    }
+}
+
+TEST(Csv, PaddingIsQuoted) {
+    EXPECT_EQ(io::csvField("padded "), "\"padded \"");
+    EXPECT_EQ(io::csvField("\tpadded"), "\\x09padded");  // escaped, so no longer white space
 }
 
 TEST(Csv, NumbersArePercentTenGWithADot) {
@@ -137,9 +155,9 @@ TEST(Csv, NumbersArePercentTenGWithADot) {
     EXPECT_EQ(io::csvNumber(123456789012.0), "1.23456789e+11");
     EXPECT_EQ(io::csvNumber(20), "20");
     EXPECT_EQ(io::csvNumber(-2.5), "-2.5");
-    EXPECT_EQ(io::csvNumber(std::nan("")), "NaN");
-    EXPECT_EQ(io::csvNumber(std::numeric_limits<double>::infinity()), "Inf");
-    EXPECT_EQ(io::csvNumber(-std::numeric_limits<double>::infinity()), "-Inf");
+    EXPECT_THROW((void)io::csvNumber(std::nan("")), InternalError);
+    EXPECT_THROW((void)io::csvNumber(std::numeric_limits<double>::infinity()), InternalError);
+    EXPECT_THROW((void)io::csvNumber(-std::numeric_limits<double>::infinity()), InternalError);
     // A comma-decimal locale must not change the output.
     if (std::setlocale(LC_ALL, "de_DE.UTF-8") || std::setlocale(LC_ALL, "fr_FR.UTF-8")) {
         EXPECT_EQ(io::csvNumber(2.5), "2.5");
@@ -156,10 +174,24 @@ TEST(Csv, TableRendersHeaderAndRows) {
     EXPECT_THROW(t.addRow({std::string("short")}), InputError);
 }
 
-TEST(Json, TextKeepsKeyOrderAndNullsNonFiniteNumbers) {
+TEST(Csv, NonFiniteIsRefusedAndMissingIsAnEmptyField) {
+    io::CsvTable t({"condition", "ci_low", "n"});
+    EXPECT_THROW(t.addRow({std::string("a"), std::nan(""), std::int64_t{1}}), InternalError);
+    EXPECT_THROW(t.addRow({std::string("a"), -std::numeric_limits<double>::infinity(), std::int64_t{1}}), InternalError);
+    EXPECT_EQ(t.rows(), 0u);  // a refused row leaves nothing behind
+    t.addRow({std::string("a"), io::csvMissing(), std::int64_t{1}});
+    t.addRow({std::string("b"), io::csvOptional(std::nullopt), std::int64_t{1}});
+    t.addRow({std::string("c"), io::csvOptional(0.5), std::int64_t{2}});
+    EXPECT_EQ(t.str(), "condition,ci_low,n\na,,1\nb,,1\nc,0.5,2\n");
+}
+
+TEST(Json, TextKeepsKeyOrderAndRefusesNonFiniteNumbers) {
+    EXPECT_THROW((void)io::jsonNumber(std::nan("")), InternalError);
+    EXPECT_THROW((void)io::jsonNumber(std::numeric_limits<double>::infinity()), InternalError);
+    EXPECT_THROW((void)io::jsonOptional(std::nan("")), InternalError);
     io::Json j;
     j["zeta"] = 1;
-    j["alpha"] = io::jsonNumber(std::nan(""));
+    j["alpha"] = io::jsonOptional(std::nullopt);
     j["beta"] = io::jsonNumber(0.25);
     EXPECT_EQ(io::jsonText(j), "{\n  \"zeta\": 1,\n  \"alpha\": null,\n  \"beta\": 0.25\n}\n");
 }

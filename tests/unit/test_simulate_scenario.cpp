@@ -196,7 +196,8 @@ TEST(SimulateScenario, TnbcUntreatedGrowsAndWritesOutputs) {
 
     const auto dir = std::filesystem::temp_directory_path() / "nkscape-test-simulate-scenario";
     std::filesystem::remove_all(dir);
-    const auto files = writeSimulationOutputs(dir, loaded, r, 0.5);
+    io::RunFolder run(dir, "simulate");
+    const auto files = writeSimulationOutputs(run, loaded, r, 0.5);
     ASSERT_EQ(files.size(), 3u);
     const std::string series = io::readFile(dir / "timeseries.csv");
     EXPECT_EQ(series.rfind("time_d,tumour.cells [cell],clone.founding [cell],\"clone.HLA-I loss, HLA-E up [cell]\",", 0), 0u);

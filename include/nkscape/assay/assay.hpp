@@ -19,6 +19,7 @@
 #include "nkscape/assay/scenario.hpp"
 #include "nkscape/io/budget.hpp"
 #include "nkscape/io/json.hpp"
+#include "nkscape/io/run.hpp"
 #include "nkscape/model/model.hpp"
 
 namespace nkscape::assay {
@@ -131,10 +132,13 @@ struct AssayResult {
 /// threads, wall time and, per condition and ratio, the serial-killing statistics.
 [[nodiscard]] io::Json summaryJson(const model::CompiledModel& model, const AssayScenario& scenario, const AssayResult& result);
 
-/// Writes lysis.csv, ifng.csv (when the model has an IFN-g mediator) and summary.json into `dir`
-/// (created if missing), each with io::writeFileAtomic. Returns the files written.
-/// \throws IoError naming the file that could not be written.
-std::vector<std::filesystem::path> writeAssayOutputs(const std::filesystem::path& dir, const model::CompiledModel& model,
+/// Adds lysis.csv, ifng.csv (when the model has an IFN-g mediator) and summary.json to `run` and
+/// commits it: the output folder then holds this whole run (io/run.hpp). Create `run` before
+/// runAssay(), so that an unusable output folder is refused before the computation. Returns the
+/// files written, under the run's target.
+/// \throws IoError naming the file or folder that could not be written; InternalError if a result
+///         holds NaN or infinity (nothing is written then).
+std::vector<std::filesystem::path> writeAssayOutputs(io::RunFolder& run, const model::CompiledModel& model,
                                                      const AssayScenario& scenario, const AssayResult& result);
 
 }  // namespace nkscape::assay

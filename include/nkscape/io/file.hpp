@@ -1,8 +1,9 @@
 #pragma once
 /// \file
-/// Writing result files safely. Every output of nkscape goes through writeFileAtomic(): a reader
-/// (or a crash, or a full disk) sees either the previous file or the complete new one under the
-/// final name, never half a file.
+/// Writing files safely. A single file (a generated document, a test fixture) goes through
+/// writeFileAtomic(): a reader (or a crash, or a full disk) sees either the previous file or the
+/// complete new one under the final name, never half a file. An engine's output folder, several
+/// files that belong together, goes through io::RunFolder (run.hpp) instead.
 
 #include <cstddef>
 #include <filesystem>

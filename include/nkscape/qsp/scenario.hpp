@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nkscape/io/budget.hpp"
+#include "nkscape/io/run.hpp"
 #include "nkscape/model/model.hpp"
 #include "nkscape/qsp/engine.hpp"
 #include "nkscape/qsp/pk.hpp"
@@ -78,15 +79,18 @@ struct LoadedSimulationScenario {
 /// for io::checkBudget before the run (docs/limits.md).
 [[nodiscard]] io::ResourceEstimate estimateResources(const LoadedSimulationScenario& loaded);
 
-/// Writes, into `dir` (created if missing), each file with io::writeFileAtomic:
+/// Adds to `run`, then commits it (the output folder then holds this whole run, io/run.hpp):
 ///   timeseries.csv  time_d, then one column per result column, header "name [unit]";
 ///   events.csv      time_d,kind,detail: the engine's events and the immunoediting phase changes
 ///                   (kind "phase");
 ///   summary.json    scenario, model, nkscape version, resolved inputs, solver statistics, final
 ///                   state, immunoediting phases, wall time.
-/// `wallSeconds` is the simulation's wall time. Returns the paths written.
-/// \throws IoError naming the file that could not be written.
-std::vector<std::filesystem::path> writeSimulationOutputs(const std::filesystem::path& dir, const LoadedSimulationScenario& loaded,
+/// Create `run` before simulate(), so that an unusable output folder is refused before the
+/// computation. `wallSeconds` is the simulation's wall time. Returns the paths written, under the
+/// run's target.
+/// \throws IoError naming the file or folder that could not be written; InternalError if a result
+///         holds NaN or infinity (nothing is written then).
+std::vector<std::filesystem::path> writeSimulationOutputs(io::RunFolder& run, const LoadedSimulationScenario& loaded,
                                                           const SimulationResult& result, double wallSeconds = 0);
 
 }  // namespace nkscape::qsp
