@@ -31,7 +31,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitBadInput = 2;
-constexpr long long kThreadsNotGiven = std::numeric_limits<long long>::min();
 
 std::string defaultModelPath() {
     if (const char* env = std::getenv("NKSCAPE_MODEL"); env && *env) return env;
@@ -147,12 +146,12 @@ int reportScenarioErrors(const std::string& scenarioPath, const nkscape::model::
     return kExitBadInput;
 }
 
-int runAssay(const std::string& scenarioPath, const std::string& outDir, long long threadsArg, const RunLimitOptions& limitOptions,
+int runAssay(const std::string& scenarioPath, const std::string& outDir, const std::optional<std::string>& threadsArg, const RunLimitOptions& limitOptions,
              bool quiet) {
     using namespace nkscape;
     // The command line first (cheap, and wrong whatever the scenario says). Not given: OpenMP's
     // default (OMP_NUM_THREADS or the cores), capped like a given count.
-    const int threads = threadsArg == kThreadsNotGiven ? std::min(io::maxThreads(), assay::defaultThreads()) : io::checkThreads(threadsArg);
+    const int threads = threadsArg ? io::parseThreads(*threadsArg) : std::min(io::maxThreads(), assay::defaultThreads());
     const io::ResourceLimits limits = limitOptions.limits();
     std::optional<assay::LoadedAssayScenario> loaded;
     try {
@@ -285,14 +284,14 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
 
     auto* assayCmd = app.add_subcommand("assay", "Run an in-silico killing assay scenario; write lysis.csv, ifng.csv and summary.json");
     std::string scenarioPath, outDir;
-    long long threads = kThreadsNotGiven;
+    std::string threads;  // parsed by io::parseThreads: one message for every wrong value
     bool assayQuiet = false;
     RunLimitOptions assayLimits, simLimits;
     const std::string allowLargeHelp = "Lift the work limits of docs/limits.md (the memory limit still applies)";
     const std::string maxMemoryHelp = "Largest estimated peak memory to accept, e.g. 8G (default 4G; docs/limits.md)";
     assayCmd->add_option("SCENARIO", scenarioPath, "Assay scenario file (TOML, docs/assay.md)")->required();
     assayCmd->add_option("-o,--out", outDir, "Output folder (created if missing)")->required();
-    assayCmd->add_option("-t,--threads", threads,
+    auto* threadsOption = assayCmd->add_option("-t,--threads", threads,
                          "Worker threads, 1 to 4 per core (default: OMP_NUM_THREADS or all cores); results do not depend on it");
     assayCmd->add_flag("--allow-large", assayLimits.allowLarge, allowLargeHelp);
     assayCmd->add_option("--max-memory", assayLimits.maxMemory, maxMemoryHelp);
@@ -317,7 +316,8 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     try {
         if (*validate) return runValidate(validateFiles, quiet);
         if (*describe) return runDescribe(modelPath, what, markdown);
-        if (*assayCmd) return runAssay(scenarioPath, outDir, threads, assayLimits, assayQuiet);
+        if (*assayCmd)
+            return runAssay(scenarioPath, outDir, threadsOption->count() ? std::optional<std::string>(threads) : std::nullopt, assayLimits, assayQuiet);
         if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simLimits, simQuiet);
     } catch (const nkscape::model::ModelError& e) {
         std::cerr << e.what() << "\n";

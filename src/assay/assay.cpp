@@ -613,7 +613,7 @@ io::ResourceEstimate estimateResources(const CompiledModel& m, const AssayScenar
     w.what = "NK-target encounters";
     w.amount = encounters;
     w.limit = kMaxAssayEncounters;
-    w.detail = io::formatCount(wells) + " wells, " + io::formatCount(nkCells * wellsPerRatio) + " NK cells in all, " +
+    w.detail = io::formatCount(wells) + (wells == 1 ? " well, " : " wells, ") + io::formatCount(nkCells * wellsPerRatio) + " NK cells in all, " +
                io::formatCount(rate) + " encounters per NK cell and hour, " + io::formatCount(sc.durationHours) + " h";
     w.where = sc.where;
     w.entity = "[assay]";
@@ -632,8 +632,8 @@ io::ResourceEstimate estimateResources(const CompiledModel& m, const AssayScenar
 #endif
     // ~600 bytes per well: its result, its lines in summary.json.
     e.memoryBytes = 64.0 * 1024 * 1024 + running * perWell + wells * 600.0;
-    e.memoryDetail = io::formatCount(running) + " wells at once of " + io::formatBytes(perWell) + " each, and " + io::formatCount(wells) +
-                     " well results";
+    e.memoryDetail = io::formatCount(running) + (running == 1 ? " well at once of " : " wells at once of ") + io::formatBytes(perWell) +
+                     " each, and " + io::formatCount(wells) + (wells == 1 ? " well result" : " well results");
     e.memoryWhere = sc.where;
     e.memoryEntity = "[assay]";
     e.memoryKey = "targets";

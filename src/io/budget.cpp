@@ -3,6 +3,7 @@
 #include "nkscape/io/budget.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -43,10 +44,22 @@ int maxThreads() {
 int checkThreads(long long requested) {
     const int hi = maxThreads();
     if (requested < 1 || requested > hi) {
-        throw InputError("--threads: must be a whole number from 1 to " + std::to_string(hi) + " (4 per core of this machine; docs/limits.md), got " +
+        throw InputError("threads: must be a whole number from 1 to " + std::to_string(hi) + " (4 per core of this machine; docs/limits.md), got " +
                          std::to_string(requested));
     }
     return static_cast<int>(requested);
+}
+
+int parseThreads(std::string_view text) {
+    const int hi = maxThreads();
+    long long n = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, n);
+    if (text.empty() || ec != std::errc() || ptr != end || n < 1 || n > hi) {
+        throw InputError("--threads: must be a whole number from 1 to " + std::to_string(hi) + " (4 per core of this machine; docs/limits.md), got '" +
+                         std::string(text) + "'");
+    }
+    return static_cast<int>(n);
 }
 
 std::uint64_t parseByteSize(std::string_view text) {
@@ -87,7 +100,8 @@ std::string formatBytes(double bytes) {
     if (bytes < 1024) std::snprintf(buf, sizeof buf, "%.0f B", bytes);
     else if (bytes < 1024.0 * 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024);
     else if (bytes < 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024));
-    else if (bytes < 1024.0 * 1024 * 1024 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+    else if (bytes < 1024.0 * 1024 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+    else if (bytes < 1024.0 * 1024 * 1024 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f TiB", bytes / (1024.0 * 1024 * 1024 * 1024));
     else std::snprintf(buf, sizeof buf, "%.2g bytes", bytes);
     return buf;
 }

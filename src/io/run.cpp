@@ -204,8 +204,10 @@ RunFolder::RunFolder(fs::path target, std::string kind, RunFolderOptions options
         if (err == EEXIST)
             throw InputError("output folder " + quoted(target_) + ": the staging folder " + quoted(staging_) +
                              " exists already (another writer of this folder in this process?)");
-        throw InputError("output folder " + quoted(target_) + ": cannot create the staging folder " + quoted(staging_) + ": " +
-                         reason(err) + " (is " + quoted(parent) + " writable?)");
+        // Not the staging folder's name: it holds the pid, and the message should read the same
+        // every time.
+        throw InputError("output folder " + quoted(target_) + ": cannot create a staging folder in " + quoted(parent) + ": " + reason(err) +
+                         " (is " + quoted(parent) + " a writable folder?)");
     }
     try {
         stage(RunStage::StagingCreated);

@@ -752,6 +752,25 @@ DosingRegimen DosingRegimen::parse(const DosingSpec& spec, std::string_view unit
     if (!(spec.startDay >= 0) || !std::isfinite(spec.startDay)) {
         throw InputError(fmt::format("{}: start day must be ≥ 0, got {}", who, spec.startDay));
     }
+    // Amounts that overflow once scaled by body size (1e308 mg/kg) are refused here, with the
+    // words the user wrote, rather than as an infinite dose later.
+    for (const auto& [text, value] : {std::pair{spec.amount, amount}, std::pair{spec.loadingAmount, loading}}) {
+        if (!std::isfinite(value))
+            throw InputError(fmt::format("{}: dose '{}' does not convert to a finite number of {}", who, text, unit));
+        if (value > kMaxDoseAmount)
+            throw InputError(fmt::format("{}: dose '{}' is {:g} {} once converted; at most {:g} {} per dose (docs/qsp.md, \"Limits\")", who, text,
+                                         value, unit, kMaxDoseAmount, unit));
+    }
+    if (!trim(spec.infusion).empty() && !(duration > 0))
+        throw InputError(fmt::format("{}: infusion '{}' lasts no time; give a duration > 0, or leave 'infusion' out for a bolus", who, spec.infusion));
+    if (duration > kMaxInfusionDays)
+        throw InputError(fmt::format("{}: infusion '{}' is longer than {:g} d, the longest infusion accepted (docs/qsp.md, \"Limits\")", who,
+                                     spec.infusion, kMaxInfusionDays));
+    // The last dose must fall at a finite, representable time (q1e308d x 3 would be at 2e308).
+    const double last = spec.startDay + (schedule.count - 1) * schedule.interval_d;
+    if (!std::isfinite(last) || last > kMaxDoseDay)
+        throw InputError(fmt::format("{}: schedule '{}' puts its last dose at t = {:g} d; doses must start by t = {:g} d (docs/qsp.md, \"Limits\")",
+                                     who, spec.schedule, last, kMaxDoseDay));
     std::vector<Dose> doses;
     doses.reserve(static_cast<std::size_t>(schedule.count));
     for (int i = 0; i < schedule.count; ++i) {

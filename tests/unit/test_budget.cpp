@@ -61,8 +61,20 @@ TEST(Budget, ThreadsFromOneToFourPerCore) {
             (void)io::checkThreads(bad);
             FAIL() << bad;
         } catch (const InputError& e) {
-            EXPECT_EQ(std::string(e.what()), "--threads: must be a whole number from 1 to " + std::to_string(hi) +
+            EXPECT_EQ(std::string(e.what()), "threads: must be a whole number from 1 to " + std::to_string(hi) +
                                                  " (4 per core of this machine; docs/limits.md), got " + std::to_string(bad));
+        }
+    }
+    // The command line's text: one message for every wrong value, whatever its kind of wrong.
+    EXPECT_EQ(io::parseThreads("1"), 1);
+    EXPECT_EQ(io::parseThreads(std::to_string(hi)), hi);
+    for (const char* bad : {"", "0", "-1", "abc", "1.5", "1e9", " 2", "2 ", "99999999999999999999", "100000"}) {
+        try {
+            (void)io::parseThreads(bad);
+            FAIL() << bad;
+        } catch (const InputError& e) {
+            EXPECT_EQ(std::string(e.what()), "--threads: must be a whole number from 1 to " + std::to_string(hi) +
+                                                 " (4 per core of this machine; docs/limits.md), got '" + bad + "'");
         }
     }
 }

@@ -56,6 +56,11 @@ void checkBudget(const ResourceEstimate& estimate, const ResourceLimits& limits)
 /// `requested` if it is 1..maxThreads(), else \throws InputError saying the allowed range.
 int checkThreads(long long requested);
 
+/// `text` (a command-line value) as a thread count 1..maxThreads().
+/// \throws InputError saying the allowed range for anything else: not a whole number ("abc",
+/// "1.5", "1e9"), out of range, or past 64 bits.
+[[nodiscard]] int parseThreads(std::string_view text);
+
 /// Parses a byte size: a positive number with an optional unit B, K/KB/KiB, M/MB/MiB, G/GB/GiB,
 /// T/TB/TiB (all binary: K = 1024). "4G", "512MiB", "1.5 GiB".
 /// \throws InputError naming the text if it is not a size or is 0, negative or over 2^60 bytes.

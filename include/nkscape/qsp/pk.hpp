@@ -200,6 +200,15 @@ struct DosingSpec {
 /// dosing for 11 years (q1h x 100000); raise it here and rebuild if a regimen truly needs more
 /// (docs/qsp.md, "Limits").
 inline constexpr std::size_t kMaxDosesPerDrug = 100'000;
+/// The longest single infusion DosingRegimen::parse accepts, d: a year (continuous infusions in
+/// the review's trials run for up to weeks).
+inline constexpr double kMaxInfusionDays = 365;
+/// The latest day a dose may start, d: 1e6 d (~2,700 years), far past any simulated run; later
+/// starts are refused rather than kept (doses after a run's end are otherwise a warning).
+inline constexpr double kMaxDoseDay = 1e6;
+/// The largest single dose after conversion, in the drug's amount unit (mg, cell, ...): 1e15
+/// (a million tonnes of drug, 1e15 cells) is past any regimen and keeps amounts far from overflow.
+inline constexpr double kMaxDoseAmount = 1e15;
 
 /// The message for `doses` doses of one drug (more than kMaxDosesPerDrug), `what` naming their
 /// origin (e.g. "schedule 'q1h x 1000000 w'"): states the count, the limit and how to raise it.

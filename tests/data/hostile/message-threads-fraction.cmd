@@ -1,7 +1,6 @@
 # class: message
 # args: assay tests/data/assay/tiny.toml --out {out} --threads 1.5
 # exit: 2
-# expect: Could not convert: --threads = 1.5
-# expect: Run with --help for more information.
+# expect: nkscape: error: --threads: must be a whole number from 1 to {maxthreads} (4 per core of this machine; docs/limits.md), got '1.5'
 # must: --threads must be a positive integer, exit 2
 # why: --threads 1.5: not an integer
