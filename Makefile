@@ -11,7 +11,7 @@ NKSCAPE  := build/release/apps/nkscape/nkscape
 FUZZ_SECONDS ?= 60
 SCENARIO_FUZZ_SECONDS ?= $(FUZZ_SECONDS)
 
-.PHONY: run test deps build asan fuzz bench docs clean validation
+.PHONY: run test deps build asan fuzz bench docs clean validation valgrind
 
 deps:
 	@bash scripts/install-deps.sh
@@ -44,6 +44,9 @@ fuzz: deps
 
 bench: build
 	@build/release/bench/nkscape_bench
+
+valgrind: build
+	@bash scripts/valgrind-tests.sh
 
 validation: build
 	@ctest --preset release -L validation

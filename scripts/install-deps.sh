@@ -9,6 +9,7 @@ packages=(
   libudunits2-dev libudunits2-data libexpat1-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsundials-dev libsuitesparse-dev libeigen3-dev librandom123-dev
+  valgrind
 )
 
 missing=()

@@ -228,6 +228,10 @@ int runSimulate(const std::string& scenarioPath, const std::string& outDir, cons
         result = qsp::simulate(loaded->model, loaded->spec);
     } catch (const qsp::ModelInputError& e) {  // found at the start: the scenario's (or model's) fault
         std::cerr << "nkscape: error: " << scenarioPath << ": " << e.what() << "\n";
+        // The parameters this scenario changed are the first suspects: name them.
+        for (const auto& [id, value] : loaded->overrides)
+            std::cerr << "nkscape: note: " << scenarioPath << ": [overrides] sets '" << loaded->model.parameter(id).path << "' to " << value << " "
+                      << loaded->model.parameter(id).internalUnit << "\n";
         return kExitBadInput;
     } catch (const qsp::SolverError& e) {
         std::cerr << "nkscape: simulation failed: " << e.what() << "\n";

@@ -14,11 +14,32 @@ std::string SourceLocation::str() const {
     return s;
 }
 
+namespace {
+// Control characters (a NUL or an escape sequence in a key or a name echoed back) are written as
+// \xHH: a diagnostic is one printable line on any terminal.
+std::string printable(const std::string& text) {
+    std::string out;
+    out.reserve(text.size());
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            static const char* hex = "0123456789ABCDEF";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+}  // namespace
+
 std::string Diagnostic::str() const {
-    std::string s = where.str() + ": error: ";
-    if (!entity.empty()) s += entity + ": ";
-    if (!key.empty()) s += "key '" + key + "': ";
-    s += message;
+    std::string s = printable(where.str()) + ": error: ";
+    if (!entity.empty()) s += printable(entity) + ": ";
+    if (!key.empty()) s += "key '" + printable(key) + "': ";
+    s += printable(message);
     return s;
 }
 

@@ -19,30 +19,17 @@
 #include "nkscape/io/file.hpp"
 #include "nkscape/io/run.hpp"
 
+#include "temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using namespace nkscape;
 
 namespace {
 
-// A fresh, empty folder under the system temp folder, removed at the end of the test.
-class TempDir {
+// Each test's own scratch folder (tests/support/temp_dir.hpp).
+class TempDir : public nkscape::testing::TempDir {
 public:
-    TempDir() {
-        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        path_ = fs::temp_directory_path() / ("nkscape-run-" + std::string(info->name()) + "-" + std::to_string(::getpid()));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    [[nodiscard]] const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
+    TempDir() : nkscape::testing::TempDir("nkscape-run") {}
 };
 
 using Files = std::map<std::string, std::string>;  // name -> bytes
