@@ -19,33 +19,40 @@
 #include "nkscape/error.hpp"
 #include "nkscape/model/diagnostics.hpp"
 #include "nkscape/model/loader.hpp"
+#include "nkscape/model/units.hpp"
 #include "nkscape/qsp/scenario.hpp"
 
 namespace {
 
 #ifdef NKSCAPE_FUZZ_READER_ASSAY
 constexpr const char* kTarget = "fuzz_assay_scenario";
-void readScenario(const std::string& text, const nkscape::model::CompiledModel& m) {
-    (void)nkscape::assay::parseAssayScenario(text, "fuzz.toml", m);
+void readScenario(const std::string& text, const nkscape::model::CompiledModel& m, const nkscape::model::UnitSystem& u) {
+    (void)nkscape::assay::parseAssayScenario(text, "fuzz.toml", m, u);
 }
 #else
 constexpr const char* kTarget = "fuzz_simulate_scenario";
-void readScenario(const std::string& text, const nkscape::model::CompiledModel& m) {
-    (void)nkscape::qsp::parseSimulationScenario(text, "fuzz.toml", m);
+void readScenario(const std::string& text, const nkscape::model::CompiledModel& m, const nkscape::model::UnitSystem& u) {
+    (void)nkscape::qsp::parseSimulationScenario(text, "fuzz.toml", m, u);
 }
 #endif
 
-// The model is loaded once: the readers check against an already loaded model (they do not load
-// the file the scenario's `model` key names), and loading per input would dominate.
+// The model and the unit system are loaded once: the readers check against an already loaded model
+// (they do not load the file the scenario's `model` key names), and loading either per input would
+// dominate (reading udunits2's database alone kept the fuzzers at ~50 inputs/s).
 std::optional<nkscape::model::CompiledModel>& model() {
     static std::optional<nkscape::model::CompiledModel> m;
     return m;
+}
+std::optional<nkscape::model::UnitSystem>& units() {
+    static std::optional<nkscape::model::UnitSystem> u;
+    return u;
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
     try {
+        units().emplace();
         model().emplace(nkscape::model::loadModel(NKSCAPE_FUZZ_MODEL));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: cannot load %s: %s\n", kTarget, NKSCAPE_FUZZ_MODEL, e.what());
@@ -57,7 +64,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);
     try {
-        readScenario(text, *model());
+        readScenario(text, *model(), *units());
     } catch (const nkscape::model::ModelError&) {
         // Expected for bad input.
     } catch (const nkscape::InputError&) {

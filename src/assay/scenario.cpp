@@ -319,7 +319,12 @@ public:
 }  // namespace
 
 AssayScenario parseAssayScenario(const std::string& toml, const std::string& path, const CompiledModel& m) {
-    return io::detail::parseScenarioWith<Checker>(toml, path, m);
+    const model::UnitSystem units;
+    return io::detail::parseScenarioWith<Checker>(toml, path, m, units);
+}
+
+AssayScenario parseAssayScenario(const std::string& toml, const std::string& path, const CompiledModel& m, const model::UnitSystem& units) {
+    return io::detail::parseScenarioWith<Checker>(toml, path, m, units);
 }
 
 LoadedAssayScenario loadAssayScenario(const std::filesystem::path& file) {

@@ -433,11 +433,10 @@ inline void throwScenarioErrors(model::Diagnostics& diag, const std::vector<mode
 /// with `check(const toml::table&)`) against the already loaded model `m`. The assay and simulate
 /// readers share it. \throws model::ModelError listing every problem.
 template <class Checker>
-auto parseScenarioWith(const std::string& toml, const std::string& path, const model::CompiledModel& m) {
+auto parseScenarioWith(const std::string& toml, const std::string& path, const model::CompiledModel& m, const model::UnitSystem& units) {
     model::Diagnostics diag;
     auto doc = parseScenarioToml(toml, path, diag);
     diag.throwIfAny();
-    const model::UnitSystem units;
     Checker checker(path, &m, units, diag);
     auto scenario = checker.check(*doc);
     diag.sort();

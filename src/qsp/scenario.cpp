@@ -454,7 +454,12 @@ private:
 }  // namespace
 
 SimulationScenario parseSimulationScenario(const std::string& toml, const std::string& path, const CompiledModel& m) {
-    return io::detail::parseScenarioWith<Checker>(toml, path, m);
+    const model::UnitSystem units;
+    return io::detail::parseScenarioWith<Checker>(toml, path, m, units);
+}
+
+SimulationScenario parseSimulationScenario(const std::string& toml, const std::string& path, const CompiledModel& m, const model::UnitSystem& units) {
+    return io::detail::parseScenarioWith<Checker>(toml, path, m, units);
 }
 
 LoadedSimulationScenario loadSimulationScenario(const std::filesystem::path& file) {

@@ -13,6 +13,7 @@
 
 #include "nkscape/model/diagnostics.hpp"
 #include "nkscape/model/model.hpp"
+#include "nkscape/model/units.hpp"
 
 namespace nkscape::assay {
 
@@ -91,5 +92,9 @@ struct LoadedAssayScenario {
 /// callers that share one model between scenarios.
 /// \throws model::ModelError listing every problem.
 [[nodiscard]] AssayScenario parseAssayScenario(const std::string& toml, const std::string& path, const model::CompiledModel& m);
+/// Same, with a unit system the caller keeps: reading udunits2's database (~20 ms) once instead of
+/// once per scenario, for callers that read many (fuzzing, sweeps).
+[[nodiscard]] AssayScenario parseAssayScenario(const std::string& toml, const std::string& path, const model::CompiledModel& m,
+                                               const model::UnitSystem& units);
 
 }  // namespace nkscape::assay

@@ -14,6 +14,7 @@
 #include "nkscape/io/budget.hpp"
 #include "nkscape/io/run.hpp"
 #include "nkscape/model/model.hpp"
+#include "nkscape/model/units.hpp"
 #include "nkscape/qsp/engine.hpp"
 #include "nkscape/qsp/pk.hpp"
 
@@ -74,6 +75,10 @@ struct LoadedSimulationScenario {
 /// one model between scenarios. \throws model::ModelError listing every problem.
 [[nodiscard]] SimulationScenario parseSimulationScenario(const std::string& toml, const std::string& path,
                                                          const model::CompiledModel& m);
+/// Same, with a unit system the caller keeps: reading udunits2's database (~20 ms) once instead of
+/// once per scenario, for callers that read many (fuzzing, sweeps).
+[[nodiscard]] SimulationScenario parseSimulationScenario(const std::string& toml, const std::string& path, const model::CompiledModel& m,
+                                                         const model::UnitSystem& units);
 
 /// The work (simulated time, output rows) and the peak memory (bytes) of simulating `loaded`,
 /// for io::checkBudget before the run (docs/limits.md).
