@@ -137,8 +137,10 @@ TumourBurden tumourBurden(const qsp::SimulationResult& result, std::string name)
     return b;
 }
 
-double assessmentCells(const TumourBurden& burden, double time_d) {
-    checkBurden(burden);
+namespace {
+
+// assessmentCells on a burden already checked (assessRecist checks it once, not per assessment).
+double interpolateCells(const TumourBurden& burden, double time_d) {
     const auto& t = burden.times_d;
     if (!std::isfinite(time_d) || time_d < t.front() || time_d > t.back()) {
         throw InputError(fmt::format("{}: assessment at {} d is outside the trajectory [{}, {}] d", label(burden), time_d, t.front(), t.back()));
@@ -154,6 +156,13 @@ double assessmentCells(const TumourBurden& burden, double time_d) {
     // interval reaching 0 is interpolated linearly.
     if (a > 0 && b > 0) return a * std::exp(w * std::log(b / a));
     return a + w * (b - a);
+}
+
+}  // namespace
+
+double assessmentCells(const TumourBurden& burden, double time_d) {
+    checkBurden(burden);
+    return interpolateCells(burden, time_d);
 }
 
 double sphereDiameter_mm(double cells, double cellDensity_per_cm3) {
@@ -243,7 +252,7 @@ RecistOutcome assessRecist(const TumourBurden& burden, const LesionSplit& split,
     auto measure = [&](std::size_t k) {
         RecistAssessment a;
         a.time_d = schedule_d[k];
-        a.cells = assessmentCells(burden, a.time_d);
+        a.cells = interpolateCells(burden, a.time_d);
         a.diameters_mm.resize(nLesions);
         for (std::size_t l = 0; l < nLesions; ++l) {
             const double d = lesionDiameter_mm(split.fractions[l] * a.cells, options.geometry);

@@ -237,6 +237,26 @@ TEST(RecistInterpolation, LogLinearBetweenOutputs) {
     EXPECT_THROW((void)assessmentCells(b, -1), InputError);
 }
 
+TEST(RecistInterpolation, ExponentialShrinkageThroughAssessRecist) {
+    // N = 1e10·e^(−0.02 t), output every 10 d: log-linear interpolation is exact for it, so the
+    // SLD ratio at day t is e^(−0.02 t / 3); PR (ratio ≤ 0.7) from t = 3·ln(1/0.7)/0.02 = 53.5 d.
+    TumourBurden b{"exp", {}, {}};
+    for (int d = 0; d <= 200; d += 10) {
+        b.times_d.push_back(d);
+        b.cells.push_back(1e10 * std::exp(-0.02 * d));
+    }
+    const auto s = regularSchedule(42, 168);
+    const auto o = assessRecist(b, LesionSplit{}, s, RecistOptions{});
+    ASSERT_EQ(o.followUps.size(), 4u);
+    for (const auto& a : o.followUps) {
+        EXPECT_NEAR(a.cells / (1e10 * std::exp(-0.02 * a.time_d)), 1.0, 1e-12) << a.time_d;
+        EXPECT_NEAR(a.sld_mm / o.baseline.sld_mm, std::exp(-0.02 * a.time_d / 3.0), 1e-12) << a.time_d;
+    }
+    EXPECT_EQ(responses(o), (std::vector<Response>{Response::SD, Response::PR, Response::PR, Response::PR}));
+    EXPECT_EQ(o.bestResponse, Response::PR);
+    EXPECT_DOUBLE_EQ(*o.durationOfResponse_d, 84.0);  // day 84 to the last assessment, censored
+}
+
 TEST(RecistInterpolation, FromSimulationResult) {
     qsp::SimulationResult r;
     r.columns = {"clone.founding", "tumour.cells"};
