@@ -87,8 +87,8 @@ struct RecistCriteria {
     /// baseline (day, ≥ 0). RECIST 1.1 leaves it to the protocol, "in general not less than 6–8
     /// weeks" (Eisenhauer 2009, section 4.4.3 / 4.6.3); 6 weeks is the lower end.
     double minStableDuration_d = 42;
-    /// Clinical benefit: a CR or PR best response, or no progression documented for at least
-    /// this long after baseline (day, ≥ 0). assumption: 24 weeks, the usual clinical-benefit
+    /// Clinical benefit: a CR or PR best response, or a non-PD time point recorded at least this
+    /// long after baseline and before any PD (day, ≥ 0). assumption: 24 weeks, the usual clinical-benefit
     /// rate cut-off in breast-cancer trials (e.g. SD ≥ 24 weeks); protocols also use 6 months.
     double clinicalBenefit_d = 168;
 };
