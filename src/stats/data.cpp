@@ -164,7 +164,14 @@ SurvivalData parseSurvivalCsv(std::string_view text, const SurvivalColumns& colu
 }
 
 SurvivalData readSurvivalCsv(const std::filesystem::path& path, const SurvivalColumns& columns) {
-    return parseSurvivalCsv(io::readFile(path), columns, path.string());
+    std::string text;
+    try {
+        text = io::readFile(path);
+    } catch (const IoError& e) {
+        // A data file that is missing, too large or not a file is the user's input: exit 2.
+        throw InputError(std::string("cannot read data file: ") + e.what());
+    }
+    return parseSurvivalCsv(text, columns, path.string());
 }
 
 }  // namespace nkscape::stats

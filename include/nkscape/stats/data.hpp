@@ -33,7 +33,8 @@ struct SurvivalColumns {
 [[nodiscard]] SurvivalData parseSurvivalCsv(std::string_view text, const SurvivalColumns& columns, std::string_view source);
 
 /// parseSurvivalCsv() of the file at `path` (read with io::readFile, at most 16 MiB).
-/// \throws IoError if the file cannot be read; InputError as parseSurvivalCsv().
+/// \throws InputError "cannot read data file: ..." (with io::readFile's reason) if the file is
+///         missing, not a regular file or larger than 16 MiB; InputError as parseSurvivalCsv().
 [[nodiscard]] SurvivalData readSurvivalCsv(const std::filesystem::path& path, const SurvivalColumns& columns);
 
 }  // namespace nkscape::stats
