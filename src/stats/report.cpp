@@ -16,6 +16,19 @@ std::string_view tiesName(Ties t) { return t == Ties::Efron ? "efron" : "breslow
 /// A time or "not reached".
 std::string timeText(const std::optional<double>& t) { return t ? fmt::format("{:g}", *t) : std::string("not reached"); }
 
+/// `text` with control characters as "\\xHH": a label from the user's CSV must not drive the terminal.
+std::string printable(std::string_view text) {
+    std::string out;
+    for (const char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7F)
+            out += fmt::format("\\x{:02X}", static_cast<unsigned>(u));
+        else
+            out += c;
+    }
+    return out;
+}
+
 std::string pText(double p) { return p < 1e-4 ? fmt::format("{:.3e}", p) : fmt::format("{:.4f}", p); }
 
 }  // namespace
@@ -92,10 +105,10 @@ std::vector<std::filesystem::path> writeSurvivalOutputs(io::RunFolder& run, cons
 std::string formatSurvivalReport(const SurvivalReport& report) {
     std::string out;
     const int pct = static_cast<int>(report.km.confLevel * 100.0 + 0.5);
-    out += fmt::format("{}: time '{}', event '{}'{}; {} % pointwise CI, {} transform\n", report.source, report.timeColumn, report.eventColumn,
-                       report.groupColumn ? ", group '" + *report.groupColumn + "'" : std::string(), pct, confTypeName(report.km.confType));
+    out += fmt::format("{}: time '{}', event '{}'{}; {} % pointwise CI, {} transform\n", printable(report.source), printable(report.timeColumn),
+                       printable(report.eventColumn), report.groupColumn ? ", group '" + printable(*report.groupColumn) + "'" : std::string(), pct, confTypeName(report.km.confType));
     for (const auto& c : report.curves) {
-        out += fmt::format("\ngroup {}: {} subjects, {} events\n", c.group, c.subjects, c.events);
+        out += fmt::format("\ngroup {}: {} subjects, {} events\n", printable(c.group), c.subjects, c.events);
         out += fmt::format("  {:>10} {:>7} {:>7} {:>8} {:>9} {:>9} {:>9} {:>9}\n", "time", "n_risk", "n_event", "n_censor", "survival",
                            "std_err", "ci_low", "ci_high");
         const auto opt = [](const std::optional<double>& v) { return v ? fmt::format("{:.4f}", *v) : std::string("-"); };
@@ -108,12 +121,12 @@ std::string formatSurvivalReport(const SurvivalReport& report) {
         const auto& lr = *report.logRank;
         out += fmt::format("\nlog-rank test: chi-square {:.4f} on {} df, p = {}\n", lr.chiSquare, lr.degreesOfFreedom, pText(lr.pValue));
         for (const auto& g : lr.groups)
-            out += fmt::format("  {:<20} n {:>5}  observed {:>6g}  expected {:>9.4f}\n", g.name, g.subjects, g.observed, g.expected);
+            out += fmt::format("  {:<20} n {:>5}  observed {:>6g}  expected {:>9.4f}\n", printable(g.name), g.subjects, g.observed, g.expected);
     }
     if (report.cox) {
         const auto& c = *report.cox;
         out += fmt::format("\nCox proportional hazards ({} ties): '{}' vs '{}' (reference), {} subjects, {} events\n", tiesName(report.ties),
-                           report.coxGroup, report.coxReference, c.subjects, c.events);
+                           printable(report.coxGroup), printable(report.coxReference), c.subjects, c.events);
         out += fmt::format("  coef {:.6f}  SE {:.6f}  HR {:.4f} ({} % CI {:.4f} to {:.4f})\n", c.coef, c.stdErr, c.hazardRatio,
                            static_cast<int>(c.confLevel * 100.0 + 0.5), c.hrLow, c.hrHigh);
         out += fmt::format("  Wald chi-square {:.4f}, p = {}; likelihood ratio {:.4f}, p = {}; score {:.4f}, p = {}\n", c.waldChiSquare,
