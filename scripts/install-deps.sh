@@ -8,7 +8,7 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libudunits2-dev libudunits2-data libexpat1-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsundials-dev libsuitesparse-dev libeigen3-dev librandom123-dev
+  libsundials-dev libsuitesparse-dev libeigen3-dev librandom123-dev libboost-dev
   valgrind
 )
 

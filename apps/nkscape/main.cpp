@@ -7,12 +7,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "nkscape/assay/assay.hpp"
@@ -24,6 +27,9 @@
 #include "nkscape/qsp/engine.hpp"
 #include "nkscape/qsp/ode.hpp"
 #include "nkscape/qsp/scenario.hpp"
+#include "nkscape/stats/binomial.hpp"
+#include "nkscape/stats/data.hpp"
+#include "nkscape/stats/report.hpp"
 #include "nkscape/version.hpp"
 
 namespace {
@@ -251,6 +257,56 @@ int runSimulate(const std::string& scenarioPath, const std::string& outDir, cons
     return kExitOk;
 }
 
+/// The options of `nkscape stats km|logrank|cox|binom`.
+struct StatsOptions {
+    std::string data, timeColumn, eventColumn, groupColumn, outDir;
+    std::string confType = "log";
+    std::string ties = "efron";
+    std::int64_t successes = 0, trials = 0;
+};
+
+/// `nkscape stats ANALYSIS`: survival statistics of a CSV file, or a binomial interval.
+int runStats(const std::string& analysis, const StatsOptions& o) {
+    using namespace nkscape;
+    if (analysis == "binom") {
+        const auto ci = stats::clopperPearson(o.successes, o.trials);
+        fmt::print("{} / {} = {:.6f}; exact (Clopper-Pearson) 95 % CI {:.6f} to {:.6f}\n", ci.successes, ci.trials, ci.proportion, ci.low, ci.high);
+        return kExitOk;
+    }
+    stats::SurvivalReport report;
+    report.analysis = analysis;
+    report.source = o.data;
+    report.timeColumn = o.timeColumn;
+    report.eventColumn = o.eventColumn;
+    if (!o.groupColumn.empty()) report.groupColumn = o.groupColumn;
+    report.km.confType = stats::parseConfType(o.confType);
+    if (o.ties != "efron" && o.ties != "breslow") throw InputError("--ties '" + o.ties + "' is not one of efron, breslow");
+    report.ties = o.ties == "efron" ? stats::Ties::Efron : stats::Ties::Breslow;
+    if (analysis != "km" && !report.groupColumn) throw InputError("stats " + analysis + ": --group COLUMN is required (the groups to compare)");
+    // Before the computation: an unusable --out is refused now (exit 2), not after it.
+    std::optional<io::RunFolder> run;
+    if (!o.outDir.empty()) run.emplace(std::filesystem::path(o.outDir), "stats");
+    const stats::SurvivalData data = stats::readSurvivalCsv(o.data, {o.timeColumn, o.eventColumn, report.groupColumn});
+    for (const auto& g : data.groups) report.curves.push_back(stats::kaplanMeier(g, report.km, data.source));
+    if (analysis == "logrank") report.logRank = stats::logRank(data);
+    if (analysis == "cox") {
+        stats::CoxOptions co;
+        co.ties = report.ties;
+        report.cox = stats::coxPhTwoGroups(data, co);
+        report.coxGroup = data.groups[1].name;
+        report.coxReference = data.groups[0].name;
+    }
+    if (run) {
+        const auto files = stats::writeSurvivalOutputs(*run, report);
+        std::string list;
+        for (const auto& f : files) list += (list.empty() ? "" : ", ") + f.string();
+        fmt::print("wrote {}\n", list);
+    } else {
+        std::cout << stats::formatSurvivalReport(report);
+    }
+    return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -268,6 +324,9 @@ int main(int argc, char** argv) {
                                                 run a killing assay: lysis.csv, ifng.csv, summary.json
   nkscape simulate scenarios/simulate/tnbc-untreated.toml --out out/tnbc
                                                 simulate a tumour: timeseries.csv, events.csv, summary.json
+  nkscape stats logrank --data trial.csv --time weeks --event relapse --group arm
+                                                Kaplan-Meier curves, medians and the log-rank test
+  nkscape stats binom --successes 7 --trials 20  a response rate with its exact 95 % CI
 
 Exit codes: 0 success, 2 bad input (model, scenario or arguments), 1 other failure.
 The default model is models/default.toml, or $NKSCAPE_MODEL.)");
@@ -310,6 +369,28 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     simulateCmd->add_option("--max-memory", simLimits.maxMemory, maxMemoryHelp);
     simulateCmd->add_flag("-q,--quiet", simQuiet, "No summary; errors only");
 
+    auto* statsCmd = app.add_subcommand("stats", "Survival statistics of trial data (Kaplan-Meier, log-rank, Cox) and binomial intervals (docs/stats.md)");
+    statsCmd->require_subcommand(1);
+    StatsOptions statsOptions;
+    std::string statsAnalysis;
+    for (const auto& [name, help] : {std::pair{"km", "Kaplan-Meier curves with Greenwood SE, pointwise CI and medians"},
+                                     std::pair{"logrank", "Log-rank test of equal hazards in the groups (with the Kaplan-Meier curves)"},
+                                     std::pair{"cox", "Cox proportional hazards fit of the second group vs the first (by name)"}}) {
+        auto* sub = statsCmd->add_subcommand(name, help);
+        sub->add_option("--data", statsOptions.data, "CSV file with a header row, one subject a row")->required();
+        sub->add_option("--time", statsOptions.timeColumn, "Column of the time of event or censoring (>= 0)")->required();
+        sub->add_option("--event", statsOptions.eventColumn, "Column of the event indicator: 1 = event, 0 = censored")->required();
+        sub->add_option("--group", statsOptions.groupColumn, "Column of the group (arm) label; required for logrank and cox");
+        sub->add_option("-o,--out", statsOptions.outDir, "Output folder for km.csv and summary.json (default: a table on stdout)");
+        sub->add_option("--conf-type", statsOptions.confType, "Pointwise CI transform: log (R's default), log-log or plain")->capture_default_str();
+        if (std::string_view(name) == "cox") sub->add_option("--ties", statsOptions.ties, "Tied event times: efron (R's default) or breslow")->capture_default_str();
+        sub->callback([&statsAnalysis, n = std::string(name)] { statsAnalysis = n; });
+    }
+    auto* binomCmd = statsCmd->add_subcommand("binom", "Exact (Clopper-Pearson) 95 % CI of a proportion");
+    binomCmd->add_option("--successes", statsOptions.successes, "Number of successes X (0 <= X <= N)")->required();
+    binomCmd->add_option("--trials", statsOptions.trials, "Number of trials N (>= 1)")->required();
+    binomCmd->callback([&statsAnalysis] { statsAnalysis = "binom"; });
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -323,6 +404,7 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
         if (*assayCmd)
             return runAssay(scenarioPath, outDir, threadsOption->count() ? std::optional<std::string>(threads) : std::nullopt, assayLimits, assayQuiet);
         if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simLimits, simQuiet);
+        if (*statsCmd) return runStats(statsAnalysis, statsOptions);
     } catch (const nkscape::model::ModelError& e) {
         std::cerr << e.what() << "\n";
         return kExitBadInput;
