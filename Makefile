@@ -39,8 +39,8 @@ fuzz: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS) --target fuzz_model_loader fuzz_assay_scenario fuzz_simulate_scenario
 	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_model_loader $(FUZZ_SECONDS)
-	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_assay_scenario $(SCENARIO_FUZZ_SECONDS) fuzz/corpus-assay fuzz/scenario.dict
-	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_simulate_scenario $(SCENARIO_FUZZ_SECONDS) fuzz/corpus-simulate fuzz/scenario.dict
+	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_assay_scenario $(SCENARIO_FUZZ_SECONDS) scenarios/assays:tests/data/assay:tests/data/hostile fuzz/scenario.dict
+	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_simulate_scenario $(SCENARIO_FUZZ_SECONDS) scenarios/simulate:tests/data/simulate:tests/data/hostile fuzz/scenario.dict
 
 bench: build
 	@build/release/bench/nkscape_bench

@@ -3,8 +3,9 @@
 // model::ModelError listing diagnostics (or another nkscape::InputError). Any other exception, a
 // crash, a hang or a sanitizer report is a finding.
 //
-//   make fuzz SCENARIO_FUZZ_SECONDS=45   (scripts/run-fuzzer.sh; seeds in fuzz/corpus-assay and
-//                                         fuzz/corpus-simulate, dictionary fuzz/scenario.dict)
+//   make fuzz SCENARIO_FUZZ_SECONDS=45   (scripts/run-fuzzer.sh; seeds: the shipped scenarios,
+//                                         tests/data/{assay,simulate} and tests/data/hostile;
+//                                         dictionary fuzz/scenario.dict)
 //
 // NKSCAPE_FUZZ_READER_ASSAY selects the assay reader, else the simulation reader.
 

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Runs a libFuzzer target for a bounded time on a scratch copy of the seed corpus.
 #
-#   scripts/run-fuzzer.sh BINARY SECONDS [SEEDS_DIR [DICT]]
+#   scripts/run-fuzzer.sh BINARY SECONDS [SEED_DIRS [DICT]]
 #
-# The seeds (SEEDS_DIR, default fuzz/corpus/) are copied to build/fuzz-run/<target>/corpus/ (new
+# The seeds (SEED_DIRS, default fuzz/corpus/) are copied to build/fuzz-run/<target>/corpus/ (new
 # inputs go there, never into the seed folder); DICT defaults to fuzz/model.dict. Crash, timeout, leak and OOM reproducers go to
 # build/fuzz-run/<target>/artifacts/. Exit status: 0 if the run ended without a finding, 1 if it
 # found something (the log and the reproducer are printed), 2 on a usage error.
 # FUZZ_DETECT_LEAKS=0 turns off libFuzzer's per-input leak check (faster; leaks are then not findings).
 set -euo pipefail
 
-usage() { echo "usage: $0 BINARY SECONDS [SEEDS_DIR [DICT]]" >&2; exit 2; }
+usage() { echo "usage: $0 BINARY SECONDS [SEED_DIRS [DICT]]" >&2; exit 2; }
 [[ $# -ge 2 && $# -le 4 ]] || usage
 binary=$1
 seconds=$2
@@ -22,11 +22,20 @@ name=$(basename "$binary")
 seeds=${3:-$root/fuzz/corpus}
 dict=${4:-$root/fuzz/model.dict}
 work=$root/build/fuzz-run/$name
-[[ -d $seeds ]] || { echo "run-fuzzer: no seed corpus at $seeds" >&2; exit 2; }
+# SEED_DIRS: folders separated by ':', their *.toml files the seeds. The scenario fuzzers seed from
+# the shipped scenarios and the test data in place, so no copy of them can go stale.
+IFS=: read -r -a seedDirs <<<"$seeds"
+for d in "${seedDirs[@]}"; do
+  [[ -d $d ]] || { echo "run-fuzzer: no seed folder at $d" >&2; exit 2; }
+done
 
 rm -rf "$work"
 mkdir -p "$work/corpus" "$work/artifacts"
-cp "$seeds"/* "$work/corpus/"
+for d in "${seedDirs[@]}"; do
+  # Files of the same name in two folders are both kept (prefixed with their folder's name).
+  for f in "$d"/*.toml; do [[ -f $f ]] && cp "$f" "$work/corpus/$(basename "$d")--$(basename "$f")"; done
+done
+[[ -n $(ls -A "$work/corpus") ]] || { echo "run-fuzzer: no *.toml seeds in $seeds" >&2; exit 2; }
 
 args=(
   -max_total_time="$seconds"
