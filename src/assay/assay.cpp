@@ -13,6 +13,7 @@
 #include <limits>
 #include <mutex>
 #include <numbers>
+#include <numeric>
 #include <queue>
 #include <utility>
 
@@ -307,16 +308,24 @@ WellResult simulateWell(const synapse::Synapse& syn, const Prepared& p, const Co
     double ifngAmount = 0;  // <IFN-g unit>.mL
     // Why: once every target is committed or spontaneously dead, no meeting can ever happen again
     // and the rest of the loop would only redraw encounter times until T (for ever, for a very
-    // long T). Leaving then changes no output: later draws feed nothing.
-    std::size_t uncommitted = nT;
-    const double lastSpontaneousDeath = nT ? *std::max_element(spontDeath.begin(), spontDeath.end()) : 0.0;
+    // long T). Leaving then changes no output: later draws feed nothing. The last target still
+    // available is the uncommitted one that dies last: targets by spontaneous death, latest
+    // first, and a cursor past the committed ones (amortised O(1) per meeting).
+    std::vector<std::uint32_t> byLastDeath(nT);
+    std::iota(byLastDeath.begin(), byLastDeath.end(), 0u);
+    std::sort(byLastDeath.begin(), byLastDeath.end(), [&](std::uint32_t a, std::uint32_t b) {
+        return spontDeath[a] > spontDeath[b] || (spontDeath[a] == spontDeath[b] && a < b);
+    });
+    std::size_t lastAvailable = 0;
     while (!queue.empty()) {
         const auto [t, i] = queue.top();
-        if (uncommitted == 0 || t >= lastSpontaneousDeath) break;
+        while (lastAvailable < nT && committed[byLastDeath[lastAvailable]]) ++lastAvailable;
+        if (lastAvailable == nT || spontDeath[byLastDeath[lastAvailable]] <= t) break;
         queue.pop();
         Stream& s = streams[i];
         // Thinning: a meeting with a target that is dead or already hit is no meeting, so the
         // encounter rate is scaled by the fraction of targets still available, exactly.
+        ++r.meetings;
         const auto j = std::min<std::size_t>(static_cast<std::size_t>(s.uniform() * static_cast<double>(nT)), nT - 1);
         if (committed[j] || spontDeath[j] <= t) {
             const double next = t + s.exponential(k.encounterRate);
@@ -349,7 +358,6 @@ WellResult simulateWell(const synapse::Synapse& syn, const Prepared& p, const Co
         if (s.uniform() < pKill) {
             minutes = out.killTime;
             committed[j] = 1;
-            --uncommitted;
             killer[j] = i;
             killDeath[j] = w.readout == Readout::Flow ? t : t + minutes / kMinutesPerHour;
             if (granules[i] >= cap) refillFrom[i] = t;

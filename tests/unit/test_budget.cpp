@@ -175,8 +175,9 @@ TEST(ReadFile, RefusesFifosDevicesFoldersAndFilesOverTheCap) {
 
 // A well stops once no target is left to meet: the longest assay the reader accepts, at a high
 // E:T ratio, ends as soon as every target is dead instead of drawing encounters for 720 h (before,
-// a duration of 1e308 h never ended). Without the stop this case draws ~2.9e7 thinned meetings;
-// with it, it takes ~0.2 s (the suite's timeout is the guard; the outputs are those of a full run).
+// a duration of 1e308 h never ended). Without the stop a well draws ~1.44e7 meetings (10,000 NK
+// cells x 2 per hour x 720 h); with it, 1.5e5-2.5e5 (the ~12 h the NK cells take to commit to
+// every target).
 TEST(AssayWork, AWellStopsWhenNoTargetIsLeft) {
     const std::string text = R"([scenario]
 name = "long"
@@ -205,5 +206,7 @@ target = "MDA-MB-231"
     for (const auto& w : r.conditions[0].ratios[0].wells) {
         EXPECT_EQ(w.deadWell, 200u);
         EXPECT_GT(w.kills, 0u);
+        EXPECT_GT(w.meetings, w.contacts);
+        EXPECT_LT(w.meetings, 1000000u);
     }
 }

@@ -49,6 +49,9 @@ struct WellResult {
     std::uint32_t nonkillers = 0;     ///< NK cells drawn as non-killers (unarmed)
     std::uint32_t maxKillsPerNk = 0;  ///< most kills by one NK cell
     std::uint64_t contacts = 0;       ///< NK–target contacts made
+    /// Meetings drawn, including those with a target already dead or hit (thinned away): the
+    /// well's work, which estimateResources bounds. Not written to the outputs.
+    std::uint64_t meetings = 0;
 };
 
 /// Mean and 95 % confidence interval over replicates: mean ± t(0.975, n−1)·sd/√n (the mean itself when n = 1).
