@@ -410,7 +410,7 @@ private:
         if (auto v = text(t, "infusion", entity, false)) spec.infusion = d.infusion = *v;
         else if (t.get("infusion")) ok = false;
         if (const toml::node* n = t.get("start")) {
-            if (auto v = quantity(*n, "d", Sign::NonNegative, entity, "start", kMaxSimulatedDays * 10, "docs/limits.md")) spec.startDay = d.startDay = *v;
+            if (auto v = quantity(*n, "d", Sign::NonNegative, entity, "start", kMaxDoseDay, "the latest dose start, qsp::kMaxDoseDay; docs/qsp.md, \"Limits\"")) spec.startDay = d.startDay = *v;
             else ok = false;
         }
         if (!therapy || !ok) return;
