@@ -260,6 +260,7 @@ int runSimulate(const std::string& scenarioPath, const std::string& outDir, cons
 /// The options of `nkscape stats km|logrank|cox|binom`.
 struct StatsOptions {
     std::string data, timeColumn, eventColumn, groupColumn, outDir;
+    bool groupGiven = false, outGiven = false;  // given at all: `--out ''` is an error, not "no --out"
     std::string confType = "log";
     std::string ties = "efron";
     std::int64_t successes = 0, trials = 0;
@@ -278,14 +279,14 @@ int runStats(const std::string& analysis, const StatsOptions& o) {
     report.source = o.data;
     report.timeColumn = o.timeColumn;
     report.eventColumn = o.eventColumn;
-    if (!o.groupColumn.empty()) report.groupColumn = o.groupColumn;
+    if (o.groupGiven) report.groupColumn = o.groupColumn;
     report.km.confType = stats::parseConfType(o.confType);
     if (o.ties != "efron" && o.ties != "breslow") throw InputError("--ties '" + o.ties + "' is not one of efron, breslow");
     report.ties = o.ties == "efron" ? stats::Ties::Efron : stats::Ties::Breslow;
     if (analysis != "km" && !report.groupColumn) throw InputError("stats " + analysis + ": --group COLUMN is required (the groups to compare)");
     // Before the computation: an unusable --out is refused now (exit 2), not after it.
     std::optional<io::RunFolder> run;
-    if (!o.outDir.empty()) run.emplace(std::filesystem::path(o.outDir), "stats");
+    if (o.outGiven) run.emplace(std::filesystem::path(o.outDir), "stats");
     const stats::SurvivalData data = stats::readSurvivalCsv(o.data, {o.timeColumn, o.eventColumn, report.groupColumn});
     for (const auto& g : data.groups) report.curves.push_back(stats::kaplanMeier(g, report.km, data.source));
     if (analysis == "logrank") report.logRank = stats::logRank(data);
@@ -380,8 +381,10 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
         sub->add_option("--data", statsOptions.data, "CSV file with a header row, one subject a row")->required();
         sub->add_option("--time", statsOptions.timeColumn, "Column of the time of event or censoring (>= 0)")->required();
         sub->add_option("--event", statsOptions.eventColumn, "Column of the event indicator: 1 = event, 0 = censored")->required();
-        sub->add_option("--group", statsOptions.groupColumn, "Column of the group (arm) label; required for logrank and cox");
-        sub->add_option("-o,--out", statsOptions.outDir, "Output folder for km.csv and summary.json (default: a table on stdout)");
+        sub->add_option("--group", statsOptions.groupColumn, "Column of the group (arm) label; required for logrank and cox")
+            ->each([&statsOptions](const std::string&) { statsOptions.groupGiven = true; });
+        sub->add_option("-o,--out", statsOptions.outDir, "Output folder for km.csv and summary.json (default: a table on stdout)")
+            ->each([&statsOptions](const std::string&) { statsOptions.outGiven = true; });
         sub->add_option("--conf-type", statsOptions.confType, "Pointwise CI transform: log (R's default), log-log or plain")->capture_default_str();
         if (std::string_view(name) == "cox") sub->add_option("--ties", statsOptions.ties, "Tied event times: efron (R's default) or breslow")->capture_default_str();
         sub->callback([&statsAnalysis, n = std::string(name)] { statsAnalysis = n; });

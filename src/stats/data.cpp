@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include <fmt/format.h>
@@ -152,6 +153,17 @@ SurvivalData parseSurvivalCsv(std::string_view text, const SurvivalColumns& colu
         if (columns.group) {
             group = std::string(trim(rec.fields[groupCol]));
             if (group.empty()) throw InputError(where(*columns.group) + "the group is empty");
+            // Group names go into CSV cells, JSON and the terminal: a control character (NUL, a
+            // tab, an escape sequence) is refused, as in scenario files.
+            for (std::size_t k = 0; k < group.size(); ++k) {
+                const auto c = static_cast<unsigned char>(group[k]);
+                if (c < 0x20 || c == 0x7f) {
+                    char code[8];
+                    std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(c));
+                    throw InputError(where(*columns.group) + "the group contains the control character " + code + " at byte " +
+                                     std::to_string(k + 1) + "; group names must be printable");
+                }
+            }
         }
         groups[group].push_back({t, eventText == "1"});
         ++rows;
