@@ -31,8 +31,12 @@
 #include "nkscape/stats/data.hpp"
 #include "nkscape/stats/report.hpp"
 #include "nkscape/version.hpp"
+#include "progress.hpp"
+#include "trial_command.hpp"
 
 namespace {
+
+using nkscape::cli::ProgressBar;
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
@@ -97,41 +101,6 @@ int runDescribe(const std::string& modelPath, const std::vector<std::string>& wh
     std::cout << describeEntity(m, EntityRef{*kind, i});
     return kExitOk;
 }
-
-/// A progress bar with ETA on stderr, redrawn at most ten times a second.
-class ProgressBar {
-public:
-    void update(std::size_t done, std::size_t total) {
-        const auto now = std::chrono::steady_clock::now();
-        if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
-        last_ = now;
-        const double elapsed = std::chrono::duration<double>(now - start_).count();
-        const double frac = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
-        constexpr int kWidth = 30;
-        const int filled = static_cast<int>(frac * kWidth);
-        std::string bar(static_cast<std::size_t>(filled), '#');
-        bar.resize(kWidth, '.');
-        std::string eta = "--:--";
-        if (done > 0) {
-            const auto left = static_cast<long>(elapsed * static_cast<double>(total - done) / static_cast<double>(done) + 0.5);
-            eta = fmt::format("{}:{:02d}", left / 60, left % 60);
-        }
-        fmt::print(stderr, "\r[{}] {}/{} wells {:3.0f}%  ETA {}  ", bar, done, total, 100.0 * frac, eta);
-        std::fflush(stderr);
-        drawn_ = true;
-    }
-    ~ProgressBar() {
-        if (drawn_) {
-            fmt::print(stderr, "\r\033[K");
-            std::fflush(stderr);
-        }
-    }
-
-private:
-    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-    std::chrono::steady_clock::time_point last_{};
-    bool drawn_ = false;
-};
 
 /// The run limits of the command line: --allow-large and --max-memory.
 struct RunLimitOptions {
@@ -328,6 +297,8 @@ int main(int argc, char** argv) {
   nkscape stats logrank --data trial.csv --time weeks --event relapse --group arm
                                                 Kaplan-Meier curves, medians and the log-rank test
   nkscape stats binom --successes 7 --trials 20  a response rate with its exact 95 % CI
+  nkscape trial scenarios/trials/tnbc-pembrolizumab-vs-untreated.toml --out out/trial
+                                                a virtual trial: ORR, CBR, PFS/OS curves (also under mpirun -n K)
 
 Exit codes: 0 success, 2 bad input (model, scenario or arguments), 1 other failure.
 The default model is models/default.toml, or $NKSCAPE_MODEL.)");
@@ -370,6 +341,22 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     simulateCmd->add_option("--max-memory", simLimits.maxMemory, maxMemoryHelp);
     simulateCmd->add_flag("-q,--quiet", simQuiet, "No summary; errors only");
 
+    auto* trialCmd = app.add_subcommand("trial", "Run a virtual clinical trial; write patients.csv, arms.json, km.csv, waterfall.csv, spider.csv and summary.json (docs/trials.md)");
+    nkscape::cli::TrialCommandOptions trialOptions;
+    std::int64_t trialPatients = 0, trialSeed = 0;
+    std::string trialThreads;
+    RunLimitOptions trialLimits;
+    trialCmd->add_option("TRIAL", trialOptions.trialPath, "Trial file (TOML, docs/trial-format.md)")->required();
+    trialCmd->add_option("-o,--out", trialOptions.outDir, "Output folder (created if missing)")->required();
+    auto* trialPatientsOpt = trialCmd->add_option("-n,--patients", trialPatients, "Patients enrolled (replaces the file's `patients`)");
+    auto* trialSeedOpt = trialCmd->add_option("--seed", trialSeed, "Random seed (replaces the file's `seed`)");
+    auto* trialThreadsOpt = trialCmd->add_option("-t,--threads", trialThreads,
+                                                 "Worker threads per process, 1 to 4 per core (default: the cores / ranks); results do not depend on it");
+    trialCmd->add_option("--spider", trialOptions.spiderPatients, "Patients per arm in spider.csv")->capture_default_str();
+    trialCmd->add_flag("--allow-large", trialLimits.allowLarge, allowLargeHelp);
+    trialCmd->add_option("--max-memory", trialLimits.maxMemory, maxMemoryHelp);
+    trialCmd->add_flag("-q,--quiet", trialOptions.quiet, "No progress bar and no summary; errors only");
+
     auto* statsCmd = app.add_subcommand("stats", "Survival statistics of trial data (Kaplan-Meier, log-rank, Cox) and binomial intervals (docs/stats.md)");
     statsCmd->require_subcommand(1);
     StatsOptions statsOptions;
@@ -408,6 +395,13 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
             return runAssay(scenarioPath, outDir, threadsOption->count() ? std::optional<std::string>(threads) : std::nullopt, assayLimits, assayQuiet);
         if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simLimits, simQuiet);
         if (*statsCmd) return runStats(statsAnalysis, statsOptions);
+        if (*trialCmd) {
+            if (trialPatientsOpt->count()) trialOptions.patients = trialPatients;
+            if (trialSeedOpt->count()) trialOptions.seed = trialSeed;
+            if (trialThreadsOpt->count()) trialOptions.threads = trialThreads;
+            trialOptions.limits = trialLimits.limits();
+            return nkscape::cli::runTrialCommand(trialOptions);
+        }
     } catch (const nkscape::model::ModelError& e) {
         std::cerr << e.what() << "\n";
         return kExitBadInput;

@@ -24,6 +24,9 @@
 #include "nkscape/model/loader.hpp"
 #include "nkscape/model/model.hpp"
 #include "nkscape/model/units.hpp"
+#include "nkscape/qsp/engine.hpp"
+#include "nkscape/qsp/pk.hpp"
+#include "nkscape/qsp/scenario.hpp"
 
 namespace nkscape::io::detail {
 
@@ -338,6 +341,62 @@ protected:
         msg += " (" + role + ")";
         error(where, entity, key, msg);
         return std::nullopt;
+    }
+
+    /// A dose table as read: what it says and the therapy it names.
+    struct CheckedDose {
+        qsp::ScenarioDose dose;
+        qsp::DosingSpec spec;
+        Index therapy = model::kNoIndex;
+    };
+    /// Reads one dose table (therapy, amount, loading, schedule, start, infusion — a simulation
+    /// scenario's [[dose]], a trial arm's [[arm.dose]]) and checks it can be given to a patient of
+    /// `body`. `entity` names the table ("dose #2"); the therapy's name is appended once resolved.
+    /// Empty if anything is wrong (reported).
+    std::optional<CheckedDose> doseTable(const toml::table& t, std::string entity, const qsp::BodySize& body,
+                                         const std::string& tableName = "a [[dose]]") {
+        checkKeys(t, entity, "", {"therapy", "amount", "loading", "schedule", "start", "infusion"}, tableName);
+        CheckedDose c;
+        std::optional<Index> therapy;
+        if (auto name = text(t, "therapy", entity, true, " (the therapy given)")) {
+            const SourceLocation where = loc(*t.get("therapy"));
+            if (name->empty()) error(where, entity, "therapy", "must not be empty");
+            else therapy = resolve(*name, Kind::Therapy, where, entity, "therapy", "the drug given");
+            if (therapy) {
+                c.dose.therapy = m_->entities(Kind::Therapy)[*therapy].name;
+                entity += " (" + c.dose.therapy + ")";
+            }
+        }
+        bool ok = true;
+        if (auto v = text(t, "amount", entity, true, " (e.g. \"6 mg/kg\")")) c.spec.amount = c.dose.amount = *v;
+        else ok = false;
+        if (auto v = text(t, "loading", entity, false)) c.spec.loadingAmount = c.dose.loading = *v;
+        else if (t.get("loading")) ok = false;
+        if (auto v = text(t, "schedule", entity, false)) c.spec.schedule = *v;
+        else if (t.get("schedule")) ok = false;
+        c.dose.schedule = c.spec.schedule;
+        if (auto v = text(t, "infusion", entity, false)) c.spec.infusion = c.dose.infusion = *v;
+        else if (t.get("infusion")) ok = false;
+        if (const toml::node* n = t.get("start")) {
+            if (auto v = quantity(*n, "d", Sign::NonNegative, entity, "start", qsp::kMaxDoseDay,
+                                  "the latest dose start, qsp::kMaxDoseDay; docs/qsp.md, \"Limits\""))
+                c.spec.startDay = c.dose.startDay = *v;
+            else
+                ok = false;
+        }
+        if (!therapy || !ok) return std::nullopt;
+        if (const std::string why = qsp::dosingProblem(*m_, *therapy); !why.empty()) {
+            error(loc(*t.get("therapy")), entity, "therapy", "cannot be dosed: " + why);
+            return std::nullopt;
+        }
+        try {
+            (void)qsp::DosingRegimen::parse(c.spec, qsp::DrugPk::fromTherapy(*m_, *therapy), body);
+        } catch (const InputError& e) {
+            error(loc(t), entity, "", e.what());
+            return std::nullopt;
+        }
+        c.therapy = *therapy;
+        return c;
     }
 
     std::optional<Index> cellType(const toml::table& t, std::string_view key, model::CellCategory want, const std::string& entity,

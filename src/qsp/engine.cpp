@@ -1131,9 +1131,11 @@ void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
         if (!names.insert(cl.name).second) throw InputError("simulate: clone name '" + cl.name + "' is used twice");
         if (!finiteNonNeg(cl.initialCells)) throw InputError("simulate: clone '" + cl.name + "': initial cells must be >= 0");
         if (!(cl.switchPerDivision >= 0 && cl.switchPerDivision <= 1)) throw InputError("simulate: clone '" + cl.name + "': switch probability must be in [0, 1]");
-        const bool anyMultiplier = !cl.ligandMultipliers.empty() || !cl.factorMultipliers.empty() || !cl.secretionMultipliers.empty();
-        if (c == 0 && (cl.switchPerDivision != 0 || anyMultiplier))
-            throw InputError("simulate: clone '" + cl.name + "' is the founding clone: it has no multipliers and no switch rate");
+        // The founding clone's levels are the cell type's own, the base the variants' factor changes
+        // start from; its ligand and secretion multipliers (a virtual patient's phenotype, applied
+        // to every clone alike) act after the set-point, like every clone's.
+        if (c == 0 && (cl.switchPerDivision != 0 || !cl.factorMultipliers.empty()))
+            throw InputError("simulate: clone '" + cl.name + "' is the founding clone: it has no factor multipliers and no switch rate");
         for (const auto& [i, mult] : cl.ligandMultipliers)
             if (i >= m.ligands().size() || !finiteNonNeg(mult)) throw InputError("simulate: clone '" + cl.name + "': a ligand multiplier names no ligand or is not a finite number >= 0");
         for (const auto& [i, mult] : cl.factorMultipliers)

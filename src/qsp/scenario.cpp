@@ -385,48 +385,14 @@ private:
     // ---- [[dose]] --------------------------------------------------------------------------------
 
     void readDose(const toml::table& t, std::size_t ordinal, SimulationScenario& s) {
-        std::string entity = "dose #" + std::to_string(ordinal);
-        checkKeys(t, entity, "", {"therapy", "amount", "loading", "schedule", "start", "infusion"}, "a [[dose]]");
-        std::optional<Index> therapy;
-        ScenarioDose d;
-        if (auto name = text(t, "therapy", entity, true, " (the therapy given)")) {
-            const SourceLocation where = loc(*t.get("therapy"));
-            if (name->empty()) error(where, entity, "therapy", "must not be empty");
-            else therapy = resolve(*name, Kind::Therapy, where, entity, "therapy", "the drug given");
-            if (therapy) {
-                d.therapy = m_->entities(Kind::Therapy)[*therapy].name;
-                entity = "dose #" + std::to_string(ordinal) + " (" + d.therapy + ")";
-            }
-        }
-        DosingSpec spec;
-        bool ok = true;
-        if (auto v = text(t, "amount", entity, true, " (e.g. \"6 mg/kg\")")) spec.amount = d.amount = *v;
-        else ok = false;
-        if (auto v = text(t, "loading", entity, false)) spec.loadingAmount = d.loading = *v;
-        else if (t.get("loading")) ok = false;
-        if (auto v = text(t, "schedule", entity, false)) spec.schedule = *v;
-        else if (t.get("schedule")) ok = false;
-        d.schedule = spec.schedule;
-        if (auto v = text(t, "infusion", entity, false)) spec.infusion = d.infusion = *v;
-        else if (t.get("infusion")) ok = false;
-        if (const toml::node* n = t.get("start")) {
-            if (auto v = quantity(*n, "d", Sign::NonNegative, entity, "start", kMaxDoseDay, "the latest dose start, qsp::kMaxDoseDay; docs/qsp.md, \"Limits\"")) spec.startDay = d.startDay = *v;
-            else ok = false;
-        }
-        if (!therapy || !ok) return;
+        auto checked = doseTable(t, "dose #" + std::to_string(ordinal), s.body);
+        if (!checked) return;
         const SourceLocation where = loc(t);
-        if (const std::string why = dosingProblem(*m_, *therapy); !why.empty()) {
-            error(loc(*t.get("therapy")), entity, "therapy", "cannot be dosed: " + why);
-            return;
-        }
-        const DrugPk pk = DrugPk::fromTherapy(*m_, *therapy);
-        DosingRegimen regimen;
-        try {
-            regimen = DosingRegimen::parse(spec, pk, s.body);
-        } catch (const InputError& e) {
-            error(where, entity, "", e.what());
-            return;
-        }
+        const std::string entity = "dose #" + std::to_string(ordinal) + " (" + checked->dose.therapy + ")";
+        const Index* therapy = &checked->therapy;
+        const DosingSpec& spec = checked->spec;
+        ScenarioDose d = checked->dose;
+        DosingRegimen regimen = DosingRegimen::parse(spec, DrugPk::fromTherapy(*m_, *therapy), s.body);
         for (auto& existing : s.spec.drugs) {
             if (existing.therapy != *therapy) continue;
             // One cap for the drug, whatever number of [[dose]] tables give its doses: counted

@@ -12,7 +12,9 @@
 /// engine's time scales, days to months); infused cell products carry no exhaustion or granule
 /// state of their own.
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -61,6 +63,12 @@ enum class InitialMediators {
     Basal,
 };
 
+/// How the engine treats a clone of few cells.
+enum class SmallClones {
+    Continuous,  ///< every clone is a continuous ODE state
+    Stochastic,  ///< below a threshold a clone's fate is a birth-death process (docs/qsp.md)
+};
+
 /// What to simulate.
 struct SimulationSpec {
     model::Index tumourCellType = model::kNoIndex;  ///< category tumour: growth and ligand profile
@@ -93,6 +101,13 @@ struct SimulationSpec {
     /// left it a few per cent loose, and IFN-γ, which the killers' contacts secrete, with it.
     double fractionAtol = 0;
     InitialMediators initialMediators = InitialMediators::SteadyState;
+    /// How clones below qsp.stochastic_clone_threshold evolve (docs/qsp.md, "Small clones").
+    SmallClones smallClones = SmallClones::Continuous;
+    std::uint64_t seed = 0;    ///< random seed of the small-clone draws (a trial's seed)
+    std::uint64_t stream = 0;  ///< random stream of the small-clone draws (a virtual patient's index)
+    /// Stop the run when the total tumour reaches this many cells (cell; 0 = never): a row is
+    /// recorded at that time and SimulationResult::stoppedAt_d set (a trial's lethal burden).
+    double stopAtTumourCells = 0;
 };
 
 /// The model or scenario makes the system impossible to start integrating: a state or derivative
@@ -129,6 +144,8 @@ struct SimulationResult {
     /// end of the run, which are not given). summary.json lists them; the CLI prints them.
     std::vector<std::string> warnings;
     OdeStats stats;
+    /// When SimulationSpec::stopAtTumourCells was reached (d); empty if it was not.
+    std::optional<double> stoppedAt_d;
     /// Each clone's heritable profile relative to the founding clone, in the milieu at t = 0:
     /// "<ligand>" → surface level ratio (after regulation, so a methylation trait shows as lower
     /// HLA-I), "<ligand> shedding" → ratio of the secretion of that ligand's soluble form. Ratios
