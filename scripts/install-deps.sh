@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsundials-dev libsuitesparse-dev libeigen3-dev librandom123-dev libboost-dev
   valgrind
+  openmpi-bin libopenmpi-dev
 )
 
 missing=()
