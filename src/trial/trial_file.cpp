@@ -747,7 +747,7 @@ private:
             }
             if (!known) {
                 error(loc(*tab.get(attr ? "attribute" : "biomarker")), entity, attr ? "attribute" : "biomarker",
-                      "'" + *name + "' is not the name of an [[" + (attr ? "attribute" : "biomarker") + "]]");
+                      "'" + *name + "' is not the name of " + (attr ? "an [[attribute]]" : "a [[biomarker]]"));
                 return;
             }
             auto levels = strings(tab, "levels", entity);
