@@ -67,7 +67,29 @@ std::vector<double> lesionFractions(std::uint64_t seed, std::uint64_t patient, s
 
 }  // namespace
 
-PatientRecord simulatePatient(const LoadedTrial& t, const qsp::EngineModel& shared, const PatientDraw& draw, std::size_t arm) {
+namespace {
+
+// Restores the parameters a patient changed in a thread's model copy, however simulatePatient
+// returns or throws.
+class ParameterRestore {
+public:
+    explicit ParameterRestore(model::CompiledModel* m) : m_(m) {}
+    ~ParameterRestore() {
+        for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) m_->setValue(it->first, it->second);
+    }
+    ParameterRestore(const ParameterRestore&) = delete;
+    ParameterRestore& operator=(const ParameterRestore&) = delete;
+    void save(model::ParamId id) { saved_.emplace_back(id, m_->value(id)); }
+
+private:
+    model::CompiledModel* m_;
+    std::vector<std::pair<model::ParamId, double>> saved_;
+};
+
+}  // namespace
+
+PatientRecord simulatePatient(const LoadedTrial& t, const qsp::EngineModel& shared, const PatientDraw& draw, std::size_t arm,
+                              model::CompiledModel* scratch) {
     PatientRecord r;
     r.index = draw.index;
     r.arm = arm;
@@ -76,7 +98,9 @@ PatientRecord simulatePatient(const LoadedTrial& t, const qsp::EngineModel& shar
     const std::string who = fmt::format("patient {} ({})", draw.index, t.arms[arm].name);
 
     // ---- the patient's model: parameter priors ------------------------------------------------
-    std::optional<model::CompiledModel> own;
+    std::optional<model::CompiledModel> copy;
+    model::CompiledModel* own = nullptr;  // the patient's model, once a parameter differs
+    ParameterRestore restore(scratch);
     qsp::SimulationSpec spec = base.spec;
     qsp::BodySize body = base.body;
     std::size_t lesions = 1;
@@ -88,7 +112,7 @@ PatientRecord simulatePatient(const LoadedTrial& t, const qsp::EngineModel& shar
         using K = PriorTarget::Kind;
         switch (p.target.kind) {
         case K::Parameter: {
-            if (!own) own.emplace(base.model);
+            if (!own) own = scratch ? scratch : &copy.emplace(base.model);
             const auto id = own->findParameter(resolvePath(*own, p.target.parameterPath, draw.subtype));
             if (!id) throw InternalError("trial: parameter path of prior '" + p.name + "' vanished");
             const auto& info = own->parameter(*id);
@@ -104,6 +128,7 @@ PatientRecord simulatePatient(const LoadedTrial& t, const qsp::EngineModel& shar
                 r.failure = fmt::format("prior '{}' gives {} = {:g} {}: {}", p.name, info.path, value, info.internalUnit, why);
                 return r;
             }
+            if (own == scratch) restore.save(*id);
             own->setValue(*id, value);
             break;
         }
@@ -409,6 +434,8 @@ TrialRunResult runTrial(const LoadedTrial& t, const TrialRunOptions& options) {
     std::exception_ptr failure;
     std::atomic<bool> stop{false};
     auto worker = [&] {
+        // This thread's copy of the model, which patients' parameter priors are set in and restored.
+        model::CompiledModel scratch = t.base->model;
         while (!stop) {
             const std::size_t k = next++;
             if (k >= mine.size()) return;
@@ -439,7 +466,7 @@ TrialRunResult runTrial(const LoadedTrial& t, const TrialRunOptions& options) {
                         continue;
                     }
                     if (!draw) draw = drawPatient(t, i);
-                    PatientRecord r = simulatePatient(t, shared, *draw, a);
+                    PatientRecord r = simulatePatient(t, shared, *draw, a, &scratch);
                     if (journal) {
                         const std::string line = encodeRecord(r) + "\n";
                         const std::lock_guard lock(mutex);

@@ -199,9 +199,13 @@ struct PatientRecord {
 };
 
 /// Simulates patient `draw` in arm `arm` (retrying at tighter tolerances after a solver failure;
-/// a patient that still fails is recorded as failed, with the reason).
+/// a patient that still fails is recorded as failed, with the reason). `shared` is the engine of
+/// the base model, used when no prior changes a parameter. `scratch`, if given, is a copy of the
+/// base model owned by the caller (one per thread): the patient's parameters are set in it and
+/// restored before returning, instead of copying the whole model per patient (a fifth of a
+/// patient's cost).
 [[nodiscard]] PatientRecord simulatePatient(const LoadedTrial& trial, const qsp::EngineModel& shared, const PatientDraw& draw,
-                                            std::size_t arm);
+                                            std::size_t arm, model::CompiledModel* scratch = nullptr);
 
 /// Makes `dir` the journal of `trial`: kept if it holds this trial's journal (same inputs, model,
 /// seed, patients, version), else emptied and keyed for it. Call once (rank 0) before runTrial.
