@@ -77,7 +77,7 @@ for item in sys.argv[2:]:
         evaluable = a["evaluable"]
         n_text = str(a["patients"]) + (f" ({evaluable} evaluable)" if evaluable < a["patients"] else "")
         if evaluable > 0:
-            lo, hi = orr["ci95"]
+            lo, hi = orr["ci95_low"], orr["ci95_high"]
             orr_text = f"{pct(orr['rate'])} [{pct(lo)}, {pct(hi)}]"
         else:
             orr_text = "n/a (none evaluable)"

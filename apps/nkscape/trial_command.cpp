@@ -233,8 +233,8 @@ int runTrialCommand(const TrialCommandOptions& o) {
         for (const auto& a : arms["arms"]) {
             auto pct = [](const io::Json& p) {
                 if (p["rate"].is_null()) return std::string("n/a");
-                return fmt::format("{:.1f} % [{:.1f}, {:.1f}]", 100 * p["rate"].get<double>(), 100 * p["ci95"][0].get<double>(),
-                                   100 * p["ci95"][1].get<double>());
+                return fmt::format("{:.1f} % [{:.1f}, {:.1f}]", 100 * p["rate"].get<double>(), 100 * p["ci95_low"].get<double>(),
+                                   100 * p["ci95_high"].get<double>());
             };
             auto med = [](const io::Json& e) {
                 if (e.is_null() || e["median_d"].is_null()) return std::string("not reached");

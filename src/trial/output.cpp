@@ -25,22 +25,26 @@ Json proportion(std::int64_t x, std::int64_t n) {
     Json j;
     j["count"] = x;
     j["of"] = n;
-    if (n == 0) {
+    j["ci_method"] = "exact (Clopper-Pearson)";
+    if (n == 0) {  // no patient: no rate
         j["rate"] = nullptr;
-        j["ci95"] = nullptr;
+        j["ci95_low"] = nullptr;
+        j["ci95_high"] = nullptr;
         return j;
     }
     const auto ci = stats::clopperPearson(x, n);
     j["rate"] = io::jsonNumber(ci.proportion);
-    j["ci95"] = Json::array({io::jsonNumber(ci.low), io::jsonNumber(ci.high)});
-    j["ci_method"] = "exact (Clopper-Pearson)";
+    j["ci95_low"] = io::jsonNumber(ci.low);
+    j["ci95_high"] = io::jsonNumber(ci.high);
     return j;
 }
 
 Json median(const stats::KmCurve& c) {
     Json j;
+    // null: not reached within the follow-up (the curve or its band stays above 0.5).
     j["median_d"] = io::jsonOptional(c.median.time);
-    j["ci95_d"] = Json::array({io::jsonOptional(c.median.ciLow), io::jsonOptional(c.median.ciHigh)});
+    j["ci95_low_d"] = io::jsonOptional(c.median.ciLow);
+    j["ci95_high_d"] = io::jsonOptional(c.median.ciHigh);
     j["events"] = c.events;
     j["subjects"] = c.subjects;
     return j;
@@ -141,12 +145,14 @@ io::Json summariseArms(const LoadedTrial& t, const std::vector<PatientRecord>& r
             try {
                 const auto cox = stats::coxPhTwoGroups(data);
                 x["hazard_ratio"] = io::jsonNumber(cox.hazardRatio);
-                x["hazard_ratio_ci95"] = Json::array({io::jsonNumber(cox.hrLow), io::jsonNumber(cox.hrHigh)});
+                x["hazard_ratio_ci95_low"] = io::jsonNumber(cox.hrLow);
+                x["hazard_ratio_ci95_high"] = io::jsonNumber(cox.hrHigh);
                 x["cox_ties"] = "efron";
                 x["cox_wald_p"] = io::jsonNumber(cox.waldP);
             } catch (const InputError& err) {
                 x["hazard_ratio"] = nullptr;
-                x["hazard_ratio_ci95"] = nullptr;
+                x["hazard_ratio_ci95_low"] = nullptr;
+                x["hazard_ratio_ci95_high"] = nullptr;
                 x["hazard_ratio_not_estimable"] = err.what();
             }
             c[e.name] = x;
