@@ -7,12 +7,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <numbers>
 #include <optional>
 #include <map>
 #include <set>
 
 #include <fmt/format.h>
+#include <Random123/philox.h>
 
 #include "nkscape/error.hpp"
 #include "nkscape/synapse/regulation.hpp"
@@ -53,6 +56,7 @@ struct Constants {
     double costimPersistence;      // 1
     double bloodMaxFold;           // 1: blood pool at which cytokine-driven expansion stops
     double tamPolarisation;        // 1/d: M1 <-> M2 switching at a resting M2 drive
+    double engagementMax;          // 1/d: most kills a tumour cell receives per day (κ_max)
 };
 
 Constants readConstants(const CompiledModel& m) {
@@ -72,7 +76,8 @@ Constants readConstants(const CompiledModel& m) {
                      m.constant("qsp.costimulation_expansion_rate"),
                      m.constant("qsp.costimulation_persistence_gain"),
                      m.constant("qsp.blood_pool_max_fold"),
-                     m.constant("qsp.tam_polarisation_rate")};
+                     m.constant("qsp.tam_polarisation_rate"),
+                     m.constant("qsp.target_engagement_max")};
 }
 
 // First-order loss of a mediator in 1/d, from decay_rate (1/h) or half_life (h); 0 if neither.
@@ -81,6 +86,12 @@ double decayPerDay(const CompiledModel& m, Index mediator) {
     if (med.decayRate != kNoParam) return m.value(med.decayRate) * kHoursPerDay;
     if (med.halfLife != kNoParam) return std::numbers::ln2 / m.value(med.halfLife) * kHoursPerDay;
     return 0.0;
+}
+
+// The denominator of the Beddington–DeAngelis kill term, N + N_½ + Λ/κ_max (cell): see
+// perTargetKillRate() (engine.hpp) and the second pass of TumourSystem::rhs.
+double killDenominator(double pressure, double targets, double halfSaturation, double maxPerTarget) {
+    return targets + halfSaturation + pressure / maxPerTarget;
 }
 
 bool isKillerCategory(CellCategory c) { return c == CellCategory::Nk || c == CellCategory::Cd8T; }
@@ -239,6 +250,10 @@ public:
             }
             drugInfo_.push_back(std::move(info));
         }
+        // Each clone's integrated rates (births and deaths per cell, immigrants), accumulated while
+        // it is a small clone: SmallCloneTracker advances it with their means over an interval.
+        offsetQuad_ = off;
+        off += 3 * nClones_;
         size_ = off;
         // Which cell mechanisms act on which cells, resolved once (not per RHS): a population's
         // recruit/deplete, a cell product's recruit, and the lysis of the tumour cell type.
@@ -293,6 +308,9 @@ public:
             cloneBaselines_.push_back(std::move(fb));
         }
         clones_.resize(nClones_);
+        frozen_.assign(nClones_, 0);
+        smallCount_.assign(nClones_, 0.0);
+        for (std::size_t c = 1; c < nClones_; ++c) switchSum_ += spec.clones[c].switchPerDivision;
         basalPlasma_ = synapse::basalMilieu(m);
         // Each population's factors in the resting plasma: the blood pool is at its steady state there.
         for (auto& p : pops_) {
@@ -318,6 +336,7 @@ public:
         // Relaxing receptor levels likewise: frozen in the Jacobian, each column is its own relaxation.
         std::vector<char> diagonal(size_, 0);
         for (std::size_t k = 0; k < nMed_; ++k) diagonal[offsetMed_ + k] = 1;
+        for (std::size_t k = 0; k < 3 * nClones_; ++k) diagonal[offsetQuad_ + k] = 1;  // no equation reads them
         for (const auto& p : pops_)
             for (const auto& rx : p.relaxing) diagonal[rx.state] = 1;
         std::vector<std::size_t> others;
@@ -330,6 +349,10 @@ public:
     }
     [[nodiscard]] std::string stateName(std::size_t i) const override {
         if (i < nClones_) return "clone." + spec_.clones[i].name;
+        if (i >= offsetQuad_ && i < offsetQuad_ + 3 * nClones_) {
+            static constexpr const char* kWhat[] = {"integrated births", "integrated deaths", "integrated immigrants"};
+            return "clone." + spec_.clones[(i - offsetQuad_) / 3].name + "." + kWhat[(i - offsetQuad_) % 3];
+        }
         for (const auto& p : pops_) {
             const std::string& n = m_.entities(Kind::CellType)[p.cellType].name;
             if (i == p.tumourState) return std::string(model::cellCategoryKey(p.category)) + "." + n;
@@ -452,7 +475,7 @@ public:
         std::fill(dydt.begin(), dydt.end(), 0.0);
         setPkTime(t);
         double nTot = 0;
-        for (std::size_t c = 0; c < nClones_; ++c) nTot += std::max(0.0, y[c]);
+        for (std::size_t c = 0; c < nClones_; ++c) nTot += cloneCells(c, y);
         double immune = 0;
         for (const auto& p : pops_) immune += std::max(0.0, y[p.tumourState]);
 
@@ -500,27 +523,96 @@ public:
         // ---- effectors: the populations that kill, then the cell products' tumour share --------
         std::fill(killed_.begin(), killed_.end(), 0.0);
         killed_.resize(nClones_, 0.0);
+        killRate_.assign(nClones_, 0.0);
         std::fill(secretion_.begin(), secretion_.end(), 0.0);
         secretion_.resize(nMed_, 0.0);
-        auto engage = [&](synapse::NkState& nk, double cells, double specificShare) {
-            // Each effector cell makes ε contacts a day (fewer when contacts are long), shared among
-            // clones by abundance with saturation in tumour size; each kills with the synapse's
-            // probability for that clone's ligand profile. Returns kills per effector cell per day.
-            double killsPerCell = 0;
-            if (cells <= 0 || nTot <= 0) return 0.0;
+        // First pass: every engaging group (each killer population, each cell product's tumour
+        // share) decides against every clone once, and the kills the clone's cells would receive
+        // from all groups at target saturation are summed, Λ_c = Σ_g share_g·ε_eff,gc·P_gc·E_g
+        // (cell/d). The second pass needs the whole sum: it is the target-side term of the
+        // Beddington–DeAngelis response. Kills, not encounters: a scanning contact that does not
+        // kill takes minutes and leaves the target to the next effector, while the ceiling
+        // κ_max is the published ceiling of kills per target (de Pillis et al. 2005); counting
+        // encounters let the endogenous NK cells' non-lethal scans use up that ceiling and shield
+        // small tumours from CAR-NK cells.
+        groups_.clear();
+        pressure_.assign(nClones_, 0.0);
+        decisions_.resize(nClones_ * (pops_.size() + drugs_.size()));
+        auto prepareGroup = [&](synapse::NkState& nk, double cells, double specificShare) {
+            const std::size_t gi = groups_.size();
+            groups_.push_back(Group{cells, specificShare, cells > 0 && nTot > 0});
+            if (!groups_.back().active) return gi;
             synapse_.prepare(context_, nk, effector_);  // the effector's half of every decision, once
             for (std::size_t c = 0; c < nClones_; ++c) {
-                const double nc = std::max(0.0, y[c]);
-                if (nc <= 0) continue;
+                Engagement& en = decisions_[gi * nClones_ + c];
+                if (!(cloneCells(c, y) > 0) && !allClones_ && frozen_[c] != 1) {
+                    en = Engagement{};
+                    continue;
+                }
                 const auto out = synapse_.decide(context_, effector_, clones_[c].target);
-                const double contactDays = out.contactTime / kMinutesPerDay;
-                const double encounters = specificShare * c_.encounterRate / (1.0 + c_.encounterRate * contactDays) * nc / (nTot + c_.encounterHalf);
-                killed_[c] += encounters * cells * out.killProbability;
-                killsPerCell += encounters * out.killProbability;
+                en.contactDays = out.contactTime / kMinutesPerDay;
+                // Each effector cell makes ε contacts a day, fewer when contacts are long.
+                en.rate = specificShare * c_.encounterRate / (1.0 + c_.encounterRate * en.contactDays);
+                en.killProbability = out.killProbability;
+                en.ifng = out.ifng;
+                en.tnfa = out.tnfa;
+                pressure_[c] += en.rate * en.killProbability * cells;
+            }
+            return gi;
+        };
+        for (auto& p : pops_) {
+            if (!p.killer) continue;
+            const double g = std::clamp(y[p.granuleState], 0.0, 1.0);
+            const double e = std::clamp(y[p.exhaustionState], 0.0, 1.0);
+            p.nk.granules = g * p.granuleCapacity;
+            p.nk.exhaustion = e;
+            // Relaxing receptors: the synapse reads their levels in y. Inside a Jacobian the
+            // levels of the state it is taken at are kept, as the set-points are (their columns
+            // are their own relaxation alone).
+            if (!inJacobian_)
+                for (const Relaxing& rx : p.relaxing) p.nk.receptors[rx.receptor] = std::max(0.0, y[rx.state]);
+            p.group = prepareGroup(p.nk, std::max(0.0, y[p.tumourState]), p.category == CellCategory::Cd8T ? c_.cd8Specific : 1.0);
+        }
+        productCells_.assign(drugs_.size(), 0.0);
+        productGroup_.assign(drugs_.size(), kNone);
+        for (std::size_t d = 0; d < drugs_.size(); ++d) {
+            const Drug& info = drugInfo_[d];
+            if (info.product == kNoIndex) continue;
+            const double circulating = std::max(0.0, drugs_[d].centralAmount(y, drugOffset_[d]));
+            double share = c_.productTumourFraction * info.productRecruit * exclusion;
+            for (std::size_t i : info.productRecruits) share *= 1.0 + cellMechs_[i].size * exposure(cellMechs_[i]);
+            share = std::min(share, 1.0);
+            productCells_[d] = share * circulating;
+            productGroup_[d] = prepareGroup(productState(info.product), productCells_[d], 1.0);
+        }
+        // Second pass. Group g's encounters with clone c, per effector cell and day:
+        //   share_g · ε_eff,gc · N_c / (N + N_½ + Λ_c/κ_max)
+        // (Beddington 1975; DeAngelis et al. 1975): N_½ saturates the effector's search in target
+        // density, Λ_c/κ_max the targets' own capacity to be killed, so that a clone-c cell is
+        // killed at Λ_c/(N + N_½ + Λ_c/κ_max) < κ_max per day however many effectors there are
+        // and however few targets (the old form, without Λ_c/κ_max, grew without bound as the
+        // tumour shrank and collapsed responding tumours to 0 in finite time). Where targets are
+        // plentiful (N ≫ Λ_c/κ_max) it is the effector-limited form ε_eff·N_c/(N + N_½). Each
+        // encounter kills with the synapse's probability. Returns kills per effector cell per day.
+        denominator_.resize(nClones_);
+        for (std::size_t c = 0; c < nClones_; ++c) denominator_[c] = killDenominator(pressure_[c], nTot, c_.encounterHalf, c_.engagementMax);
+        auto engage = [&](std::size_t gi) {
+            const Group& grp = groups_[gi];
+            double killsPerCell = 0;
+            if (!grp.active) return 0.0;
+            for (std::size_t c = 0; c < nClones_; ++c) {
+                const double nc = cloneCells(c, y);
+                if (!(nc > 0) && !allClones_ && frozen_[c] != 1) continue;
+                const Engagement& en = decisions_[gi * nClones_ + c];
+                const double perTarget = en.rate / denominator_[c];
+                const double encounters = perTarget * nc;
+                killed_[c] += encounters * grp.cells * en.killProbability;
+                killRate_[c] += perTarget * grp.cells * en.killProbability;
+                killsPerCell += encounters * en.killProbability;
                 // Share of the day in contact with this clone × secretion during a contact.
-                const double inContact = encounters * contactDays;
-                if (ifng_ < nMed_) secretion_[ifng_] += cells * inContact * out.ifng;
-                if (tnfa_ < nMed_) secretion_[tnfa_] += cells * inContact * out.tnfa;
+                const double inContact = encounters * en.contactDays;
+                if (ifng_ < nMed_) secretion_[ifng_] += grp.cells * inContact * en.ifng;
+                if (tnfa_ < nMed_) secretion_[tnfa_] += grp.cells * inContact * en.tnfa;
             }
             return killsPerCell;
         };
@@ -536,18 +628,12 @@ public:
             if (p.killer) {
                 const double g = std::clamp(y[p.granuleState], 0.0, 1.0);
                 const double e = std::clamp(y[p.exhaustionState], 0.0, 1.0);
-                p.nk.granules = g * p.granuleCapacity;
-                p.nk.exhaustion = e;
-                // Relaxing receptors: the synapse reads their levels in y; they move toward the
-                // set-point. Inside a Jacobian the levels of the state it is taken at are kept, as
-                // the set-points are (their columns are their own relaxation alone).
                 for (std::size_t k = 0; k < p.relaxing.size(); ++k) {
                     const Relaxing& rx = p.relaxing[k];
-                    if (!inJacobian_) p.nk.receptors[rx.receptor] = std::max(0.0, y[rx.state]);
                     dydt[rx.state] = rx.rate * (p.setReceptors[k] - y[rx.state]);
                 }
-                const double share = p.category == CellCategory::Cd8T ? c_.cd8Specific : 1.0;
-                killsPerCell = engage(p.nk, cells, share);
+                const double share = groups_[p.group].share;
+                killsPerCell = engage(p.group);
                 // Granules and exhaustion are those of the cells that engage: for CD8 T cells the
                 // tumour-reactive share, whose kills per cell are the population's over its share.
                 const double perEngaging = killsPerCell / share;
@@ -597,15 +683,12 @@ public:
             const Drug& info = drugInfo_[d];
             if (info.product == kNoIndex) continue;
             const double circulating = std::max(0.0, drugs_[d].centralAmount(y, drugOffset_[d]));
-            double share = c_.productTumourFraction * info.productRecruit * exclusion;
-            for (std::size_t i : info.productRecruits) share *= 1.0 + cellMechs_[i].size * exposure(cellMechs_[i]);
-            share = std::min(share, 1.0);
-            const double cells = share * circulating;
+            const double cells = productCells_[d];
             effectorVolumeCells += cells;
-            synapse::NkState& nk = productState(info.product);
+            const synapse::NkState& nk = productState(info.product);
             for (std::size_t k = 0; k < nMed_; ++k)
                 if (k != ifng_ && k != tnfa_) secretion_[k] += cells * nk.secretion[k];
-            const double killsPerCell = engage(nk, cells, 1.0);
+            const double killsPerCell = engage(productGroup_[d]);
             // Co-stimulated CARs: antigen-driven expansion of the cells in the tumour and a longer
             // persistence (the loss k is divided by the gain).
             if (info.carTherapy && info.costimulated) {
@@ -617,7 +700,7 @@ public:
 
         // ---- tumour: logistic growth, switching from the founding clone, killing, lysis --------
         const double crowding = 1.0 - nTot / capacity_;
-        const double g0 = growthRate_ * std::max(0.0, y[0]) * crowding;
+        const double g0 = growthRate_ * cloneCells(0, y) * crowding;
         // Lysis rate of each clone by the lysing therapies (an antigen-sparing one spares antigen-high clones).
         auto lysisRate = [&](std::size_t c) {
             double lysis = 0;
@@ -629,18 +712,39 @@ public:
             }
             return lysis;
         };
+        lysis_.resize(nClones_);
+        for (std::size_t c = 0; c < nClones_; ++c) lysis_[c] = lysisRate(c);
         double switched = 0;
         for (std::size_t c = 1; c < nClones_; ++c) {
-            const double nc = std::max(0.0, y[c]);
+            const double nc = cloneCells(c, y);
             const double flux = spec_.clones[c].switchPerDivision * std::max(0.0, g0);
             switched += flux;
-            dydt[c] = growthRate_ * nc * crowding + flux - killed_[c] - lysisRate(c) * nc;
+            dydt[c] = growthRate_ * nc * crowding + flux - killed_[c] - lysis_[c] * nc;
         }
-        dydt[0] = g0 - switched - killed_[0] - lysisRate(0) * std::max(0.0, y[0]);
+        dydt[0] = g0 - switched - killed_[0] - lysis_[0] * cloneCells(0, y);
+        // Each clone's rates per cell, for the small clones (cloneRates()): births (the founding
+        // clone's divisions that keep both daughters founding), deaths (immune kills, lysis,
+        // crowding beyond the capacity) and the immigration of switched cells.
+        rates_.resize(nClones_);
+        for (std::size_t c = 0; c < nClones_; ++c) {
+            const double net = growthRate_ * crowding * (c == 0 && crowding > 0 ? 1.0 - switchSum_ : 1.0);
+            rates_[c] = CloneRates{std::max(0.0, net), killRate_[c] + lysis_[c] + std::max(0.0, -net),
+                                   c == 0 ? 0.0 : spec_.clones[c].switchPerDivision * std::max(0.0, g0)};
+        }
+        // A small clone is advanced outside the ODE (SmallCloneTracker): the other equations read
+        // its frozen count, and its rates are integrated for the tracker.
+        for (std::size_t c = 0; c < nClones_; ++c) {
+            if (frozen_[c] == 0) continue;
+            dydt[c] = 0.0;
+            if (frozen_[c] != 1) continue;  // extinct: nothing to integrate
+            dydt[offsetQuad_ + 3 * c] = rates_[c].birth;
+            dydt[offsetQuad_ + 3 * c + 1] = rates_[c].death;
+            dydt[offsetQuad_ + 3 * c + 2] = rates_[c].immigration;
+        }
 
         // ---- mediators: secretion over the interstitial volume, loss toward basal + supplied -----
         for (std::size_t c = 0; c < nClones_; ++c) {
-            const double nc = std::max(0.0, y[c]);
+            const double nc = cloneCells(c, y);
             for (std::size_t k = 0; k < nMed_; ++k) secretion_[k] += nc * clones_[c].secretion[k];
         }
         const double volume = c_.volumePerCell * (nTot + effectorVolumeCells + 1.0);
@@ -666,6 +770,51 @@ public:
     }
 
     std::vector<double> inputRate;  ///< current infusion rate per drug (amount/d), set by the driver
+
+    /// Cells of clone c in state y: its frozen count if it is a small clone, else y[c] (≥ 0).
+    [[nodiscard]] double cloneCells(std::size_t c, std::span<const double> y) const {
+        return frozen_[c] != 0 ? smallCount_[c] : std::max(0.0, y[c]);
+    }
+    /// Clone c leaves the ODE with `cells` cells: its derivative is 0 from now on and every
+    /// equation reads `cells` instead of y[c] (docs/qsp.md, "Small clones").
+    void freezeClone(std::size_t c, double cells) {
+        frozen_[c] = 1;
+        smallCount_[c] = cells;
+    }
+    /// A small clone's new count (an update of SmallCloneTracker).
+    void setSmallCount(std::size_t c, double cells) { smallCount_[c] = cells; }
+    /// Clone c is extinct for good: 0 cells, outside the ODE, its rates no longer integrated.
+    void markExtinct(std::size_t c) {
+        frozen_[c] = 2;
+        smallCount_[c] = 0.0;
+    }
+    /// Clone c rejoins the ODE: y[c] must then hold its cells (the driver reinitialises).
+    void thawClone(std::size_t c) { frozen_[c] = 0; }
+    [[nodiscard]] bool frozen(std::size_t c) const { return frozen_[c] != 0; }
+    /// Index in y of clone c's integrated births per cell (1), then deaths per cell (1) and
+    /// immigrants (cell): each grows by its rate while the clone is small, and stays put otherwise.
+    [[nodiscard]] std::size_t integratedRates(std::size_t c) const { return offsetQuad_ + 3 * c; }
+
+    /// One clone's rates at a state: births and deaths per cell (1/d) and immigrating cells (cell/d).
+    struct CloneRates {
+        double birth = 0;        ///< divisions per cell that add a cell to the clone (logistic growth; the founding clone's switching taken out)
+        double death = 0;        ///< immune kills, lysis by therapies and crowding beyond the capacity, per cell
+        double immigration = 0;  ///< cells switching in from the founding clone per day
+    };
+    /// Every clone's rates at (t, y), also those of clones without cells (whose kill rate the
+    /// synapse is then asked for).
+    [[nodiscard]] const std::vector<CloneRates>& cloneRates(double t, std::span<const double> y) {
+        std::vector<double> dydt(size_, 0.0);
+        allClones_ = true;
+        try {
+            rhs(t, y, dydt);
+        } catch (...) {
+            allClones_ = false;
+            throw;
+        }
+        allClones_ = false;
+        return rates_;
+    }
 
     /// Puts every relaxing receptor level at its set-point in state y's milieu: cells that have
     /// been in the tumour long before the start.
@@ -794,6 +943,21 @@ private:
         std::vector<Relaxing> relaxing;    // killers: receptors that relax toward their set-points
         std::vector<double> setReceptors;  // their set-points (nk.receptors before y's levels replace them)
         std::vector<double> plasmaFactors; // factor levels in plasma (blood pool)
+        std::size_t group = kNone;         // killers: index in groups_ at the last rhs()
+    };
+    // An engaging group of effector cells at the last rhs(): a killer population or a cell
+    // product's tumour share.
+    struct Group {
+        double cells = 0;   // effector cells in the tumour
+        double share = 1;   // share of them that engage the tumour (CD8 T: the tumour-reactive share)
+        bool active = false;
+    };
+    // One group's decision against one clone.
+    struct Engagement {
+        double rate = 0;             // share × ε_eff: encounters per effector cell per day at target saturation, 1/d
+        double contactDays = 0;      // d per contact
+        double killProbability = 0;  // per contact
+        double ifng = 0, tnfa = 0;   // secretion during a contact (the synapse's units)
     };
     struct Drug {
         Index product = kNoIndex;  // cell therapies: the product cell type
@@ -904,7 +1068,7 @@ private:
     double lastVolume_ = 1;  // interstitial volume at the last rhs(), mL
     std::vector<std::pair<Index, double>> tumourUptake_;  // mediator, mL/(cell.h) per tumour cell
     std::vector<double> uptake_;                           // Σ cells × clearance per mediator, mL/h
-    std::size_t nClones_ = 0, nMed_ = 0, offsetMed_ = 0, size_ = 0;
+    std::size_t nClones_ = 0, nMed_ = 0, offsetMed_ = 0, offsetQuad_ = 0, size_ = 0;
     std::vector<Population> pops_;
     std::vector<DrugPk> drugs_;
     std::vector<std::size_t> drugOffset_;  // into y, or into the PK vectors for an analytic drug
@@ -944,6 +1108,21 @@ private:
     // Work buffers and the caches of the milieu-dependent quantities (see refreshTumourSide).
     synapse::Milieu milieu_, plasma_;
     std::vector<double> killed_, secretion_, supplied_;
+    std::vector<double> killRate_;          // per clone: immune kills per target cell per day, 1/d
+    std::vector<double> pressure_;          // per clone: Λ_c, kills its cells would receive per day at target saturation, cell/d
+    std::vector<double> denominator_;       // per clone: N + N_½ + Λ_c/κ_max, cell
+    std::vector<Group> groups_;
+    std::vector<Engagement> decisions_;     // groups_ × clones
+    std::vector<double> productCells_;      // per drug: a cell product's cells in the tumour
+    std::vector<std::size_t> productGroup_; // per drug: its index in groups_ (kNone if not a product)
+    // Decide for clones without cells too (cloneRates). A small clone is always decided for: its
+    // integrated death rate must not jump when its count leaves or reaches 0.
+    bool allClones_ = false;
+    std::vector<double> lysis_;             // per clone: lysis by therapies per cell, 1/d
+    std::vector<CloneRates> rates_;         // per clone, at the last rhs()
+    std::vector<char> frozen_;              // per clone: 0 in the ODE, 1 a small clone (outside it), 2 extinct
+    std::vector<double> smallCount_;        // per clone: a small clone's cells
+    double switchSum_ = 0;                  // Σ switch probabilities of the variant clones
     std::vector<CloneCache> clones_;
     bool tumourValid_ = false, plasmaValid_ = false;
     bool inJacobian_ = false;
@@ -955,6 +1134,283 @@ private:
     synapse::CellLevels levelScratch_;
     synapse::Contacts noContacts_ = synapse::Contacts::none(m_);
     std::vector<std::pair<Index, synapse::NkState>> products_;
+};
+
+// ---- small clones --------------------------------------------------------------------------------
+
+// The random numbers of SmallClones::Stochastic: Philox4x64-10 in counter mode, as the assay's
+// cells and the RECIST readings draw theirs. The key is the seed; the counter is (stream, event,
+// block, 0), where `event` numbers the run's random events in the order the run meets them (a
+// clone's rounding, one clone's walk over one interval) — so the numbers depend on nothing but
+// (seed, stream, event), not on threads, time or other patients.
+class CloneStream {
+public:
+    CloneStream(std::uint64_t seed, std::uint64_t stream, std::uint64_t event) {
+        key_ = {{seed, 0x736d616c6c63ULL}};  // second key word: "smallc", fixed
+        ctr_ = {{stream, event, 0, 0}};
+    }
+    /// Uniform on [0, 1), 53 random bits.
+    double uniform() {
+        if (next_ == 4) {
+            const auto out = r123::Philox4x64()(ctr_, key_);
+            for (std::size_t i = 0; i < 4; ++i) buf_[i] = out[i];
+            ++ctr_[2];
+            next_ = 0;
+        }
+        return static_cast<double>(buf_[next_++] >> 11) * 0x1.0p-53;
+    }
+    /// Exponential waiting time with `rate` > 0.
+    double exponential(double rate) { return -std::log1p(-uniform()) / rate; }  // 1 − u in (0, 1]: finite
+
+private:
+    r123::Philox4x64::key_type key_{};
+    r123::Philox4x64::ctr_type ctr_{};
+    std::uint64_t buf_[4] = {0, 0, 0, 0};
+    std::size_t next_ = 4;
+};
+
+// Where a small clone's walk over an interval ended.
+struct WalkEnd {
+    double cells = 0;
+    double extinctAt = -1;  // d after the interval's start when it reached 0 for good; −1: it did not
+};
+
+// Why a cap on events per walk: an interval lasts Δ ≤ 0.5/(b + d) and at most the time in which
+// half the threshold immigrates, so a walk has ~(b + d)·n·Δ + ι·Δ ≲ the threshold's order of
+// events; the cap only guards a pathological input (the walk then ends early, with the count it
+// reached).
+constexpr long kMaxWalkEvents = 10'000'000;
+
+// Exact birth–death–immigration path (Gillespie 1977) from `n0` whole cells over `duration`
+// days with per-cell birth b and death d (1/d) and immigration ι (cell/d) held constant; when
+// `absorbing` (no immigration can ever come), 0 cells is extinction and ends the walk.
+WalkEnd gillespieWalk(double n0, double b, double d, double iota, double duration, bool absorbing, CloneStream rng) {
+    double t = 0, n = n0;
+    for (long k = 0; k < kMaxWalkEvents; ++k) {
+        if (n <= 0 && absorbing) return {0.0, t};
+        const double a = (b + d) * n + iota;
+        if (!(a > 0)) break;
+        t += rng.exponential(a);
+        if (t > duration) break;
+        const double u = rng.uniform() * a;
+        if (u < b * n) n += 1;
+        else if (u < (b + d) * n) n -= 1;
+        else n += 1;  // an immigrant
+    }
+    return {n, -1.0};
+}
+
+// The mean of that process: N(Δ) = N e^{gΔ} + ι (e^{gΔ} − 1)/g with g = b − d.
+WalkEnd meanWalk(double n0, double b, double d, double iota, double duration) {
+    const double g = b - d;
+    const double grow = std::exp(g * duration);
+    const double n = n0 * grow + (g == 0 ? iota * duration : iota * std::expm1(g * duration) / g);
+    // A clone the continuous model drove down by more than ~700 e-folds stays at the smallest
+    // positive double instead of underflowing to 0, which would read as extinction: the
+    // continuous model has none.
+    return {std::max(n, n0 > 0 || iota > 0 ? std::numeric_limits<double>::min() : 0.0), -1.0};
+}
+
+// Follows the clones below qsp.stochastic_clone_threshold outside the ODE (docs/qsp.md, "Small
+// clones"). A small clone's derivative is held at 0 and the other equations read its count,
+// while the ODE integrates its per-cell birth and death rates and its immigration. Every update
+// stop ends an interval for all small clones at once: each count is advanced over the interval
+// with the mean rates (the integrals' increase over its length) — a Gillespie walk, or that
+// walk's mean — so the rates' change within the interval (a drug wearing off, the killers'
+// numbers) is counted exactly in the mean growth; freezing them at the interval's start made
+// cures after a waning treatment ~1 e-fold too likely. An interval lasts
+// Δ = clamp(min(0.5/(b + d), 0.5·threshold/ι), 0.1 d, 7 d) at the rates of its start, for the
+// fastest small clone (about half an event per cell, and half the threshold immigrating, so the
+// count the other equations see stays close to the walk's), and ends at every output time too.
+// An update that changes a count restarts the solver (the other equations' derivatives jump
+// there); a clone leaving or rejoining the ODE restarts it with a new Jacobian.
+class SmallCloneTracker {
+public:
+    /// `cellAtol`: the solver's absolute tolerance of the clone states (cell).
+    SmallCloneTracker(const SimulationSpec& spec, TumourSystem& sys, double threshold, double cellAtol, std::vector<SimulationEvent>& events)
+        : spec_(spec), sys_(sys), threshold_(threshold), cellAtol_(cellAtol), stochastic_(spec.smallClones == SimulationSpec::SmallClones::Stochastic),
+          events_(events), clones_(spec.clones.size()) {}
+
+    /// At t = 0 (SmallClones::Stochastic): every clone below the threshold is whole cells from the
+    /// start, its count rounded at random (floor + Bernoulli of the fraction).
+    void start(std::span<const double> y) {
+        if (!stochastic_) return;
+        for (std::size_t c = 0; c < clones_.size(); ++c) {
+            const double n = std::max(0.0, y[c]);
+            if (n >= threshold_) continue;
+            if (n == 0 && (c == 0 || spec_.clones[c].switchPerDivision == 0)) {
+                clones_[c].mode = Mode::Extinct;  // never had cells, and none can come: absent, no event
+                sys_.markExtinct(c);
+                continue;
+            }
+            enterSmall(0.0, c, n, true);
+        }
+        settle(0.0);
+        begin(0.0, y);
+    }
+
+    /// The next update stop (d), +inf without small clones.
+    [[nodiscard]] double nextUpdate() const { return small_.empty() ? kInf : t0_ + length_; }
+    /// Root function values: N_c − threshold for the clones in the ODE, 1 for the others.
+    void roots(std::span<const double> y, std::span<double> g) const {
+        for (std::size_t c = 0; c < clones_.size(); ++c) g[c] = clones_[c].mode == Mode::Ode ? y[c] - threshold_ : 1.0;
+    }
+
+    /// At a root at t: the clones in the ODE whose root fell (`directions[c]` = −1) become small,
+    /// after the small clones' interval is ended at t. Returns whether any did (the driver then
+    /// restarts the solver at t with y, since its last step went past t with the clone in the ODE).
+    bool rootAt(double t, std::vector<double>& y, std::span<const int> directions) {
+        std::vector<std::size_t> falling;
+        for (std::size_t c = 0; c < clones_.size(); ++c)
+            if (directions[c] < 0 && clones_[c].mode == Mode::Ode) falling.push_back(c);
+        if (falling.empty()) return false;
+        close(t, y);
+        for (std::size_t c : falling) enterSmall(t, c, std::max(0.0, y[c]), false);
+        settle(t);
+        begin(t, y);
+        return true;
+    }
+
+    /// What the driver must do after an update: nothing (no count changed by more than the cells'
+    /// absolute tolerance, below which the solver resolves nothing anyway), restart the solver (a
+    /// count changed: the other equations' derivatives jump with it, which a multistep method must
+    /// not step across — the mediators secreted by a tumour of a few cells jump by most of their
+    /// level), or restart it with a new Jacobian (a clone rejoined the ODE).
+    enum class Restart { None, SameEquations, NewEquations };
+    /// At the update stop t (= nextUpdate()), y the state there: the small clones' new counts; a
+    /// clone at twice the threshold or more rejoins the ODE with its cells in y.
+    Restart update(double t, std::vector<double>& y) {
+        const Restart restart = close(t, y);
+        settle(t);
+        begin(t, y);
+        return restart;
+    }
+
+private:
+    enum class Mode { Ode, Small, Extinct };
+    struct Clone {
+        Mode mode = Mode::Ode;
+        double n = 0;            // cells (a small clone's, at the interval's start)
+        double integrals[3] = {0, 0, 0};  // its integrated rates at the interval's start
+        double extinctAt = 0;    // d: when it reached 0 for good
+    };
+    static constexpr double kInf = std::numeric_limits<double>::infinity();
+    // The interval's bounds (d): a fast clone's count must not drift far from the one the other
+    // equations see; a slow one is still revisited weekly.
+    static constexpr double kMinInterval = 0.1, kMaxInterval = 7.0;
+
+    [[nodiscard]] const std::string& name(std::size_t c) const { return spec_.clones[c].name; }
+    // Whether clone c at 0 cells stays there for good: no immigration can ever come (the
+    // founding clone has none; a variant needs a switch rate and a living founding clone).
+    [[nodiscard]] bool absorbing(std::size_t c) const {
+        return c == 0 || spec_.clones[c].switchPerDivision == 0 || clones_[0].mode == Mode::Extinct;
+    }
+    // Clone c becomes small at t with `n` cells (whole cells when stochastic: floor + Bernoulli).
+    void enterSmall(double t, std::size_t c, double n, bool atStart) {
+        double cells = n;
+        if (stochastic_) {
+            CloneStream rng(spec_.seed, spec_.stream, nextEvent_++);
+            cells = std::floor(n);
+            if (rng.uniform() < n - cells) cells += 1;
+            events_.push_back({t, "clone stochastic",
+                               fmt::format("clone '{}': {:.6g} cells, {} {:g} cells: followed as {:g} whole cells", name(c), n,
+                                           atStart ? "at the start below" : "fallen below", threshold_, cells)});
+        }
+        clones_[c].mode = Mode::Small;
+        clones_[c].n = cells;
+        sys_.freezeClone(c, cells);
+        small_.push_back(c);
+    }
+    // Extinctions: a small clone at 0 that no immigration can reach (again once the founding
+    // clone has died out), and the tumour when every clone is extinct.
+    void settle(double t) {
+        for (bool changed = true; changed;) {
+            changed = false;
+            for (std::size_t c : small_) {
+                if (clones_[c].mode != Mode::Small || clones_[c].n > 0 || !absorbing(c)) continue;
+                clones_[c].mode = Mode::Extinct;
+                sys_.markExtinct(c);
+                clones_[c].extinctAt = std::max(clones_[c].extinctAt, c == 0 ? 0.0 : clones_[0].extinctAt);
+                clones_[c].extinctAt = std::min(clones_[c].extinctAt, t);
+                events_.push_back({clones_[c].extinctAt, "clone extinct", fmt::format("clone '{}': 0 cells, and no cells can switch into it", name(c))});
+                changed = true;
+            }
+        }
+        std::erase_if(small_, [&](std::size_t c) { return clones_[c].mode != Mode::Small; });
+        if (!tumourExtinct_ && std::all_of(clones_.begin(), clones_.end(), [](const Clone& k) { return k.mode == Mode::Extinct; })) {
+            tumourExtinct_ = true;
+            double at = 0;
+            for (const Clone& k : clones_) at = std::max(at, k.extinctAt);
+            events_.push_back({at, "tumour extinct", "every clone extinct: the tumour is cured"});
+        }
+    }
+    // A new interval at t for the small clones: its length from their rates at (t, y), and their
+    // integrated rates there.
+    void begin(double t, std::span<const double> y) {
+        t0_ = t;
+        length_ = 0;
+        if (small_.empty()) return;
+        const auto& rates = sys_.cloneRates(t, y);
+        double delta = kMaxInterval;
+        for (std::size_t c : small_) {
+            const auto& r = rates[c];
+            // A count below the cells' absolute tolerance (a continuous mean deep below one cell,
+            // or 0) is nothing the other equations feel, and its mean growth is exact over any
+            // interval (integrated rates): its turnover does not shorten the interval.
+            if (r.birth + r.death > 0 && clones_[c].n >= cellAtol_) delta = std::min(delta, 0.5 / (r.birth + r.death));
+            if (r.immigration > 0) delta = std::min(delta, 0.5 * threshold_ / r.immigration);
+            for (std::size_t k = 0; k < 3; ++k) clones_[c].integrals[k] = y[sys_.integratedRates(c) + k];
+        }
+        length_ = std::clamp(delta, kMinInterval, kMaxInterval);
+    }
+    // Ends the interval at t: each small clone's count advanced over [t0, t] with its mean rates
+    // there (the integrals' increase over the length).
+    Restart close(double t, std::span<double> y) {
+        const double span = t - t0_;
+        bool rejoined = false, changed = false;
+        for (std::size_t c : small_) {
+            Clone& k = clones_[c];
+            double mean[3];
+            for (std::size_t q = 0; q < 3; ++q) mean[q] = span > 0 ? std::max(0.0, y[sys_.integratedRates(c) + q] - k.integrals[q]) / span : 0.0;
+            WalkEnd e;
+            if (stochastic_) e = gillespieWalk(k.n, mean[0], mean[1], mean[2], span, absorbing(c), CloneStream(spec_.seed, spec_.stream, nextEvent_++));
+            else e = meanWalk(k.n, mean[0], mean[1], mean[2], span);
+            changed = changed || std::abs(e.cells - k.n) > cellAtol_;
+            k.n = e.cells;
+            if (e.extinctAt >= 0) k.extinctAt = t0_ + e.extinctAt;
+            rejoined = rejoined || k.n >= 2 * threshold_;
+        }
+        // Back in the ODE: the clones at twice the threshold or more; and, when one is (the solver
+        // restarts with a new Jacobian anyway), every clone at or above the threshold with it —
+        // a numerical choice that saves a restart and a Jacobian each (variants arising together
+        // in a large tumour rejoin at one stop, not two or three), still clear of the root.
+        for (std::size_t c : small_) {
+            Clone& k = clones_[c];
+            if (rejoined && k.n >= threshold_) {
+                k.mode = Mode::Ode;
+                sys_.thawClone(c);
+                y[c] = k.n;
+                if (stochastic_)
+                    events_.push_back({t, "clone continuous", fmt::format("clone '{}': {:g} cells: back in the ODE", name(c), k.n)});
+            } else {
+                sys_.setSmallCount(c, k.n);
+            }
+        }
+        std::erase_if(small_, [&](std::size_t c) { return clones_[c].mode != Mode::Small; });
+        return rejoined ? Restart::NewEquations : changed ? Restart::SameEquations : Restart::None;
+    }
+
+    const SimulationSpec& spec_;
+    TumourSystem& sys_;
+    double threshold_;
+    double cellAtol_;
+    bool stochastic_;
+    std::vector<SimulationEvent>& events_;
+    std::vector<Clone> clones_;
+    std::vector<std::size_t> small_;  // the clones in Mode::Small, in the order they became small
+    double t0_ = 0, length_ = 0;      // the current interval
+    std::uint64_t nextEvent_ = 0;     // the random events so far (CloneStream's event word)
+    bool tumourExtinct_ = false;
 };
 
 // ---- the driver's times -----------------------------------------------------------------------
@@ -1114,6 +1570,8 @@ void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
     if (s.clones.empty()) throw InputError("simulate: give at least the founding clone");
     if (!(s.mediatorRtol >= 0) || !(s.mediatorAtol >= 0) || !std::isfinite(s.mediatorRtol) || !std::isfinite(s.mediatorAtol))
         throw InputError("simulate: mediator tolerances must be finite and >= 0 (0: the ODE's own)");
+    if (!(s.stopAtTumourCells >= 0) || !std::isfinite(s.stopAtTumourCells))
+        throw InputError("simulate: the tumour burden that ends the run must be finite and >= 0 cells (0: never)");
     if (!(s.fractionAtol >= 0) || !std::isfinite(s.fractionAtol))
         throw InputError("simulate: the fractions' absolute tolerance must be finite and >= 0 (0: the ODE's own)");
     if (!(s.durationDays > 0) || !(s.outputIntervalDays > 0) || !std::isfinite(s.durationDays) || !std::isfinite(s.outputIntervalDays))
@@ -1218,6 +1676,15 @@ std::string dosingProblem(const CompiledModel& m, Index therapy) {
     return "";
 }
 
+double perTargetKillRate(double pressure, double targets, double halfSaturation, double maxPerTarget) {
+    auto bad = [](double v) { return !std::isfinite(v) || v < 0; };
+    if (bad(pressure) || bad(targets) || bad(halfSaturation) || bad(maxPerTarget) || !(halfSaturation > 0) || !(maxPerTarget > 0))
+        throw InputError(fmt::format("perTargetKillRate: pressure {:g} cell/d, targets {:g} cell, half saturation {:g} cell and ceiling {:g} /d must "
+                                     "be finite and >= 0 (the last two > 0)",
+                                     pressure, targets, halfSaturation, maxPerTarget));
+    return pressure / killDenominator(pressure, targets, halfSaturation, maxPerTarget);
+}
+
 std::size_t SimulationResult::column(std::string_view name) const {
     for (std::size_t j = 0; j < columns.size(); ++j)
         if (columns[j] == name) return j;
@@ -1279,11 +1746,11 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         std::vector<double> row;
         row.reserve(res.columns.size());
         double tot = 0;
-        for (std::size_t c = 0; c < sys.clones(); ++c) tot += std::max(0.0, y[c]);
+        for (std::size_t c = 0; c < sys.clones(); ++c) tot += sys.cloneCells(c, y);
         row.push_back(tot);
         // Cells and concentrations are reported clipped at zero: a state driven extinct may sit a
         // hair below zero, within the absolute tolerance (the solver has no inequality constraints).
-        for (std::size_t i : stateOfColumn) row.push_back(std::max(0.0, y[i]));
+        for (std::size_t i : stateOfColumn) row.push_back(i < sys.clones() ? sys.cloneCells(i, y) : std::max(0.0, y[i]));
         sys.setPkTime(t);
         for (std::size_t d = 0; d < spec.drugs.size(); ++d) row.push_back(sys.drugOutput(y, d));
         for (const auto& e : effects) row.push_back(std::max(0.0, y[std::get<0>(e)]));
@@ -1365,8 +1832,46 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         const Input* in = inputAt(d, 0.0);
         sys.inputRate[d] = in != nullptr ? in->rateAfter : 0.0;
     }
+    // The start must be finite: a non-finite state or derivative at t = 0 comes from the inputs
+    // (a parameter or override of 1e308, a 0/0 in a rate), and CVODE would only report it as a
+    // failed step somewhere later. Named here, as an input error.
+    {
+        std::vector<double> dydt(y.size(), 0.0);
+        sys.rhs(0.0, y, dydt);
+        std::string bad;
+        std::size_t nBad = 0;
+        for (std::size_t i = 0; i < y.size(); ++i) {
+            if (std::isfinite(y[i]) && std::isfinite(dydt[i])) continue;
+            if (nBad++ < 8)
+                bad += fmt::format("{}{} = {:g} ({:g} per d)", bad.empty() ? "" : ", ", columnOfState(i), y[i], dydt[i]);
+        }
+        if (nBad > 8) bad += fmt::format(" and {} more", nBad - 8);
+        if (nBad > 0)
+            throw ModelInputError(fmt::format("simulate: {} state{} not finite at t = 0 (value or rate of change): {}; check the model's "
+                                              "parameters and the scenario's overrides",
+                                              nBad, nBad == 1 ? " is" : "s are", bad));
+    }
+    // Small clones (docs/qsp.md, "Small clones"): with SmallClones::Stochastic every clone below
+    // the threshold is whole cells from the start.
+    const double threshold = m.constant("qsp.stochastic_clone_threshold");
+    SmallCloneTracker small(spec, sys, threshold, spec.ode.atolPerState.empty() ? spec.ode.atol : spec.ode.atolPerState[0], res.events);
+    small.start(y);
     record(0.0, y);
     res.cloneProfiles = sys.cloneProfiles(0.0, y);
+    auto tumourCells = [&](std::span<const double> v) {
+        double total = 0;
+        for (std::size_t c = 0; c < sys.clones(); ++c) total += sys.cloneCells(c, v);
+        return total;
+    };
+    const bool burdenStop = spec.stopAtTumourCells > 0;
+    auto reachBurden = [&](double t) {
+        res.stoppedAt_d = t;
+        res.events.push_back({t, "tumour burden reached", fmt::format("{:g} tumour cells: the run ends here", spec.stopAtTumourCells)});
+    };
+    if (burdenStop && tumourCells(y) >= spec.stopAtTumourCells) {  // at or above the burden from the start
+        reachBurden(0.0);
+        return res;
+    }
     OdeOptions ode = spec.ode;
     if (spec.mediatorRtol > 0 && ode.rtolPerState.empty()) {
         ode.rtolPerState.assign(sys.size(), ode.rtol);
@@ -1387,35 +1892,17 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
     const std::vector<std::pair<double, unsigned>> at(times.begin(), times.end());
     std::vector<double> nextStop(at.size());
     for (std::size_t i = at.size(); i-- > 0;) nextStop[i] = (at[i].second & kStop) != 0 ? at[i].first : nextStop[i + 1];
-    // The start must be finite: a non-finite state or derivative at t = 0 comes from the inputs
-    // (a parameter or override of 1e308, a 0/0 in a rate), and CVODE would only report it as a
-    // failed step somewhere later. Named here, as an input error.
-    {
-        std::vector<double> dydt(y.size(), 0.0);
-        sys.rhs(0.0, y, dydt);
-        std::string bad;
-        std::size_t nBad = 0;
-        for (std::size_t i = 0; i < y.size(); ++i) {
-            if (std::isfinite(y[i]) && std::isfinite(dydt[i])) continue;
-            if (nBad++ < 8)
-                bad += fmt::format("{}{} = {:g} ({:g} per d)", bad.empty() ? "" : ", ", columnOfState(i), y[i], dydt[i]);
-        }
-        if (nBad > 8) bad += fmt::format(" and {} more", nBad - 8);
-        if (nBad > 0)
-            throw ModelInputError(fmt::format("simulate: {} state{} not finite at t = 0 (value or rate of change): {}; check the model's "
-                                              "parameters and the scenario's overrides",
-                                              nBad, nBad == 1 ? " is" : "s are", bad));
-    }
     OdeSolver solver(sys, 0.0, y, ode);
-    for (std::size_t i = 0; i < at.size(); ++i) {
-        const auto [t, what] = at[i];
-        if (t == 0) continue;  // an output or dose at 0 was handled above
-        if ((what & (kStop | kOutput)) == 0) {
-            (void)applyBoluses(t);  // an infusion starting, stepped over: recorded, nothing to do
-            continue;
-        }
+    // Roots: each clone in the ODE falling through the threshold (it becomes a small clone), and
+    // the tumour rising through the burden that ends the run.
+    const std::size_t nClones = sys.clones();
+    solver.setRoots(nClones + (burdenStop ? 1 : 0), [&](double, std::span<const double> v, std::span<double> g) {
+        small.roots(v, g);
+        if (burdenStop) g[nClones] = tumourCells(v) - spec.stopAtTumourCells;
+    });
+    auto advance = [&](double target, double stopAt) {
         try {
-            (void)solver.advanceTo(t, nextStop[i]);
+            return solver.advanceTo(target, stopAt);
         } catch (const SolverError& e) {
             // Before the first output the system has not been integrable at all: the inputs are
             // the likely cause (a rate constant far too large, a tolerance far too tight), so it is
@@ -1426,8 +1913,75 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
                                               "to integrate; the states with the largest weighted local error are the ones to check: {}",
                                               std::min(spec.outputIntervalDays, spec.durationDays), e.what()));
         }
+    };
+    auto takeState = [&] {
         const auto st = solver.state();
         y.assign(st.begin(), st.end());
+    };
+    // A root at r.t: the burden is reached (the run ends there: returns true), or clones fell
+    // below the threshold (they become small clones; the solver restarts there, since its last
+    // step went past r.t with them in the ODE). A rising clone root needs nothing.
+    auto onRoot = [&](const AdvanceResult& r) {
+        takeState();
+        if (burdenStop && r.roots[nClones] > 0) {
+            if (res.times.empty() || r.t > res.times.back()) record(r.t, y);
+            reachBurden(r.t);
+            return true;
+        }
+        if (small.rootAt(r.t, y, r.roots)) solver.reinitialize(r.t, y, false);
+        return false;
+    };
+    // A Jacobian taken at one tumour size steers Newton poorly after the tumour has grown or
+    // shrunk ten-fold (its couplings scale with the cells): ask for a fresh one then.
+    double jacobianTumour = tumourCells(y);
+    auto refreshIfMoved = [&] {
+        const double now = tumourCells(y);
+        if ((now + 1) > 10 * (jacobianTumour + 1) || 10 * (now + 1) < jacobianTumour + 1) {
+            solver.refreshJacobian();
+            jacobianTumour = now;
+        }
+    };
+    auto restartAfter = [&](SmallCloneTracker::Restart restart, double t) {
+        if (restart != SmallCloneTracker::Restart::None) solver.reinitialize(t, y, restart == SmallCloneTracker::Restart::SameEquations);
+    };
+    constexpr double kSameTime = 1e-9;  // d: the regimens' own tolerance (markTime)
+    bool ended = false;
+    for (std::size_t i = 0; i < at.size() && !ended; ++i) {
+        const auto [t, what] = at[i];
+        if (t == 0) continue;  // an output or dose at 0 was handled above
+        if ((what & (kStop | kOutput)) == 0) {
+            (void)applyBoluses(t);  // an infusion starting, stepped over: recorded, nothing to do
+            continue;
+        }
+        // To t, through the small clones' updates before it (solver stops, and restarts where a
+        // count changed) and the roots on the way. The solver never steps past the next update,
+        // so that it can stop there; while there are small clones it lands on t too, and their
+        // interval ends there, so that an output holds their counts at t.
+        bool smallAtT = false;
+        while (true) {
+            const double tu = small.nextUpdate();
+            AdvanceResult r;
+            if (tu < t - kSameTime) {
+                r = advance(tu, tu);
+                if (!r.rootFound) {
+                    takeState();
+                    restartAfter(small.update(tu, y), tu);
+                    continue;
+                }
+            } else {
+                smallAtT = tu < std::numeric_limits<double>::infinity();
+                r = advance(t, smallAtT ? t : std::min(nextStop[i], tu));
+                if (!r.rootFound) break;
+            }
+            if (onRoot(r)) {
+                ended = true;
+                break;
+            }
+        }
+        if (ended) break;
+        takeState();
+        if (smallAtT) restartAfter(small.update(t, y), t);
+        refreshIfMoved();
         if ((what & kStop) != 0) {
             // The exact PK to t, then this time's doses and rates.
             sys.advancePkAnchor(t);
@@ -1445,6 +1999,9 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         }
         if ((what & kOutput) != 0) record(t, y);
     }
+    // Events in time order: an infusion start stepped over is logged when the loop passes its
+    // time, a small clone's update when the solver reaches it.
+    std::stable_sort(res.events.begin(), res.events.end(), [](const SimulationEvent& a, const SimulationEvent& b) { return a.time_d < b.time_d; });
     res.stats = solver.stats();
     return res;
 }

@@ -661,6 +661,7 @@ struct OdeSolver::Impl {
     std::vector<double> savedJ;   // the Jacobian (own or analytic), column-major n×n: Newton setups form M from it
     bool haveSavedJ = false;
     bool reuseNext = false;       // set by reinitialize: the next Jacobian request gets savedJ
+    bool refreshNext = false;     // set by refreshJacobian: the next Newton setup evaluates J
     long ownJacRhs = 0;           // RHS evaluations of our difference quotient (CVODE does not count them)
     long jacReuses = 0;
     std::vector<double> increments;
@@ -716,8 +717,8 @@ struct OdeSolver::Impl {
         auto* self = static_cast<Impl*>(userData);
         try {
             *jcur = SUNFALSE;
-            if (!jok || !self->haveSavedJ) {
-                if (self->reuseNext && self->haveSavedJ) {
+            if (!jok || !self->haveSavedJ || self->refreshNext) {
+                if (self->reuseNext && self->haveSavedJ && !self->refreshNext) {
                     ++self->jacReuses;  // the first setup after reinitialize(): the last Jacobian
                 } else {
                     const int r = self->evaluateJacobian(t, yv, fy, tmp1, tmp2, tmp3);
@@ -727,6 +728,7 @@ struct OdeSolver::Impl {
                     *jcur = SUNTRUE;
                 }
                 self->reuseNext = false;
+                self->refreshNext = false;
             }
             self->lu.jacobian = self->savedJ.data();
             self->lu.gamma = gamma;
@@ -1100,7 +1102,7 @@ AdvanceResult OdeSolver::advanceTo(double t, double stopAt) {
     return result;
 }
 
-void OdeSolver::reinitialize(double t, std::span<const double> y) {
+void OdeSolver::reinitialize(double t, std::span<const double> y, bool sameEquations) {
     Impl& im = *impl_;
     if (y.size() != im.n) {
         throw InputError(fmt::format("{}: reinitialize got {} values, the system has {} states", im.who(), y.size(), im.n));
@@ -1122,9 +1124,11 @@ void OdeSolver::reinitialize(double t, std::span<const double> y) {
     im.base.rootEvals += now.rootEvals;
     std::copy(y.begin(), y.end(), N_VGetArrayPointer(im.y));
     im.check(CVodeReInit(im.mem, t, im.y), "CVodeReInit");
-    im.reuseNext = im.ownJacobian && im.options.reuseJacobianAfterReinit && im.haveSavedJ;
+    im.reuseNext = sameEquations && im.ownJacobian && im.options.reuseJacobianAfterReinit && im.haveSavedJ;
     im.t = t;
 }
+
+void OdeSolver::refreshJacobian() noexcept { impl_->refreshNext = true; }
 
 void OdeSolver::setRoots(std::size_t n, RootFunction g) {
     Impl& im = *impl_;

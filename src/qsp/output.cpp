@@ -150,6 +150,11 @@ std::vector<std::filesystem::path> writeSimulationOutputs(io::RunFolder& run, co
     inputs["mediator_atol"] = s.mediatorAtol > 0 ? io::jsonNumber(s.mediatorAtol) : Json(nullptr);
     inputs["fraction_atol"] = s.fractionAtol > 0 ? io::jsonNumber(s.fractionAtol) : Json(nullptr);
     inputs["initial_mediators"] = s.initialMediators == InitialMediators::SteadyState ? "steady state" : "basal";
+    // How clones below qsp.stochastic_clone_threshold were followed, and the random numbers' key.
+    inputs["small_clones"] = {{"mode", s.smallClones == SimulationSpec::SmallClones::Stochastic ? "stochastic" : "continuous"},
+                              {"threshold_cells", io::jsonNumber(m.constant("qsp.stochastic_clone_threshold"))},
+                              {"seed", s.seed},
+                              {"stream", s.stream}};
     inputs["tumour_cell_type"] = m.entities(Kind::CellType)[s.tumourCellType].name;
     Json clones = Json::array();
     auto multipliers = [&](Kind kind, const std::vector<std::pair<Index, double>>& list) {
@@ -251,6 +256,7 @@ std::vector<std::filesystem::path> writeSimulationOutputs(io::RunFolder& run, co
     Json warnings = Json::array();
     for (const auto& w : r.warnings) warnings.push_back(w);
     j["warnings"] = warnings;
+    if (r.stoppedAt_d) j["stopped_at_d"] = io::jsonNumber(*r.stoppedAt_d);  // only when the run ended at a tumour burden
     j["wall_seconds"] = io::jsonNumber(wallSeconds);
 
     // Everything is rendered above, so a refused value (NaN) has stopped the run before any write.

@@ -115,6 +115,8 @@ public:
             std::size_t i = 0;
             for (const auto& item : *doses) readDose(*item.as_table(), ++i, s);
         }
+        s.spec.seed = s.seed;  // the small clones' random numbers: the scenario's seed, stream 0
+        s.spec.stream = 0;
         return s;
     }
 
@@ -155,7 +157,8 @@ private:
 
     void readSimulation(const toml::table& t, SimulationScenario& s) {
         const std::string entity = "[simulation]";
-        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol", "mediator_rtol", "mediator_atol", "fraction_atol", "initial_mediators"}, "[simulation]");
+        checkKeys(t, entity, "", {"duration", "output_interval", "rtol", "atol", "mediator_rtol", "mediator_atol", "fraction_atol", "initial_mediators", "small_clones"},
+                  "[simulation]");
         if (auto v = requiredQuantity(t, "duration", "d", Sign::Positive, entity, "the simulated time, e.g. { value = 1, unit = \"yr\" }"))
             s.spec.durationDays = *v;
         s.where.duration = t.get("duration") ? loc(*t.get("duration")) : loc(t);
@@ -186,6 +189,15 @@ private:
             if (v && *v == "steady state") s.spec.initialMediators = InitialMediators::SteadyState;
             else if (v && *v == "basal") s.spec.initialMediators = InitialMediators::Basal;
             else error(loc(*n), entity, "initial_mediators", "expected \"steady state\" or \"basal\"");
+        }
+        // Small clones (docs/qsp.md, "Small clones"): whole cells by default in a scenario, so a
+        // cure is a probability and a response can relapse; the random numbers are the
+        // scenario's seed, stream 0.
+        s.spec.smallClones = SimulationSpec::SmallClones::Stochastic;
+        if (auto v = text(t, "small_clones", entity, false)) {
+            if (*v == "stochastic") s.spec.smallClones = SimulationSpec::SmallClones::Stochastic;
+            else if (*v == "continuous") s.spec.smallClones = SimulationSpec::SmallClones::Continuous;
+            else error(loc(*t.get("small_clones")), entity, "small_clones", "'" + *v + "' is not one of: stochastic, continuous");
         }
     }
 

@@ -184,7 +184,7 @@ PatientRecord simulatePatient(const LoadedTrial& t, const qsp::EngineModel& shar
     }
     spec.durationDays = t.followUp.duration_d;
     spec.outputIntervalDays = std::min(t.followUp.assessmentInterval_d, t.followUp.duration_d);
-    spec.smallClones = qsp::SmallClones::Stochastic;
+    spec.smallClones = qsp::SimulationSpec::SmallClones::Stochastic;
     spec.seed = t.seed;
     spec.stream = draw.index;  // one stream per patient: in a crossover design every arm sees the same chances
     spec.stopAtTumourCells = t.followUp.lethalBurden_cells;

@@ -616,6 +616,28 @@ TEST(OdeSolver, JacobianIsReusedAfterReinitializeAndStaysAccurate) {
     }
 }
 
+// A restart that says the equations changed gets a fresh Jacobian, and refreshJacobian() makes
+// the next Newton setup evaluate one (the engine's small clones leaving or rejoining the ODE, and
+// a tumour that has grown ten-fold).
+TEST(OdeSolver, ReinitializeWithNewEquationsAndRefreshJacobianEvaluateAFreshJacobian) {
+    const double k = 0.7;
+    LambdaSystem sys(1, [k](double, std::span<const double> y, std::span<double> f) { f[0] = -k * y[0]; });
+    const std::vector<double> init{1.0};
+    OdeSolver s(sys, 0.0, init, tight());
+    s.advanceTo(1.0);
+    const OdeStats before = s.stats();
+    std::vector<double> y(s.state().begin(), s.state().end());
+    s.reinitialize(1.0, y, false);
+    s.advanceTo(2.0);
+    const OdeStats afterNew = s.stats();
+    EXPECT_EQ(afterNew.jacobianReuses, before.jacobianReuses);  // not offered the old one
+    EXPECT_EQ(afterNew.jacobianEvals, before.jacobianEvals + 1);
+    s.refreshJacobian();
+    s.advanceTo(10.0);  // long enough for a Newton setup (CVODE: at least every 20 steps)
+    EXPECT_GE(s.stats().jacobianEvals, afterNew.jacobianEvals + 1);
+    EXPECT_LT(relErr(s.state()[0], std::exp(-k * 10.0)), 1e-6);
+}
+
 TEST(OdeSolver, PerStateRelativeTolerances) {
     // Two decoupled decays: the second held to a loose tolerance must not set the step size.
     LambdaSystem sys(2, [](double, std::span<const double> y, std::span<double> f) {

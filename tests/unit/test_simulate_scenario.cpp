@@ -205,9 +205,22 @@ TEST(SimulateScenario, TnbcUntreatedGrowsAndWritesOutputs) {
     for (const char* col : {"nk.CD56dim NK [cell]", "blood.CD56dim NK [cell]", "exhaustion.CD56dim NK [1]", "granules.CD56dim NK [1]",
                             "cd8_t.CD8 T [cell]", "mdsc.MDSC [cell]", "caf.CAF [cell]", "mediator.IFN-g [pg/mL]"})
         EXPECT_NE(header.find(col), std::string::npos) << col;
-    EXPECT_EQ(io::readFile(dir / "events.csv").rfind("time_d,kind,detail\n0,phase,", 0), 0u);
+    // The phase at the start, and the three variants (0 cells) followed as whole cells from the start
+    // until they reach twice the threshold (small_clones = "stochastic", the default).
+    const std::string events = io::readFile(dir / "events.csv");
+    EXPECT_EQ(events.rfind("time_d,kind,detail\n", 0), 0u);
+    EXPECT_NE(events.find("\n0,phase,escape\n"), std::string::npos) << events;
+    EXPECT_NE(events.find("\n0,clone stochastic,\"clone 'MICA shedding': 0 cells, at the start below 100 cells: followed as 0 whole cells\"\n"),
+              std::string::npos)
+        << events;
+    EXPECT_NE(events.find(",clone continuous,clone 'MICA shedding': "), std::string::npos) << events;
     const auto summary = nlohmann::json::parse(io::readFile(dir / "summary.json"));
     EXPECT_EQ(summary["scenario"]["seed"], 1);
+    EXPECT_EQ(summary["inputs"]["small_clones"]["mode"], "stochastic");
+    EXPECT_EQ(summary["inputs"]["small_clones"]["seed"], 1);
+    EXPECT_EQ(summary["inputs"]["small_clones"]["stream"], 0);
+    EXPECT_EQ(summary["inputs"]["small_clones"]["threshold_cells"], 100.0);
+    EXPECT_FALSE(summary.contains("stopped_at_d"));
     EXPECT_EQ(summary["model"]["name"], "nkscape-default");
     EXPECT_EQ(summary["immunoediting"]["final_phase"], "escape");
     EXPECT_GT(summary["solver"]["steps"].get<long>(), 0);

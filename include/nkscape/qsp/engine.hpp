@@ -63,14 +63,37 @@ enum class InitialMediators {
     Basal,
 };
 
-/// How the engine treats a clone of few cells.
-enum class SmallClones {
-    Continuous,  ///< every clone is a continuous ODE state
-    Stochastic,  ///< below a threshold a clone's fate is a birth-death process (docs/qsp.md)
-};
-
 /// What to simulate.
 struct SimulationSpec {
+    /// How clones below qsp.stochastic_clone_threshold cells are followed (docs/qsp.md, "Small
+    /// clones"). In both modes such a clone leaves the ODE (its derivative is held at 0, the other
+    /// equations see its count, the ODE integrates its per-cell birth and death rates and its
+    /// immigration) and its count is advanced at update stops over intervals of 0.1–7 d, with the
+    /// mean rates over the interval; it rejoins the ODE at twice the threshold.
+    enum class SmallClones {
+        /// The mean of that process: N(Δ) = N e^{(b−d)Δ} + ι (e^{(b−d)Δ} − 1)/(b − d) with the
+        /// interval's mean rates (exact for births and deaths). A clone being killed decays
+        /// exponentially and is never exactly 0 (at worst the smallest positive double). Only
+        /// clones falling through the threshold leave the ODE (one that starts below it stays in
+        /// the ODE), and no events are recorded: it keeps sub-cell values, which the ODE would
+        /// leave to its absolute tolerance (and report as 0), exact.
+        Continuous,
+        /// Whole cells: an exact (Gillespie) birth–death–immigration simulation, with the random
+        /// numbers of stream (seed, stream). A clone at 0 cells with no immigration is extinct for
+        /// good, so a cure is a probability and a complete response can relapse. Every clone below
+        /// the threshold at t = 0 starts as whole cells. Each transition is a SimulationEvent.
+        Stochastic,
+    };
+    SmallClones smallClones = SmallClones::Continuous;
+    /// Key of the random numbers of SmallClones::Stochastic (Philox4x64-10; docs/qsp.md, "Small
+    /// clones"): the draws depend on (seed, stream, the run's own count of random events) only,
+    /// never on threads or time, so a virtual trial sets seed once and stream per patient.
+    std::uint64_t seed = 0;
+    std::uint64_t stream = 0;  ///< e.g. a virtual patient's index
+    /// End the run when the tumour's total cells rise through this number (cell; 0 = never): a row
+    /// is recorded at that time and SimulationResult::stoppedAt_d set. A run that starts at or above
+    /// it stops at t = 0. For a lethal tumour burden in a virtual trial.
+    double stopAtTumourCells = 0;
     model::Index tumourCellType = model::kNoIndex;  ///< category tumour: growth and ligand profile
     std::vector<CloneSpec> clones;                   ///< clone 0 is the founding clone (no multipliers)
     std::vector<PopulationSpec> populations;
@@ -101,13 +124,6 @@ struct SimulationSpec {
     /// left it a few per cent loose, and IFN-γ, which the killers' contacts secrete, with it.
     double fractionAtol = 0;
     InitialMediators initialMediators = InitialMediators::SteadyState;
-    /// How clones below qsp.stochastic_clone_threshold evolve (docs/qsp.md, "Small clones").
-    SmallClones smallClones = SmallClones::Continuous;
-    std::uint64_t seed = 0;    ///< random seed of the small-clone draws (a trial's seed)
-    std::uint64_t stream = 0;  ///< random stream of the small-clone draws (a virtual patient's index)
-    /// Stop the run when the total tumour reaches this many cells (cell; 0 = never): a row is
-    /// recorded at that time and SimulationResult::stoppedAt_d set (a trial's lethal burden).
-    double stopAtTumourCells = 0;
 };
 
 /// The model or scenario makes the system impossible to start integrating: a state or derivative
@@ -123,9 +139,13 @@ public:
 struct SimulationEvent {
     double time_d = 0;
     /// "dose" (a bolus) or "infusion start" (an infusion): one row per dose given, overlapping
-    /// or simultaneous doses included.
+    /// or simultaneous doses included. With SmallClones::Stochastic: "clone stochastic" (a clone
+    /// is followed as whole cells from now on), "clone continuous" (back in the ODE), "clone
+    /// extinct" (0 cells and no immigration: for good), "tumour extinct" (every clone extinct).
+    /// "tumour burden reached": SimulationSpec::stopAtTumourCells was reached; the run ends.
     std::string kind;
-    /// "trastuzumab 420 mg" (a bolus), "IL-2 therapy 0.7 mg over 0.25 h" (an infusion).
+    /// "trastuzumab 420 mg" (a bolus), "IL-2 therapy 0.7 mg over 0.25 h" (an infusion),
+    /// "clone 'founding': 100 cells, fallen below 100 cells: followed as 100 whole cells".
     std::string detail;
 };
 
@@ -144,13 +164,14 @@ struct SimulationResult {
     /// end of the run, which are not given). summary.json lists them; the CLI prints them.
     std::vector<std::string> warnings;
     OdeStats stats;
-    /// When SimulationSpec::stopAtTumourCells was reached (d); empty if it was not.
-    std::optional<double> stoppedAt_d;
     /// Each clone's heritable profile relative to the founding clone, in the milieu at t = 0:
     /// "<ligand>" → surface level ratio (after regulation, so a methylation trait shows as lower
     /// HLA-I), "<ligand> shedding" → ratio of the secretion of that ligand's soluble form. Ratios
     /// of levels that are 0 in the founding clone are left out. For the immunoediting classifier.
     std::vector<std::map<std::string, double>> cloneProfiles;
+    /// The time at which the tumour reached SimulationSpec::stopAtTumourCells and the run ended
+    /// (d; the last row is at this time); empty if it ran to the end.
+    std::optional<double> stoppedAt_d;
 
     /// Index of column `name`. \throws InputError naming the column if there is none.
     [[nodiscard]] std::size_t column(std::string_view name) const;
@@ -173,6 +194,18 @@ struct SimulationResult {
 /// Why populations of `cellTypes` cannot be followed together, or "": TAM M1 and M2 populations
 /// switch by the factor "M2 polarisation", which the model must declare.
 [[nodiscard]] std::string populationsProblem(const model::CompiledModel& m, std::span<const model::Index> cellTypes);
+
+/// Immune kills per tumour cell per day in the engine's Beddington–DeAngelis functional response
+/// (docs/qsp.md, "The engine"): `pressure` Λ (cell/d) is the kills all effectors would deliver per
+/// day at target saturation, Σ_g share_g·ε_eff,g·P_g·E_g; `targets` N the tumour cells;
+/// `halfSaturation` N_½ (cell, qsp.encounter_half_saturation); `maxPerTarget` κ_max (1/d,
+/// qsp.target_engagement_max):
+///   Λ / (N + N_½ + Λ/κ_max)   (1/d)
+/// It is below κ_max however large Λ and however small N, and equals the effector-limited form
+/// Λ/(N + N_½) within a factor 1 + Λ/(κ_max (N + N_½)) where targets are plentiful. The engine
+/// computes every clone's kills with this function's denominator.
+/// \throws InputError if an argument is negative or not finite, or halfSaturation or maxPerTarget is 0.
+[[nodiscard]] double perTargetKillRate(double pressure, double targets, double halfSaturation, double maxPerTarget);
 
 /// What the engine prepares from a model once and reuses for every simulation of it: the
 /// Regulator (set-point plans) and the Synapse (decision tables). Why: a virtual trial simulates

@@ -329,7 +329,20 @@ public:
 
     /// Restarts at time t in state y (length size()), e.g. after a bolus dose changed a state
     /// discontinuously. Keeps the options, root functions and accumulated statistics.
-    void reinitialize(double t, std::span<const double> y);
+    /// `sameEquations` = false says that the system's equations changed, not only its state (the
+    /// engine takes a clone out of the ODE or puts it back): the last Jacobian no longer describes
+    /// them, so it is not offered to the first Newton setup (OdeOptions::reuseJacobianAfterReinit).
+    /// Why: kept for up to OdeOptions::jacobianMaxAge steps, a Jacobian without a clone's
+    /// couplings cost the default scenario ~2.4 times its steps over a year.
+    void reinitialize(double t, std::span<const double> y, bool sameEquations = true);
+
+    /// The next Newton setup evaluates a fresh Jacobian instead of reusing the last one (CVODE
+    /// sets Newton up at least every 20 steps). For a system whose state has moved far since: the
+    /// Jacobian is otherwise kept for up to OdeOptions::jacobianMaxAge steps while Newton still
+    /// converges, and one taken when the tumour had 200 cells let an accepted step at 6e8 cells
+    /// leave a fast mediator far off its quasi-steady state, which no step size then recovered
+    /// from. No effect with JacobianMethod::CvodeDifferenceQuotient.
+    void refreshJacobian() noexcept;
 
     /// Sets n root functions (replacing any); n = 0 or an empty callback removes them.
     void setRoots(std::size_t n, RootFunction g);
