@@ -312,6 +312,14 @@ public:
         smallCount_.assign(nClones_, 0.0);
         for (std::size_t c = 1; c < nClones_; ++c) switchSum_ += spec.clones[c].switchPerDivision;
         basalPlasma_ = synapse::basalMilieu(m);
+        // The tumour's proliferation factor in the resting milieu (basal mediators, no contacts):
+        // the cell type's doubling time is its own, without the help of a tumour's macrophages,
+        // so growth is scaled by the factor relative to this.
+        {
+            synapse::CellLevels resting;
+            regulator_.setPoint(spec.tumourCellType, basalPlasma_, synapse::Contacts::none(m), resting);
+            restingProliferation_ = std::max(1e-12, tumourProliferation(resting.factors));
+        }
         // Each population's factors in the resting plasma: the blood pool is at its steady state there.
         for (auto& p : pops_) {
             if (p.bloodState == kNone) continue;
@@ -700,7 +708,8 @@ public:
 
         // ---- tumour: logistic growth, switching from the founding clone, killing, lysis --------
         const double crowding = 1.0 - nTot / capacity_;
-        const double g0 = growthRate_ * cloneCells(0, y) * crowding;
+        // Each clone divides at the cell type's rate times its regulated proliferation factor.
+        const double g0 = growthRate_ * clones_[0].proliferation * cloneCells(0, y) * crowding;
         // Lysis rate of each clone by the lysing therapies (an antigen-sparing one spares antigen-high clones).
         auto lysisRate = [&](std::size_t c) {
             double lysis = 0;
@@ -719,7 +728,7 @@ public:
             const double nc = cloneCells(c, y);
             const double flux = spec_.clones[c].switchPerDivision * std::max(0.0, g0);
             switched += flux;
-            dydt[c] = growthRate_ * nc * crowding + flux - killed_[c] - lysis_[c] * nc;
+            dydt[c] = growthRate_ * clones_[c].proliferation * nc * crowding + flux - killed_[c] - lysis_[c] * nc;
         }
         dydt[0] = g0 - switched - killed_[0] - lysis_[0] * cloneCells(0, y);
         // Each clone's rates per cell, for the small clones (cloneRates()): births (the founding
@@ -727,7 +736,7 @@ public:
         // crowding beyond the capacity) and the immigration of switched cells.
         rates_.resize(nClones_);
         for (std::size_t c = 0; c < nClones_; ++c) {
-            const double net = growthRate_ * crowding * (c == 0 && crowding > 0 ? 1.0 - switchSum_ : 1.0);
+            const double net = growthRate_ * clones_[c].proliferation * crowding * (c == 0 && crowding > 0 ? 1.0 - switchSum_ : 1.0);
             rates_[c] = CloneRates{std::max(0.0, net), killRate_[c] + lysis_[c] + std::max(0.0, -net),
                                    c == 0 ? 0.0 : spec_.clones[c].switchPerDivision * std::max(0.0, g0)};
         }
@@ -974,7 +983,14 @@ private:
     struct Clone {
         synapse::TargetState target;
         std::vector<double> secretion;
+        /// The clone's regulated "proliferation" factor (1 at its baseline): multiplies the tumour
+        /// cell type's growth rate (e.g. raised by macrophage-derived EGF).
+        double proliferation = 1.0;
     };
+    [[nodiscard]] double tumourProliferation(const std::vector<double>& factors) const {
+        return prolifFactor_ != kNoIndex && prolifFactor_ < factors.size() ? std::max(0.0, factors[prolifFactor_]) : 1.0;
+    }
+    double restingProliferation_ = 1.0;  // the tumour's proliferation factor in the resting milieu
 
     [[nodiscard]] double gainRate(const Population& p, const std::vector<double>& factors) const {
         return p.proliferation * (prolifFactor_ != kNoIndex ? factors[prolifFactor_] : 1.0);
@@ -1005,6 +1021,7 @@ private:
             if (c > 0 && cloneBaselines_[c].empty()) {
                 clones_[c].target.ligands = clones_[0].baseLigands;
                 clones_[c].secretion = clones_[0].baseSecretion;
+                clones_[c].proliferation = clones_[0].proliferation;
             } else if (c == 0) {
                 // The founding clone has no factor changes (checkSpec): the cell type's own set-point,
                 // kept whole because the variants are evaluated beside it.
@@ -1013,12 +1030,14 @@ private:
                 clones_[0].secretion = foundingLevels_.secretion;
                 clones_[0].baseLigands = clones_[0].target.ligands;
                 clones_[0].baseSecretion = clones_[0].secretion;
+                clones_[0].proliferation = tumourProliferation(foundingLevels_.factors) / restingProliferation_;
             } else {
                 // Only the levels downstream of the clone's changed factors are evaluated; the rest
                 // are the founding clone's (bit-identical to a full evaluation).
                 regulator_.setPoint(cloneVariant_[c], foundingLevels_, milieu_, contacts_, levelScratch_);
                 clones_[c].target.ligands = levelScratch_.ligands;
                 clones_[c].secretion = levelScratch_.secretion;
+                clones_[c].proliferation = tumourProliferation(levelScratch_.factors) / restingProliferation_;
             }
             for (const auto& [lig, mult] : cs.ligandMultipliers) clones_[c].target.ligands[lig] *= mult;
             for (const auto& [med, mult] : cs.secretionMultipliers) clones_[c].secretion[med] *= mult;
