@@ -432,6 +432,22 @@ inline std::optional<toml::table> parseScenarioToml(const std::string& text, con
     }
 }
 
+/// The text of input file `file` (named `path` in messages, described as `what`: "scenario
+/// file", "trial file"). An unreadable file (missing, a FIFO, a directory, too large, ...) is
+/// recorded in `diag` with the reason and thrown at once (nothing else can be checked).
+inline std::string readInputFile(const std::filesystem::path& file, const std::string& path, const std::string& what, model::Diagnostics& diag) {
+    try {
+        return io::readFile(file);
+    } catch (const IoError& e) {
+        // The reason after "cannot read '<path>': ".
+        std::string why = e.what();
+        if (const auto colon = why.find("': "); colon != std::string::npos) why = why.substr(colon + 3);
+        diag.error(model::SourceLocation{path, 0, 0}, "", "", "cannot read " + what + " '" + path + "': " + why);
+        diag.throwIfAny();
+    }
+    return {};
+}
+
 /// A scenario file read and parsed, with the model its [scenario] names loaded (if it loads).
 struct ScenarioDocument {
     std::string path;  ///< the file, normalised
@@ -446,16 +462,7 @@ struct ScenarioDocument {
 inline ScenarioDocument readScenarioDocument(const std::filesystem::path& file, model::Diagnostics& diag) {
     ScenarioDocument d;
     d.path = file.lexically_normal().generic_string();
-    std::string text;
-    try {
-        text = io::readFile(file);
-    } catch (const IoError& e) {
-        // The reason after "cannot read '<path>': " (missing, a FIFO, a directory, too large, ...).
-        std::string why = e.what();
-        if (const auto colon = why.find("': "); colon != std::string::npos) why = why.substr(colon + 3);
-        diag.error(model::SourceLocation{d.path, 0, 0}, "", "", "cannot read scenario file '" + d.path + "': " + why);
-        diag.throwIfAny();
-    }
+    const std::string text = readInputFile(file, d.path, "scenario file", diag);
     auto doc = parseScenarioToml(text, d.path, diag);
     diag.throwIfAny();
     d.doc = std::move(*doc);

@@ -817,15 +817,7 @@ LoadedTrial loadTrial(const std::filesystem::path& file) {
     model::Diagnostics diag;
     LoadedTrial t;
     t.path = file.lexically_normal().generic_string();
-    std::string text;
-    try {
-        text = io::readFile(file);
-    } catch (const IoError& e) {
-        std::string why = e.what();
-        if (const auto colon = why.find("': "); colon != std::string::npos) why = why.substr(colon + 3);
-        diag.error(SourceLocation{t.path, 0, 0}, "", "", "cannot read trial file '" + t.path + "': " + why);
-        diag.throwIfAny();
-    }
+    const std::string text = io::detail::readInputFile(file, t.path, "trial file", diag);
     auto doc = io::detail::parseScenarioToml(text, t.path, diag);
     diag.throwIfAny();
     // The base scenario: the tumour environment every patient starts from (and the model).
