@@ -1,7 +1,7 @@
 # nkscape — the two commands a new user needs:
 #   make run    install what is missing, build (Release), validate and summarise the default model,
-#               run the example killing assay (out/example-et-curve/) and the default TNBC tumour
-#               for a year (out/tnbc-untreated/)
+#               run the example killing assay (out/example-et-curve/), the default TNBC tumour
+#               for a year (out/tnbc-untreated/) and the default virtual trial (out/trial/)
 #   make test   install what is missing, build (Release), run the whole test suite
 # Both are idempotent. Other targets: asan (sanitiser build + tests), fuzz (the model-loader and
 # the two scenario-reader fuzzers, each FUZZ_SECONDS or its own *_FUZZ_SECONDS), bench.
@@ -26,6 +26,7 @@ run: build
 	@echo
 	@$(NKSCAPE) assay scenarios/assays/example-et-curve.toml --out out/example-et-curve
 	@$(NKSCAPE) simulate scenarios/simulate/tnbc-untreated.toml --out out/tnbc-untreated
+	@$(NKSCAPE) trial scenarios/trials/tnbc-avelumab-weekly-vs-untreated.toml --out out/trial
 
 test: build
 	@ctest --preset release -j $(JOBS)
