@@ -1,0 +1,270 @@
+// Calibration targets (docs/calibration.md): the targets file reader and the simulated value of
+// each statistic, from the shipped scenarios and trials with the model they name.
+
+#include "nkscape/calibration/targets.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "io/scenario_checker.hpp"
+#include "nkscape/error.hpp"
+#include "nkscape/qsp/engine.hpp"
+#include "nkscape/qsp/scenario.hpp"
+#include "nkscape/trial/trial.hpp"
+
+namespace nkscape::calibration {
+
+namespace {
+
+const std::map<std::string, Statistic, std::less<>> kStatistics = {
+    {"doubling_time", Statistic::DoublingTime},
+    {"peak_fold", Statistic::PeakFold},
+    {"fold_at", Statistic::FoldAt},
+    {"blood_per_uL", Statistic::BloodPerMicrolitre},
+    {"parameter", Statistic::Parameter},
+    {"objective_response", Statistic::ObjectiveResponse},
+    {"clinical_benefit", Statistic::ClinicalBenefit},
+    {"disease_control", Statistic::DiseaseControl},
+    {"biomarker_share", Statistic::BiomarkerShare},
+    {"attribute_share", Statistic::AttributeShare},
+    {"not_implemented", Statistic::NotImplemented},
+};
+
+class Checker : public io::detail::ScenarioChecker {
+public:
+    using ScenarioChecker::ScenarioChecker;
+
+    std::vector<Target> check(const toml::table& doc) {
+        std::vector<Target> out;
+        for (auto&& [key, node] : doc) {
+            const std::string k(key.str());
+            if (k != "target") {
+                unknownKey(key, "", k, {"target"}, "unknown top-level key");
+                continue;
+            }
+            const auto* arr = node.as_array();
+            if (!arr || !arr->is_array_of_tables()) {
+                error(loc(node), "", k, "expected an array of tables: write [[target]]");
+                continue;
+            }
+            std::size_t i = 0;
+            for (const auto& item : *arr) readTarget(*item.as_table(), ++i, out);
+        }
+        return out;
+    }
+
+private:
+    std::optional<double> num(const toml::table& t, std::string_view key, const std::string& entity, bool required) {
+        const toml::node* n = t.get(key);
+        if (!n) {
+            if (required) error(loc(t), entity, std::string(key), "missing required key");
+            return std::nullopt;
+        }
+        std::optional<double> v;
+        if (const auto* i = n->as_integer()) v = static_cast<double>(i->get());
+        else if (const auto* d = n->as_floating_point()) v = d->get();
+        if (!v || !std::isfinite(*v)) {
+            error(loc(*n), entity, std::string(key), "expected a finite number, got " + typeName(*n));
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    void readTarget(const toml::table& t, std::size_t ordinal, std::vector<Target>& out) {
+        std::string entity = "target #" + std::to_string(ordinal);
+        checkKeys(t, entity, "",
+                  {"id", "description", "source", "statistic", "file", "column", "parameter", "arm", "name", "level", "time", "scale",
+                   "observed", "band", "unit", "expected_failure", "reason"},
+                  "a [[target]]");
+        Target g;
+        g.where = loc(t);
+        if (auto v = text(t, "id", entity, true)) {
+            g.id = *v;
+            entity = "target '" + g.id + "'";
+            if (std::any_of(out.begin(), out.end(), [&](const Target& o) { return o.id == g.id; }))
+                error(loc(*t.get("id")), entity, "id", "two targets have this id");
+        }
+        g.description = text(t, "description", entity, true).value_or("");
+        g.source = text(t, "source", entity, true, " (the paper of the observation)").value_or("");
+        const auto stat = text(t, "statistic", entity, true);
+        if (stat) {
+            const auto it = kStatistics.find(*stat);
+            if (it == kStatistics.end()) {
+                std::vector<std::string_view> names;
+                for (const auto& [n, _] : kStatistics) names.push_back(n);
+                error(loc(*t.get("statistic")), entity, "statistic", "unknown statistic '" + *stat + "'; expected one of: " + joinValues(names));
+                return;
+            }
+            g.statistic = it->second;
+        } else {
+            return;
+        }
+        if (g.statistic == Statistic::NotImplemented) {
+            g.notImplemented = text(t, "reason", entity, true, " (why nkscape cannot compute this row yet)").value_or("");
+            g.unit = text(t, "unit", entity, false).value_or("");
+            out.push_back(std::move(g));
+            return;
+        }
+        const bool needsFile = g.statistic != Statistic::Parameter;
+        if (auto f = text(t, "file", entity, needsFile, " (the scenario or trial that produces the value)"))
+            g.file = (std::filesystem::path(path_).parent_path() / *f).lexically_normal().generic_string();
+        if (needsFile && !g.file.empty() && !std::filesystem::is_regular_file(g.file))
+            error(loc(*t.get("file")), entity, "file", "no file '" + g.file + "'");
+        switch (g.statistic) {
+        case Statistic::PeakFold:
+        case Statistic::FoldAt:
+        case Statistic::BloodPerMicrolitre:
+            g.column = text(t, "column", entity, true, " (a result column, e.g. \"blood.CD56dim NK\")").value_or("");
+            break;
+        case Statistic::Parameter:
+            g.parameter = text(t, "parameter", entity, true, " (a model parameter path)").value_or("");
+            g.file = (std::filesystem::path(path_).parent_path() / text(t, "file", entity, true, " (the model)").value_or("")).lexically_normal().generic_string();
+            break;
+        case Statistic::ObjectiveResponse:
+        case Statistic::ClinicalBenefit:
+        case Statistic::DiseaseControl:
+            g.arm = text(t, "arm", entity, true, " (the trial arm)").value_or("");
+            break;
+        case Statistic::BiomarkerShare:
+        case Statistic::AttributeShare:
+            g.name = text(t, "name", entity, true).value_or("");
+            g.level = text(t, "level", entity, true).value_or("");
+            break;
+        default:
+            break;
+        }
+        if (g.statistic == Statistic::FoldAt) {
+            if (const toml::node* n = t.get("time")) {
+                if (auto v = quantity(*n, "d", io::detail::Sign::NonNegative, entity, "time")) g.time_d = *v;
+            } else {
+                error(loc(t), entity, "time", "missing required key (when to read the fold change)");
+            }
+        }
+        if (auto v = num(t, "scale", entity, false)) g.scale = *v;
+        if (auto v = num(t, "observed", entity, true)) g.observed = *v;
+        if (const toml::node* n = t.get("band")) {
+            const auto* a = n->as_array();
+            std::optional<double> lo, hi;
+            if (a && a->size() == 2) {
+                if (const auto* x = a->get(0)) lo = x->value<double>();
+                if (const auto* x = a->get(1)) hi = x->value<double>();
+            }
+            if (!lo || !hi || !(*lo <= *hi) || !std::isfinite(*lo) || !std::isfinite(*hi))
+                error(loc(*n), entity, "band", "expected [low, high] with low <= high");
+            else
+                g.low = *lo, g.high = *hi;
+        } else {
+            error(loc(t), entity, "band", "missing required key ([low, high], from the source)");
+        }
+        g.unit = text(t, "unit", entity, true).value_or("");
+        if (auto v = text(t, "expected_failure", entity, false)) g.expectedFailure = *v;
+        out.push_back(std::move(g));
+    }
+};
+
+// The value of `column` at each output time.
+std::vector<double> columnValues(const qsp::SimulationResult& r, const std::string& column) {
+    const std::size_t j = r.column(column);
+    std::vector<double> v;
+    for (const auto& row : r.rows) v.push_back(row[j]);
+    return v;
+}
+
+}  // namespace
+
+std::string statisticName(Statistic s) {
+    for (const auto& [n, v] : kStatistics)
+        if (v == s) return n;
+    return "?";
+}
+
+std::vector<Target> loadTargets(const std::filesystem::path& file) {
+    model::Diagnostics diag;
+    const std::string path = file.lexically_normal().generic_string();
+    const std::string text = io::detail::readInputFile(file, path, "targets file", diag);
+    auto doc = io::detail::parseScenarioToml(text, path, diag);
+    diag.throwIfAny();
+    const model::UnitSystem units;
+    Checker checker(path, nullptr, units, diag);
+    auto out = checker.check(*doc);
+    diag.sort();
+    diag.throwIfAny();
+    return out;
+}
+
+double simulateTarget(const Target& g) {
+    switch (g.statistic) {
+    case Statistic::NotImplemented:
+        throw NotImplementedError("calibration target '" + g.id + "': not implemented: " + g.notImplemented);
+    case Statistic::Parameter: {
+        const auto m = model::loadModel(std::filesystem::path(g.file));
+        const auto id = m.findParameter(g.parameter);
+        if (!id) throw InputError("calibration target '" + g.id + "': no parameter '" + g.parameter + "' in " + g.file);
+        return m.value(*id) * g.scale;
+    }
+    case Statistic::DoublingTime:
+    case Statistic::PeakFold:
+    case Statistic::FoldAt:
+    case Statistic::BloodPerMicrolitre: {
+        auto loaded = qsp::loadSimulationScenario(std::filesystem::path(g.file));
+        if (g.statistic == Statistic::BloodPerMicrolitre) loaded.spec.durationDays = std::min(loaded.spec.durationDays, 1.0);
+        const auto res = qsp::simulate(loaded.model, loaded.spec);
+        if (g.statistic == Statistic::DoublingTime) {
+            const auto v = columnValues(res, "tumour.cells");
+            for (std::size_t k = 1; k < v.size(); ++k)
+                if (v[k] >= 2 * v[0]) {  // log-linear interpolation between the bracketing outputs
+                    const double f = std::log(2 * v[0] / v[k - 1]) / std::log(v[k] / v[k - 1]);
+                    return (res.times[k - 1] + f * (res.times[k] - res.times[k - 1])) * g.scale;
+                }
+            throw InputError("calibration target '" + g.id + "': the tumour of " + g.file + " does not double within the run");
+        }
+        const auto v = columnValues(res, g.column);
+        if (!(v.front() > 0)) throw InputError("calibration target '" + g.id + "': column '" + g.column + "' is 0 at t = 0");
+        if (g.statistic == Statistic::PeakFold) return *std::max_element(v.begin(), v.end()) / v.front() * g.scale;
+        if (g.statistic == Statistic::FoldAt) return res.at(g.column, g.time_d) / v.front() * g.scale;
+        const double microlitres = loaded.model.constant("qsp.blood_volume") * 1e6;
+        return v.front() / microlitres * g.scale;
+    }
+    case Statistic::ObjectiveResponse:
+    case Statistic::ClinicalBenefit:
+    case Statistic::DiseaseControl:
+    case Statistic::BiomarkerShare:
+    case Statistic::AttributeShare: {
+        const auto t = trial::loadTrial(std::filesystem::path(g.file));
+        trial::TrialRunOptions o;
+        o.threads = 2;
+        if (g.statistic == Statistic::BiomarkerShare || g.statistic == Statistic::AttributeShare) {
+            // The population alone: draws, no simulation.
+            std::size_t hits = 0;
+            for (std::int64_t i = 0; i < t.patients; ++i) {
+                const auto d = trial::drawPatient(t, static_cast<std::uint64_t>(i));
+                const auto& names = g.statistic == Statistic::BiomarkerShare ? d.biomarkers : d.attributes;
+                for (std::size_t k = 0; k < names.size(); ++k) {
+                    const std::string& n = g.statistic == Statistic::BiomarkerShare ? t.biomarkers[k].name : t.attributes[k].name;
+                    if (n == g.name && names[k] == g.level) ++hits;
+                }
+            }
+            return static_cast<double>(hits) / static_cast<double>(t.patients) * g.scale;
+        }
+        const auto run = trial::runTrial(t, o);
+        const auto arms = trial::summariseArms(t, run.records);
+        for (const auto& a : arms["arms"]) {
+            if (a["arm"].get<std::string>() != g.arm) continue;
+            const char* key = g.statistic == Statistic::ObjectiveResponse ? "objective_response"
+                              : g.statistic == Statistic::ClinicalBenefit ? "clinical_benefit"
+                                                                          : "disease_control";
+            if (a[key]["rate"].is_null()) throw InputError("calibration target '" + g.id + "': arm '" + g.arm + "' has no patients");
+            return a[key]["rate"].get<double>() * g.scale;
+        }
+        throw InputError("calibration target '" + g.id + "': trial " + g.file + " has no arm '" + g.arm + "'");
+    }
+    }
+    throw InternalError("calibration: unknown statistic");
+}
+
+}  // namespace nkscape::calibration
