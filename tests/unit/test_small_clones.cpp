@@ -200,14 +200,20 @@ struct Fate {
     std::vector<double> finalRow;
 };
 
-Fate runCryosurgery(const EngineModel& engine, std::uint64_t stream) {
+// A 1.2e7-cell tumour alone given three weekly ablations (about one cell expected to survive),
+// small clones stochastic on `stream`, for 3,000 days.
+SimulationSpec cryosurgerySpec(std::uint64_t stream) {
     auto s = bareTumour(1.2e7, 3000, 100);
     s.ode.rtol = 1e-5;
     addCryosurgery(s, {0, 7, 14});
     s.smallClones = SmallClones::Stochastic;
     s.seed = 20261124;
     s.stream = stream;
-    const auto r = simulate(engine, s);
+    return s;
+}
+
+Fate runCryosurgery(const EngineModel& engine, std::uint64_t stream) {
+    const auto r = simulate(engine, cryosurgerySpec(stream));
     Fate f;
     f.extinct = hasEvent(r, "tumour extinct");
     f.relapsed = hasEvent(r, "clone stochastic") && r.final("tumour.cells") > 1e6;
@@ -325,12 +331,7 @@ TEST(StopAtBurden, TheRunEndsWhereTheTumourReachesTheBurden) {
 TEST(StopAtBurden, ARelapseEndsTheRunAtTheBurden) {
     const EngineModel engine(defaultModel());
     for (std::uint64_t stream = 0; stream < 20; ++stream) {
-        auto s = bareTumour(1.2e7, 3000, 100);
-        s.ode.rtol = 1e-5;
-        addCryosurgery(s, {0, 7, 14});
-        s.smallClones = SmallClones::Stochastic;
-        s.seed = 20261124;
-        s.stream = stream;
+        auto s = cryosurgerySpec(stream);
         s.stopAtTumourCells = 2e7;
         const auto r = simulate(engine, s);
         if (hasEvent(r, "tumour extinct")) {
