@@ -813,42 +813,13 @@ private:
 
 }  // namespace
 
-LoadedTrial loadTrial(const std::filesystem::path& file) {
-    model::Diagnostics diag;
-    LoadedTrial t;
-    t.path = file.lexically_normal().generic_string();
-    const std::string text = io::detail::readInputFile(file, t.path, "trial file", diag);
-    auto doc = io::detail::parseScenarioToml(text, t.path, diag);
-    diag.throwIfAny();
-    // The base scenario: the tumour environment every patient starts from (and the model).
-    std::vector<model::Diagnostic> baseErrors;
-    bool baseLoaded = false;
-    std::string baseText;
-    const toml::node* baseNode = doc->at_path("trial.base").node();
-    if (!baseNode || !baseNode->is_string() || baseNode->as_string()->get().empty()) {
-        const SourceLocation where = baseNode ? SourceLocation{t.path, baseNode->source().begin.line, baseNode->source().begin.column}
-                                              : SourceLocation{t.path, 1, 1};
-        diag.error(where, "[trial]", "base",
-                   baseNode ? "expected the path of a simulation scenario (the tumour environment), relative to this file"
-                            : "missing required key (the simulation scenario giving the tumour environment, relative to this file)");
-    } else {
-        const std::string rel = baseNode->as_string()->get();
-        t.baseScenarioFile = (std::filesystem::path(t.path).parent_path() / rel).lexically_normal().generic_string();
-        std::error_code ec;
-        if (!std::filesystem::is_regular_file(t.baseScenarioFile, ec)) {
-            diag.error(SourceLocation{t.path, baseNode->source().begin.line, baseNode->source().begin.column}, "[trial]", "base",
-                       "cannot read scenario file '" + t.baseScenarioFile + "' ('" + rel + "' relative to the trial's folder)");
-        } else {
-            try {
-                t.base = qsp::loadSimulationScenario(t.baseScenarioFile);
-                baseText = io::readFile(t.baseScenarioFile);
-                baseLoaded = true;
-            } catch (const model::ModelError& e) {
-                baseErrors = e.diagnostics();
-            }
-        }
-    }
-    const model::UnitSystem units;
+namespace {
+
+// Everything after the base scenario: the population file, the trial's own tables, the dose caps;
+// throws every problem (the base's own errors included) together.
+void checkTrialDocument(const toml::table& document, const std::string& text, LoadedTrial& t, bool baseLoaded, const std::string& baseText,
+                        model::Diagnostics& diag, const std::vector<model::Diagnostic>& baseErrors, const model::UnitSystem& units) {
+    const toml::table* doc = &document;
     Checker checker(t.path, baseLoaded ? &t.base->model : nullptr, units, diag);
     // The population file, if the trial names one: its tables come first.
     std::optional<toml::table> popDoc;
@@ -889,6 +860,63 @@ LoadedTrial loadTrial(const std::filesystem::path& file) {
     }
     io::detail::throwScenarioErrors(diag, baseErrors);
     t.fileHash = hex64(io::fnv1a64(text)) + hex64(io::fnv1a64(baseText)) + hex64(io::fnv1a64(popText));
+}
+
+}  // namespace
+
+LoadedTrial loadTrial(const std::filesystem::path& file) {
+    model::Diagnostics diag;
+    LoadedTrial t;
+    t.path = file.lexically_normal().generic_string();
+    const std::string text = io::detail::readInputFile(file, t.path, "trial file", diag);
+    auto doc = io::detail::parseScenarioToml(text, t.path, diag);
+    diag.throwIfAny();
+    // The base scenario: the tumour environment every patient starts from (and the model).
+    std::vector<model::Diagnostic> baseErrors;
+    bool baseLoaded = false;
+    std::string baseText;
+    const toml::node* baseNode = doc->at_path("trial.base").node();
+    if (!baseNode || !baseNode->is_string() || baseNode->as_string()->get().empty()) {
+        const SourceLocation where = baseNode ? SourceLocation{t.path, baseNode->source().begin.line, baseNode->source().begin.column}
+                                              : SourceLocation{t.path, 1, 1};
+        diag.error(where, "[trial]", "base",
+                   baseNode ? "expected the path of a simulation scenario (the tumour environment), relative to this file"
+                            : "missing required key (the simulation scenario giving the tumour environment, relative to this file)");
+    } else {
+        const std::string rel = baseNode->as_string()->get();
+        t.baseScenarioFile = (std::filesystem::path(t.path).parent_path() / rel).lexically_normal().generic_string();
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(t.baseScenarioFile, ec)) {
+            diag.error(SourceLocation{t.path, baseNode->source().begin.line, baseNode->source().begin.column}, "[trial]", "base",
+                       "cannot read scenario file '" + t.baseScenarioFile + "' ('" + rel + "' relative to the trial's folder)");
+        } else {
+            try {
+                t.base = qsp::loadSimulationScenario(t.baseScenarioFile);
+                baseText = io::readFile(t.baseScenarioFile);
+                baseLoaded = true;
+            } catch (const model::ModelError& e) {
+                baseErrors = e.diagnostics();
+            }
+        }
+    }
+    const model::UnitSystem units;
+    checkTrialDocument(*doc, text, t, baseLoaded, baseText, diag, baseErrors, units);
+    return t;
+}
+
+LoadedTrial parseTrial(const std::string& toml, const std::string& path, const qsp::LoadedSimulationScenario& base, const model::UnitSystem& units) {
+    model::Diagnostics diag;
+    LoadedTrial t;
+    t.path = path;
+    auto doc = io::detail::parseScenarioToml(toml, path, diag);
+    diag.throwIfAny();
+    const toml::node* baseNode = doc->at_path("trial.base").node();
+    if (!baseNode || !baseNode->is_string() || baseNode->as_string()->get().empty())
+        diag.error(baseNode ? SourceLocation{path, baseNode->source().begin.line, baseNode->source().begin.column} : SourceLocation{path, 1, 1},
+                   "[trial]", "base", "missing required key (the simulation scenario giving the tumour environment, relative to this file)");
+    t.base = base;
+    t.baseScenarioFile = base.path;
+    checkTrialDocument(*doc, toml, t, true, {}, diag, {}, units);
     return t;
 }
 

@@ -5,10 +5,12 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <numeric>
 
 #include "nkscape/error.hpp"
 #include "nkscape/model/diagnostics.hpp"
+#include "nkscape/model/units.hpp"
 #include "nkscape/trial/trial.hpp"
 #include "temp_dir.hpp"
 
@@ -207,6 +209,24 @@ TEST(TrialRun, RecordsRoundTripAndResumeGivesTheSameRecords) {
     t.seed = 8;
     prepareJournal(t, journal);
     EXPECT_EQ(runTrial(t, o).resumed, 0u);
+}
+
+TEST(TrialFile, ParsingTextAgainstALoadedBaseEqualsLoadingTheFile) {
+    const auto file = kSource / "scenarios/trials/tnbc-avelumab-weekly-vs-untreated.toml";
+    const LoadedTrial loaded = loadTrial(file);
+    std::ifstream in(file);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const model::UnitSystem units;
+    const LoadedTrial parsed = parseTrial(text, file.generic_string(), *loaded.base, units);
+    EXPECT_EQ(parsed.priors.size(), loaded.priors.size());
+    EXPECT_EQ(parsed.arms.size(), 2u);
+    EXPECT_EQ(parsed.cholesky, loaded.cholesky);
+    const auto a = drawPatient(parsed, 5).values, b = drawPatient(loaded, 5).values;
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t k = 0; k < a.size(); ++k)  // NaN: a prior whose `when` does not hold, in both
+        EXPECT_TRUE(a[k] == b[k] || (std::isnan(a[k]) && std::isnan(b[k]))) << k;
+    // The `base` key is still required.
+    EXPECT_THROW((void)parseTrial("[trial]\nname = \"x\"\n", "x.toml", *loaded.base, units), model::ModelError);
 }
 
 }  // namespace

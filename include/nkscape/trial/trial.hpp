@@ -23,6 +23,7 @@
 #include "nkscape/io/json.hpp"
 #include "nkscape/io/run.hpp"
 #include "nkscape/model/model.hpp"
+#include "nkscape/model/units.hpp"
 #include "nkscape/qsp/scenario.hpp"
 #include "nkscape/stats/binomial.hpp"
 #include "nkscape/stats/survival.hpp"
@@ -153,6 +154,13 @@ struct LoadedTrial {
 /// reported together with file:line:column.
 /// \throws model::ModelError listing every problem.
 [[nodiscard]] LoadedTrial loadTrial(const std::filesystem::path& file);
+
+/// Checks the trial text `toml` (named `path` in messages; a `population` file is read relative
+/// to it) against an already loaded base scenario `base`: the `base` key is still required but not
+/// loaded. For the fuzzer and for callers that share one base between trials.
+/// \throws model::ModelError listing every problem.
+[[nodiscard]] LoadedTrial parseTrial(const std::string& toml, const std::string& path, const qsp::LoadedSimulationScenario& base,
+                                     const model::UnitSystem& units);
 
 /// One drawn patient, before simulation.
 struct PatientDraw {
