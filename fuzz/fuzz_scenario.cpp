@@ -22,6 +22,7 @@
 #include "nkscape/model/loader.hpp"
 #include "nkscape/model/units.hpp"
 #include "nkscape/qsp/scenario.hpp"
+#include "fuzz_support.hpp"
 
 namespace {
 
@@ -44,28 +45,17 @@ std::optional<nkscape::model::CompiledModel>& model() {
     static std::optional<nkscape::model::CompiledModel> m;
     return m;
 }
-std::optional<nkscape::model::UnitSystem>& units() {
-    static std::optional<nkscape::model::UnitSystem> u;
-    return u;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-    try {
-        units().emplace();
-        model().emplace(nkscape::model::loadModel(NKSCAPE_FUZZ_MODEL));
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: cannot load %s: %s\n", kTarget, NKSCAPE_FUZZ_MODEL, e.what());
-        std::abort();
-    }
+    nkscape::fuzz::loadOrAbort(kTarget, NKSCAPE_FUZZ_MODEL, [] { model().emplace(nkscape::model::loadModel(NKSCAPE_FUZZ_MODEL)); });
     return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);
     try {
-        readScenario(text, *model(), *units());
+        readScenario(text, *model(), *nkscape::fuzz::units());
     } catch (const nkscape::model::ModelError&) {
         // Expected for bad input.
     } catch (const nkscape::InputError&) {

@@ -20,6 +20,7 @@
 #include "nkscape/model/units.hpp"
 #include "nkscape/qsp/scenario.hpp"
 #include "nkscape/trial/trial.hpp"
+#include "fuzz_support.hpp"
 
 namespace {
 
@@ -27,28 +28,18 @@ std::optional<nkscape::qsp::LoadedSimulationScenario>& base() {
     static std::optional<nkscape::qsp::LoadedSimulationScenario> b;
     return b;
 }
-std::optional<nkscape::model::UnitSystem>& units() {
-    static std::optional<nkscape::model::UnitSystem> u;
-    return u;
-}
 
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-    try {
-        units().emplace();
-        base().emplace(nkscape::qsp::loadSimulationScenario(NKSCAPE_FUZZ_BASE));
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "fuzz_trial: cannot load %s: %s\n", NKSCAPE_FUZZ_BASE, e.what());
-        std::abort();
-    }
+    nkscape::fuzz::loadOrAbort("fuzz_trial", NKSCAPE_FUZZ_BASE, [] { base().emplace(nkscape::qsp::loadSimulationScenario(NKSCAPE_FUZZ_BASE)); });
     return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);
     try {
-        const auto t = nkscape::trial::parseTrial(text, NKSCAPE_FUZZ_TRIAL_PATH, *base(), *units());
+        const auto t = nkscape::trial::parseTrial(text, NKSCAPE_FUZZ_TRIAL_PATH, *base(), *nkscape::fuzz::units());
         // A valid trial: its first patient must be drawable (or the screening error is an InputError).
         (void)nkscape::trial::drawPatient(t, 0);
     } catch (const nkscape::model::ModelError&) {

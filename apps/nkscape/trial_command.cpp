@@ -153,6 +153,8 @@ int runTrialCommand(const TrialCommandOptions& o) {
             patients = *o.patients;
         }
         if (o.seed && *o.seed < 0) throw InputError(fmt::format("--seed must be >= 0, got {}", *o.seed));
+        if (o.spiderPatients < 0 || o.spiderPatients > trial::kMaxPatients)
+            throw InputError(fmt::format("--spider must be in [0, {}], got {}", trial::kMaxPatients, o.spiderPatients));
         try {
             loaded = trial::loadTrial(o.trialPath);
             if (patients) loaded->patients = *patients;
@@ -220,7 +222,7 @@ int runTrialCommand(const TrialCommandOptions& o) {
     long steps = 0;
     for (const auto& r : all) steps += r.steps;
     info["solver_steps"] = steps;
-    const auto files = trial::writeTrialOutputs(*run, *loaded, all, info, o.spiderPatients);
+    const auto files = trial::writeTrialOutputs(*run, *loaded, all, info, static_cast<std::size_t>(o.spiderPatients));
     std::error_code ec;
     std::filesystem::remove_all(journal, ec);  // the run is whole: nothing left to resume
     if (!o.quiet) {

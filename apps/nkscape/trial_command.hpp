@@ -15,7 +15,7 @@ struct TrialCommandOptions {
     std::optional<std::int64_t> patients;  ///< --patients: replaces the file's count
     std::optional<std::int64_t> seed;      ///< --seed: replaces the file's seed
     std::optional<std::string> threads;    ///< --threads, parsed by io::parseThreads
-    std::size_t spiderPatients = 50;       ///< --spider: patients per arm in spider.csv
+    std::int64_t spiderPatients = 50;      ///< --spider: patients per arm in spider.csv, 0 to trial::kMaxPatients
     io::ResourceLimits limits;
     bool quiet = false;
 };

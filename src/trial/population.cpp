@@ -130,22 +130,13 @@ PatientDraw drawPatient(const LoadedTrial& t, std::uint64_t index) {
         d.values.assign(n, std::numeric_limits<double>::quiet_NaN());
         for (std::size_t k = 0; k < n; ++k) {
             const Prior& p = t.priors[k];
-            if (!p.whenAttribute.empty()) {
-                std::size_t ai = 0;
-                while (ai < t.attributes.size() && t.attributes[ai].name != p.whenAttribute) ++ai;
-                if (ai == t.attributes.size() || d.attributes[ai] != p.whenLevel) continue;
-            }
+            if (!p.whenAttribute.empty() && d.attributes[p.whenIndex] != p.whenLevel) continue;
             d.values[k] = p.distribution.quantile(z[k]);
         }
-        auto priorValue = [&](const std::string& name) {
-            for (std::size_t k = 0; k < n; ++k)
-                if (t.priors[k].name == name) return d.values[k];
-            return std::numeric_limits<double>::quiet_NaN();
-        };
         d.biomarkers.assign(t.biomarkers.size(), "");
         for (std::size_t k = 0; k < t.biomarkers.size(); ++k) {
             const auto& b = t.biomarkers[k];
-            const double v = priorValue(b.prior);
+            const double v = d.values[b.priorIndex];
             if (std::isnan(v)) continue;  // not measured in this patient (the prior's `when` did not hold)
             std::size_t level = 0;
             while (level < b.cutoffs.size() && v >= b.cutoffs[level]) ++level;
@@ -153,16 +144,12 @@ PatientDraw drawPatient(const LoadedTrial& t, std::uint64_t index) {
         }
         bool ok = true;
         for (const auto& inc : t.inclusion) {
-            if (!inc.levels.empty()) {
-                std::string level;
-                for (std::size_t k = 0; k < t.attributes.size(); ++k)
-                    if (t.attributes[k].name == inc.what) level = d.attributes[k];
-                for (std::size_t k = 0; k < t.biomarkers.size(); ++k)
-                    if (t.biomarkers[k].name == inc.what) level = d.biomarkers[k];
-                ok = ok && includes(inc.levels, level);
-            } else {
-                const double v = priorValue(inc.what);
+            if (inc.kind == Inclusion::Kind::Prior) {
+                const double v = d.values[inc.index];
                 ok = ok && !std::isnan(v) && (!inc.min || v >= *inc.min) && (!inc.max || v <= *inc.max);
+            } else {
+                const std::string& level = inc.kind == Inclusion::Kind::Attribute ? d.attributes[inc.index] : d.biomarkers[inc.index];
+                ok = ok && includes(inc.levels, level);
             }
         }
         if (ok) return d;

@@ -151,6 +151,27 @@ public:
         for (const auto& [a, b, rho] : correlationPairs_) c[a][b] = c[b][a] = rho;
         t.correlation = c;
         factorCorrelation(t);
+        // Names resolved to indices once, for the sampler (each was checked where it was read).
+        auto indexOf = [](const auto& list, const std::string& name) {
+            std::size_t k = 0;
+            while (k < list.size() && list[k].name != name) ++k;
+            return k;
+        };
+        for (auto& p : t.priors)
+            if (!p.whenAttribute.empty()) p.whenIndex = indexOf(t.attributes, p.whenAttribute);
+        for (auto& b : t.biomarkers) b.priorIndex = indexOf(t.priors, b.prior);
+        for (auto& inc : t.inclusion) {
+            if (inc.levels.empty()) {
+                inc.kind = Inclusion::Kind::Prior;
+                inc.index = indexOf(t.priors, inc.what);
+            } else if (const std::size_t a = indexOf(t.attributes, inc.what); a < t.attributes.size()) {
+                inc.kind = Inclusion::Kind::Attribute;
+                inc.index = a;
+            } else {
+                inc.kind = Inclusion::Kind::Biomarker;
+                inc.index = indexOf(t.biomarkers, inc.what);
+            }
+        }
     }
 
 private:

@@ -81,6 +81,7 @@ struct Prior {
     std::string source;
     /// Only for patients whose attribute `whenAttribute` has level `whenLevel` (both empty: all).
     std::string whenAttribute, whenLevel;
+    std::size_t whenIndex = 0;        ///< index of `whenAttribute` in LoadedTrial::attributes (set at load)
     model::SourceLocation where;
 };
 
@@ -99,6 +100,7 @@ struct Attribute {
 struct Biomarker {
     std::string name;
     std::string prior;                ///< the prior whose value is read
+    std::size_t priorIndex = 0;       ///< its index in LoadedTrial::priors (set at load)
     std::vector<std::string> levels;  ///< n levels
     std::vector<double> cutoffs;      ///< n − 1 increasing cut-offs, in the prior's unit
     std::string source;
@@ -111,6 +113,10 @@ struct Inclusion {
     std::vector<std::string> levels;  ///< for attributes and biomarkers
     std::optional<double> min, max;   ///< for priors (prior's unit)
     std::string text;                 ///< readable form, for reports
+    /// Resolved at load: what `what` names, and its index among LoadedTrial's attributes,
+    /// biomarkers or priors (so that screening compares indices, not names).
+    enum class Kind { Attribute, Biomarker, Prior } kind = Kind::Prior;
+    std::size_t index = 0;
 };
 
 /// One arm: a regimen, its allocation weight.
