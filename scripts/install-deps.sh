@@ -11,6 +11,7 @@ packages=(
   libsundials-dev libsuitesparse-dev libeigen3-dev librandom123-dev libboost-dev
   valgrind
   openmpi-bin libopenmpi-dev
+  libnlopt-dev libnlopt-cxx-dev
 )
 
 missing=()

@@ -27,6 +27,9 @@ const std::map<std::string, Statistic, std::less<>> kStatistics = {
     {"fold_at", Statistic::FoldAt},
     {"blood_per_uL", Statistic::BloodPerMicrolitre},
     {"parameter", Statistic::Parameter},
+    {"value_at", Statistic::ValueAt},
+    {"median_pfs", Statistic::MedianPfs},
+    {"median_os", Statistic::MedianOs},
     {"objective_response", Statistic::ObjectiveResponse},
     {"clinical_benefit", Statistic::ClinicalBenefit},
     {"disease_control", Statistic::DiseaseControl},
@@ -39,17 +42,23 @@ class Checker : public io::detail::ScenarioChecker {
 public:
     using ScenarioChecker::ScenarioChecker;
 
-    std::vector<Target> check(const toml::table& doc) {
+    /// `table` is "target" (observed values and bands required) or "output" (none allowed);
+    /// top-level tables named in `others` are skipped (another reader checks them).
+    std::vector<Target> check(const toml::table& doc, const std::string& table = "target", const std::vector<std::string>& others = {}) {
         std::vector<Target> out;
+        outputs_ = table == "output";
         for (auto&& [key, node] : doc) {
             const std::string k(key.str());
-            if (k != "target") {
-                unknownKey(key, "", k, {"target"}, "unknown top-level key");
+            if (std::find(others.begin(), others.end(), k) != others.end()) continue;
+            if (k != table) {
+                std::vector<std::string_view> allowed{table};
+                for (const auto& o : others) allowed.push_back(o);
+                unknownKey(key, "", k, allowed, "unknown top-level key");
                 continue;
             }
             const auto* arr = node.as_array();
             if (!arr || !arr->is_array_of_tables()) {
-                error(loc(node), "", k, "expected an array of tables: write [[target]]");
+                error(loc(node), "", k, "expected an array of tables: write [[" + table + "]]");
                 continue;
             }
             std::size_t i = 0;
@@ -59,6 +68,7 @@ public:
     }
 
 private:
+    bool outputs_ = false;
     std::optional<double> num(const toml::table& t, std::string_view key, const std::string& entity, bool required) {
         const toml::node* n = t.get(key);
         if (!n) {
@@ -76,21 +86,26 @@ private:
     }
 
     void readTarget(const toml::table& t, std::size_t ordinal, std::vector<Target>& out) {
-        std::string entity = "target #" + std::to_string(ordinal);
-        checkKeys(t, entity, "",
-                  {"id", "description", "source", "statistic", "file", "column", "parameter", "arm", "name", "level", "time", "scale",
-                   "observed", "band", "unit", "expected_failure", "reason"},
-                  "a [[target]]");
+        const std::string kind = outputs_ ? "output" : "target";
+        std::string entity = kind + " #" + std::to_string(ordinal);
+        if (outputs_)
+            checkKeys(t, entity, "", {"id", "description", "source", "statistic", "file", "column", "parameter", "arm", "name", "level", "time", "scale", "unit"},
+                      "an [[output]]");
+        else
+            checkKeys(t, entity, "",
+                      {"id", "description", "source", "statistic", "file", "column", "parameter", "arm", "name", "level", "time", "scale",
+                       "observed", "band", "unit", "expected_failure", "reason"},
+                      "a [[target]]");
         Target g;
         g.where = loc(t);
         if (auto v = text(t, "id", entity, true)) {
             g.id = *v;
-            entity = "target '" + g.id + "'";
+            entity = kind + " '" + g.id + "'";
             if (std::any_of(out.begin(), out.end(), [&](const Target& o) { return o.id == g.id; }))
-                error(loc(*t.get("id")), entity, "id", "two targets have this id");
+                error(loc(*t.get("id")), entity, "id", "two " + kind + "s have this id");
         }
-        g.description = text(t, "description", entity, true).value_or("");
-        g.source = text(t, "source", entity, true, " (the paper of the observation)").value_or("");
+        g.description = text(t, "description", entity, !outputs_).value_or("");
+        g.source = text(t, "source", entity, !outputs_, " (the paper of the observation)").value_or("");
         const auto stat = text(t, "statistic", entity, true);
         if (stat) {
             const auto it = kStatistics.find(*stat);
@@ -118,6 +133,7 @@ private:
         switch (g.statistic) {
         case Statistic::PeakFold:
         case Statistic::FoldAt:
+        case Statistic::ValueAt:
         case Statistic::BloodPerMicrolitre:
             g.column = text(t, "column", entity, true, " (a result column, e.g. \"blood.CD56dim NK\")").value_or("");
             break;
@@ -128,6 +144,8 @@ private:
         case Statistic::ObjectiveResponse:
         case Statistic::ClinicalBenefit:
         case Statistic::DiseaseControl:
+        case Statistic::MedianPfs:
+        case Statistic::MedianOs:
             g.arm = text(t, "arm", entity, true, " (the trial arm)").value_or("");
             break;
         case Statistic::BiomarkerShare:
@@ -138,7 +156,7 @@ private:
         default:
             break;
         }
-        if (g.statistic == Statistic::FoldAt) {
+        if (g.statistic == Statistic::FoldAt || g.statistic == Statistic::ValueAt) {
             if (const toml::node* n = t.get("time")) {
                 if (auto v = quantity(*n, "d", io::detail::Sign::NonNegative, entity, "time")) g.time_d = *v;
             } else {
@@ -146,6 +164,11 @@ private:
             }
         }
         if (auto v = num(t, "scale", entity, false)) g.scale = *v;
+        if (outputs_) {
+            g.unit = text(t, "unit", entity, false).value_or("");
+            out.push_back(std::move(g));
+            return;
+        }
         if (auto v = num(t, "observed", entity, true)) g.observed = *v;
         if (const toml::node* n = t.get("band")) {
             const auto* a = n->as_array();
@@ -166,14 +189,6 @@ private:
         out.push_back(std::move(g));
     }
 };
-
-// The value of `column` at each output time.
-std::vector<double> columnValues(const qsp::SimulationResult& r, const std::string& column) {
-    const std::size_t j = r.column(column);
-    std::vector<double> v;
-    for (const auto& row : r.rows) v.push_back(row[j]);
-    return v;
-}
 
 }  // namespace
 
@@ -197,74 +212,18 @@ std::vector<Target> loadTargets(const std::filesystem::path& file) {
     return out;
 }
 
-double simulateTarget(const Target& g) {
-    switch (g.statistic) {
-    case Statistic::NotImplemented:
-        throw NotImplementedError("calibration target '" + g.id + "': not implemented: " + g.notImplemented);
-    case Statistic::Parameter: {
-        const auto m = model::loadModel(std::filesystem::path(g.file));
-        const auto id = m.findParameter(g.parameter);
-        if (!id) throw InputError("calibration target '" + g.id + "': no parameter '" + g.parameter + "' in " + g.file);
-        return m.value(*id) * g.scale;
-    }
-    case Statistic::DoublingTime:
-    case Statistic::PeakFold:
-    case Statistic::FoldAt:
-    case Statistic::BloodPerMicrolitre: {
-        auto loaded = qsp::loadSimulationScenario(std::filesystem::path(g.file));
-        if (g.statistic == Statistic::BloodPerMicrolitre) loaded.spec.durationDays = std::min(loaded.spec.durationDays, 1.0);
-        const auto res = qsp::simulate(loaded.model, loaded.spec);
-        if (g.statistic == Statistic::DoublingTime) {
-            const auto v = columnValues(res, "tumour.cells");
-            for (std::size_t k = 1; k < v.size(); ++k)
-                if (v[k] >= 2 * v[0]) {  // log-linear interpolation between the bracketing outputs
-                    const double f = std::log(2 * v[0] / v[k - 1]) / std::log(v[k] / v[k - 1]);
-                    return (res.times[k - 1] + f * (res.times[k] - res.times[k - 1])) * g.scale;
-                }
-            throw InputError("calibration target '" + g.id + "': the tumour of " + g.file + " does not double within the run");
-        }
-        const auto v = columnValues(res, g.column);
-        if (!(v.front() > 0)) throw InputError("calibration target '" + g.id + "': column '" + g.column + "' is 0 at t = 0");
-        if (g.statistic == Statistic::PeakFold) return *std::max_element(v.begin(), v.end()) / v.front() * g.scale;
-        if (g.statistic == Statistic::FoldAt) return res.at(g.column, g.time_d) / v.front() * g.scale;
-        const double microlitres = loaded.model.constant("qsp.blood_volume") * 1e6;
-        return v.front() / microlitres * g.scale;
-    }
-    case Statistic::ObjectiveResponse:
-    case Statistic::ClinicalBenefit:
-    case Statistic::DiseaseControl:
-    case Statistic::BiomarkerShare:
-    case Statistic::AttributeShare: {
-        const auto t = trial::loadTrial(std::filesystem::path(g.file));
-        trial::TrialRunOptions o;
-        o.threads = 2;
-        if (g.statistic == Statistic::BiomarkerShare || g.statistic == Statistic::AttributeShare) {
-            // The population alone: draws, no simulation.
-            std::size_t hits = 0;
-            for (std::int64_t i = 0; i < t.patients; ++i) {
-                const auto d = trial::drawPatient(t, static_cast<std::uint64_t>(i));
-                const auto& names = g.statistic == Statistic::BiomarkerShare ? d.biomarkers : d.attributes;
-                for (std::size_t k = 0; k < names.size(); ++k) {
-                    const std::string& n = g.statistic == Statistic::BiomarkerShare ? t.biomarkers[k].name : t.attributes[k].name;
-                    if (n == g.name && names[k] == g.level) ++hits;
-                }
-            }
-            return static_cast<double>(hits) / static_cast<double>(t.patients) * g.scale;
-        }
-        const auto run = trial::runTrial(t, o);
-        const auto arms = trial::summariseArms(t, run.records);
-        for (const auto& a : arms["arms"]) {
-            if (a["arm"].get<std::string>() != g.arm) continue;
-            const char* key = g.statistic == Statistic::ObjectiveResponse ? "objective_response"
-                              : g.statistic == Statistic::ClinicalBenefit ? "clinical_benefit"
-                                                                          : "disease_control";
-            if (a[key]["rate"].is_null()) throw InputError("calibration target '" + g.id + "': arm '" + g.arm + "' has no patients");
-            return a[key]["rate"].get<double>() * g.scale;
-        }
-        throw InputError("calibration target '" + g.id + "': trial " + g.file + " has no arm '" + g.arm + "'");
-    }
-    }
-    throw InternalError("calibration: unknown statistic");
+std::vector<Target> loadOutputs(const std::filesystem::path& file, const std::vector<std::string>& otherTables) {
+    model::Diagnostics diag;
+    const std::string path = file.lexically_normal().generic_string();
+    const std::string text = io::detail::readInputFile(file, path, "outputs file", diag);
+    auto doc = io::detail::parseScenarioToml(text, path, diag);
+    diag.throwIfAny();
+    const model::UnitSystem units;
+    Checker checker(path, nullptr, units, diag);
+    auto out = checker.check(*doc, "output", otherTables);
+    diag.sort();
+    diag.throwIfAny();
+    return out;
 }
 
 }  // namespace nkscape::calibration

@@ -26,6 +26,9 @@ enum class Statistic {
     ObjectiveResponse,   ///< trial: an arm's ORR (1)
     ClinicalBenefit,     ///< trial: an arm's CBR (1)
     DiseaseControl,      ///< trial: an arm's CR + PR + SD rate (1)
+    ValueAt,         ///< simulate: `column` at `time_d` (the column's unit)
+    MedianPfs,       ///< trial: an arm's Kaplan–Meier median PFS (d); an error if not reached
+    MedianOs,        ///< trial: an arm's Kaplan–Meier median OS (d); an error if not reached
     BiomarkerShare,  ///< trial: share of enrolled patients whose biomarker `level` holds (1)
     AttributeShare,  ///< trial: share of enrolled patients with attribute `level` (1)
     NotImplemented,  ///< nkscape cannot compute this row yet (the reason says why)
@@ -51,9 +54,14 @@ struct Target {
     model::SourceLocation where;
 };
 
-/// Reads and checks a targets file; every problem is reported together with file:line:column.
-/// \throws model::ModelError.
+/// Reads and checks a targets file ([[target]] tables); every problem is reported together with
+/// file:line:column. \throws model::ModelError.
 [[nodiscard]] std::vector<Target> loadTargets(const std::filesystem::path& file);
+
+/// Reads [[output]] tables of `file` (a sensitivity or attribution file may hold other tables,
+/// named in `otherTables`, which are left to its own reader): the same keys as a target, without
+/// observed/band/expected_failure. \throws model::ModelError.
+[[nodiscard]] std::vector<Target> loadOutputs(const std::filesystem::path& file, const std::vector<std::string>& otherTables = {});
 
 /// The simulated value of `target` with the model its scenario or trial names (× target.scale).
 /// \throws InputError if the file cannot be run or the statistic cannot be read from it

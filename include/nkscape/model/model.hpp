@@ -302,7 +302,7 @@ public:
     /// Parameter of each [[constant]], in declaration order (index = constant's Index).
     [[nodiscard]] const std::vector<ParamId>& constants() const noexcept { return constants_; }
     /// The value (internal unit, see constants.hpp) of the constant `name`.
-    /// 	hrows InputError naming the constant and the model if the model does not declare it.
+    /// \throws InputError naming the constant and the model if the model does not declare it.
     [[nodiscard]] double constant(std::string_view name) const;
 
     /// Number of entities of a kind.

@@ -128,7 +128,7 @@ public:
     /// relative error ~1e-14). Why: with the PK in the stiff system, the PK states' own error
     /// control sets the step size after every dose; an engine can keep each drug's states at the
     /// last event and evaluate them at any t in its RHS instead. No TMDD term.
-    /// 	hrows InputError for a cell product (its expansion is not linear) or a negative or
+    /// \throws InputError for a cell product (its expansion is not linear) or a negative or
     /// non-finite dtDays.
     void advanceLinear(std::span<double> y, std::size_t offset, double dtDays, double inputRate = 0) const;
     /// Applies a bolus of `amount` (mg or cells) to y (whole system): F·amount into the depot,
