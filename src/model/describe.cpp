@@ -118,7 +118,7 @@ std::string describeSummary(const CompiledModel& m) {
     for (Kind k : kAllKinds) rows.push_back({std::string(kindKey(k)), std::to_string(m.count(k))});
     rows.push_back({"parameters", std::to_string(m.parameters().size())});
     out += textTable({"kind", "count"}, rows);
-    std::array<std::size_t, 6> bySource{};
+    std::array<std::size_t, kSourceKindCount> bySource{};
     std::size_t withRange = 0;
     for (const auto& p : m.parameters()) {
         ++bySource[static_cast<std::size_t>(p.sourceKind)];
@@ -179,9 +179,9 @@ std::string describeMarkdown(const CompiledModel& m) {
     if (!info.description.empty()) out += info.description + "\n\n";
     out += "Every number below carries its unit as written, its value in nkscape's internal unit, its plausible range "
            "(internal unit) and its source. Sources: `doi:`/`pmid:` a paper; `paper:` a paper cited without an identifier; "
-           "`code:` a public model's parameter file; `review:` a section of the seed review; `assumption:` no measurement, "
-           "with the reason. See docs/model-format.md for the format.\n\n";
-    std::array<std::size_t, 6> bySource{};
+           "`code:` a public model's parameter file; `review:` a section of the seed review; `fit:` fitted to the calibration targets named "
+           "(`nkscape calibrate`); `assumption:` no measurement, with the reason. See docs/model-format.md for the format.\n\n";
+    std::array<std::size_t, kSourceKindCount> bySource{};
     for (const auto& p : m.parameters()) ++bySource[static_cast<std::size_t>(p.sourceKind)];
     out += "| kind | count |\n|---|---|\n";
     for (Kind k : kAllKinds) out += fmt::format("| {} | {} |\n", kindKey(k), m.count(k));

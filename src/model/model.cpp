@@ -42,6 +42,7 @@ std::string_view sourceKindName(SourceKind k) noexcept {
         case SourceKind::Paper: return "paper";
         case SourceKind::Code: return "code";
         case SourceKind::Review: return "review";
+        case SourceKind::Fit: return "fit";
         case SourceKind::Assumption: return "assumption";
     }
     return "?";

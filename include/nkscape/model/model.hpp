@@ -61,8 +61,13 @@ struct EntityRef {
     friend bool operator==(const EntityRef&, const EntityRef&) = default;
 };
 
-/// How a source string cites its number.
-enum class SourceKind : std::uint8_t { Doi, Pmid, Paper, Code, Review, Assumption };
+/// How a source string cites its number. Doi … Review are published; Fit is a value fitted to
+/// calibration targets (`fit: <target ids> (...)`, written by `nkscape calibrate`); Assumption
+/// has no measurement behind it.
+enum class SourceKind : std::uint8_t { Doi, Pmid, Paper, Code, Review, Fit, Assumption };
+inline constexpr std::size_t kSourceKindCount = 7;
+/// True for the forms that cite a publication (doi, pmid, paper, code, review).
+[[nodiscard]] constexpr bool isPublished(SourceKind k) noexcept { return k != SourceKind::Fit && k != SourceKind::Assumption; }
 [[nodiscard]] std::string_view sourceKindName(SourceKind k) noexcept;
 
 /// One number of the model, with its provenance.
@@ -342,6 +347,7 @@ public:
 
 private:
     friend class ModelCompiler;
+    friend class OverlayLoader;  // a model overlay replaces values with their provenance (src/model/overlay.cpp)
     CompiledModel() = default;
 
     ModelInfo info_;
