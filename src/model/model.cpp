@@ -74,7 +74,7 @@ std::string_view cellParamKey(CellParam p) noexcept {
 std::string_view pkParamKey(PkParam p) noexcept {
     static constexpr std::string_view keys[] = {
         "clearance", "v1", "v2", "v3", "q", "q2", "ka", "bioavailability", "half_life", "expansion_rate",
-        "contraction_rate", "persistence", "tmdd_kd", "tmdd_kint", "clearance_cv", "ke0"};
+        "contraction_rate", "persistence", "tmdd_kd", "tmdd_kint", "clearance_cv", "ke0", "tmdd_sites"};
     const auto i = static_cast<std::size_t>(p);
     return i < std::size(keys) ? keys[i] : "?";
 }

@@ -141,7 +141,8 @@ const TableSchema& pkSchema() {
          par("half_life", "h", C::Positive), par("expansion_rate", "1/d", C::NonNegative),
          par("contraction_rate", "1/d", C::NonNegative), par("persistence", "d", C::Positive),
          par("tmdd_kd", "nM", C::Positive), par("tmdd_kint", "1/d", C::NonNegative),
-         par("clearance_cv", "1", C::NonNegative), par("ke0", "1/d", C::Positive)}};
+         par("clearance_cv", "1", C::NonNegative), par("ke0", "1/d", C::Positive),
+         par("tmdd_sites", "molecule/cell", C::NonNegative)}};
     return s;
 }
 

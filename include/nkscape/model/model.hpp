@@ -226,7 +226,7 @@ enum class MechanismAction : std::uint8_t {
 /// Pharmacokinetic parameters; the array is indexed by PkParam.
 enum class PkParam : std::uint8_t {
     Clearance, V1, V2, V3, Q, Q2, Ka, Bioavailability, HalfLife, ExpansionRate, ContractionRate,
-    Persistence, TmddKd, TmddKint, ClearanceCv, Ke0, Count_
+    Persistence, TmddKd, TmddKint, ClearanceCv, Ke0, TmddSites, Count_
 };
 inline constexpr std::size_t kPkParamCount = static_cast<std::size_t>(PkParam::Count_);
 [[nodiscard]] std::string_view pkParamKey(PkParam p) noexcept;
