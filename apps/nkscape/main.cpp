@@ -68,9 +68,20 @@ int runValidate(const std::vector<std::string>& files, bool quiet) {
     return rc;
 }
 
-int runDescribe(const std::string& modelPath, const std::vector<std::string>& what, bool markdown) {
+int runDescribe(const std::string& modelPath, const std::vector<std::string>& what, bool markdown, const std::string& influential) {
     using namespace nkscape::model;
     const CompiledModel m = loadModel(std::filesystem::path(modelPath));
+    if (!influential.empty()) {
+        if (markdown || !what.empty()) throw nkscape::InputError("describe --influential reports the provenance shares of the whole model; give no KIND, NAME or --markdown");
+        std::vector<ParamId> list;
+        try {
+            list = readParameterList(m, influential);
+        } catch (const nkscape::IoError& e) {  // a missing or unreadable list is the user's input
+            throw nkscape::InputError(std::string("--influential: ") + e.what());
+        }
+        std::cout << describeInfluential(m, list, influential);
+        return kExitOk;
+    }
     if (markdown) {
         if (!what.empty()) throw nkscape::InputError("describe --markdown describes the whole model; give no KIND or NAME");
         std::cout << describeMarkdown(m);
@@ -319,6 +330,10 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     describe->add_option("KIND_OR_NAME", what, "KIND [NAME], or a NAME");
     describe->add_option("-m,--model", modelPath, "Root model file")->capture_default_str();
     describe->add_flag("--markdown", markdown, "Print the whole model as the Markdown reference");
+    std::string influentialFile;
+    describe->add_option("--influential", influentialFile,
+                         "A file of parameter paths, one per line (sensitivity's influential.txt): the provenance shares among them, and "
+                         "those still resting on an assumption");
 
     auto* assayCmd = app.add_subcommand("assay", "Run an in-silico killing assay scenario; write lysis.csv, ifng.csv and summary.json");
     std::string scenarioPath, outDir;
@@ -412,7 +427,7 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
 
     try {
         if (*validate) return runValidate(validateFiles, quiet);
-        if (*describe) return runDescribe(modelPath, what, markdown);
+        if (*describe) return runDescribe(modelPath, what, markdown, influentialFile);
         if (*assayCmd)
             return runAssay(scenarioPath, outDir, threadsOption->count() ? std::optional<std::string>(threads) : std::nullopt, assayLimits, assayQuiet);
         if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simLimits, simQuiet);

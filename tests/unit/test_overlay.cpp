@@ -234,3 +234,48 @@ TEST(Overlay, AScenarioMayNameAnOverlayAsItsModel) {
     EXPECT_EQ(sc.model.parameter(id).sourceKind, SourceKind::Fit);
     std::filesystem::remove_all(dir);
 }
+
+TEST(Provenance, SharesOverallAndAmongInfluentialParameters) {
+    const std::map<std::string, std::string> files{
+        {"base.toml", std::string(kBase) + "\n[[receptor]]\nname = \"S\"\nclass = \"inhibitory\"\n"
+                                           "weight = { value = 1, unit = \"1\", source = \"review: NK Cell Inhibitory Receptors\", range = [0.5, 2] }\n"},
+        {"o.toml", "[overlay]\nbase = \"base.toml\"\n[[set]]\npath = \"cell_type/T/doubling_time\"\nvalue = 120\nunit = \"d\"\nsource = \"fit: TA1-TNBC (test)\"\n"}};
+    const auto m = loadModel("o.toml", MemoryFileSource(files));
+    const auto all = provenanceShares(m);
+    EXPECT_EQ(all.published, 1u);   // review
+    EXPECT_EQ(all.fitted, 1u);      // the overlay's fit
+    EXPECT_EQ(all.assumption, 1u);  // R's weight
+    EXPECT_NE(describeSummary(m).find("provenance: published 1 (33.3 %), fitted 1 (33.3 %), assumption 1 (33.3 %)"), std::string::npos);
+
+    const auto dir = std::filesystem::temp_directory_path() / ("nkscape-influential-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    {
+        std::ofstream f(dir / "influential.txt");
+        f << "# Sobol total index >= 0.05\ncell_type/T/doubling_time\t0.62\n\nreceptor/R/weight\t0.08\n";
+    }
+    const auto list = readParameterList(m, dir / "influential.txt");
+    ASSERT_EQ(list.size(), 2u);
+    const auto inf = provenanceShares(m, list);
+    EXPECT_EQ(inf.published, 0u);
+    EXPECT_EQ(inf.fitted, 1u);
+    EXPECT_EQ(inf.assumption, 1u);
+    const std::string text = describeInfluential(m, list, "influential.txt");
+    EXPECT_NE(text.find("influential  provenance: published 0 (0.0 %), fitted 1 (50.0 %), assumption 1 (50.0 %)"), std::string::npos) << text;
+    EXPECT_NE(text.find("1 influential parameter still rests on an assumption"), std::string::npos) << text;
+    EXPECT_NE(text.find("receptor/R/weight  1 1"), std::string::npos) << text;
+    EXPECT_EQ(text.find("cell_type/T/doubling_time  "), std::string::npos) << text;  // fitted: not listed
+    {
+        std::ofstream f(dir / "bad.txt");
+        f << "receptor/R/weight\nreceptor/R/wieght\n  receptor/R/weight\n";
+    }
+    try {
+        (void)readParameterList(m, dir / "bad.txt");
+        FAIL() << "bad list accepted";
+    } catch (const ModelError& e) {
+        ASSERT_EQ(e.diagnostics().size(), 2u);
+        EXPECT_EQ(e.diagnostics()[0].str(), (dir / "bad.txt").generic_string() +
+                                                ":2:1: error: 'receptor/R/wieght' is not a parameter of model 'base' (paths look like \"cell_type/TNBC/doubling_time\")");
+        EXPECT_EQ(e.diagnostics()[1].str(), (dir / "bad.txt").generic_string() + ":3:3: error: parameter 'receptor/R/weight' is listed twice");
+    }
+    std::filesystem::remove_all(dir);
+}
