@@ -209,6 +209,7 @@ int runCalibrateCommand(const CalibrateCommandOptions& o) {
     }
 
     // ---- workers: evaluate what rank 0 broadcasts until it says stop -----------------------------
+    calibration::EvaluationPool pool(*evaluator, threads);
     if (!root) {
         for (;;) {
             long long command = 0;
@@ -218,7 +219,7 @@ int runCalibrateCommand(const CalibrateCommandOptions& o) {
             ranks.broadcast(values);
             std::string text;
             try {
-                text = encode(calibration::evaluateParallel(*evaluator, values, mine, threads), mine);
+                text = encode(pool.evaluate(values, mine), mine);
             } catch (const std::exception& e) {
                 std::string msg = e.what();
                 std::replace(msg.begin(), msg.end(), '\n', ' ');
@@ -244,7 +245,7 @@ int runCalibrateCommand(const CalibrateCommandOptions& o) {
             std::vector<calibration::Evaluation> evs;
             std::string err;
             try {
-                evs = calibration::evaluateParallel(*evaluator, v, mine, threads);
+                evs = pool.evaluate(v, mine);
             } catch (const std::exception& e) {
                 err = e.what();
             }

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -94,10 +96,11 @@ double objective(const Evaluator& evaluator, std::span<const std::size_t> target
     return sum;
 }
 
-std::vector<Evaluation> evaluateParallel(const Evaluator& evaluator, std::span<const double> values, std::span<const std::size_t> targets,
-                                         int threads) {
-    // Targets of one file run together (the Evaluator runs a scenario or trial once for all its
-    // targets); files are independent and go to the threads.
+namespace {
+
+// Targets of one file run together (the Evaluator runs a scenario or trial once for all its
+// targets); files are independent and go to the threads.
+std::vector<std::vector<std::size_t>> groupByFile(const Evaluator& evaluator, std::span<const std::size_t> targets) {
     std::vector<std::vector<std::size_t>> groups;
     std::map<std::string, std::size_t> byFile;
     for (const std::size_t k : targets) {
@@ -106,34 +109,105 @@ std::vector<Evaluation> evaluateParallel(const Evaluator& evaluator, std::span<c
         if (fresh) groups.emplace_back();
         groups[it->second].push_back(k);
     }
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    std::vector<Evaluation> out(evaluator.targets().size(), Evaluation{nan, "not requested"});
-    const int workers = std::max(1, std::min<int>(threads, static_cast<int>(groups.size())));
-    // Threads left over go inside the trials (whose results do not depend on the count).
-    const int inner = std::max(1, threads / std::max(1, static_cast<int>(groups.size())));
-    std::vector<std::exception_ptr> errors(groups.size());
-    auto work = [&](std::size_t g) {
+    return groups;
+}
+
+}  // namespace
+
+struct EvaluationPool::Impl {
+    const Evaluator& evaluator;
+    int threads;
+    std::vector<std::thread> workers;
+    std::mutex mutex;
+    std::condition_variable wake, finished;
+    std::uint64_t generation = 0;
+    bool stop = false;
+    // The current job.
+    std::span<const double> values;
+    std::vector<std::vector<std::size_t>> groups;
+    std::vector<Evaluation>* out = nullptr;
+    std::vector<std::exception_ptr> errors;
+    int inner = 1;
+    std::atomic<std::size_t> next{0};
+    std::size_t busy = 0;
+
+    Impl(const Evaluator& e, int t) : evaluator(e), threads(t) {}
+
+    void work(std::size_t g) {
         try {
             const auto r = evaluator.evaluate(values, groups[g], inner);
-            for (const std::size_t k : groups[g]) out[k] = r[k];
+            for (const std::size_t k : groups[g]) (*out)[k] = r[k];
         } catch (...) {
             errors[g] = std::current_exception();
         }
-    };
-    if (workers == 1) {
-        for (std::size_t g = 0; g < groups.size(); ++g) work(g);
-    } else {
-        std::atomic<std::size_t> next{0};
-        std::vector<std::thread> pool;
-        for (int w = 0; w < workers; ++w)
-            pool.emplace_back([&] {
-                for (std::size_t g; (g = next.fetch_add(1)) < groups.size();) work(g);
-            });
-        for (auto& t : pool) t.join();
     }
-    for (const auto& e : errors)  // the first group's error, whatever thread met it first
+    void drain() {
+        for (std::size_t g; (g = next.fetch_add(1)) < groups.size();) work(g);
+    }
+    void loop() {
+        std::uint64_t seen = 0;
+        for (;;) {
+            {
+                std::unique_lock lock(mutex);
+                wake.wait(lock, [&] { return stop || generation != seen; });
+                if (stop) return;
+                seen = generation;
+            }
+            drain();
+            {
+                std::lock_guard lock(mutex);
+                if (--busy == 0) finished.notify_one();
+            }
+        }
+    }
+};
+
+EvaluationPool::EvaluationPool(const Evaluator& evaluator, int threads) : impl_(std::make_unique<Impl>(evaluator, std::max(1, threads))) {
+    for (int w = 1; w < impl_->threads; ++w) impl_->workers.emplace_back([this] { impl_->loop(); });
+}
+
+EvaluationPool::~EvaluationPool() {
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->stop = true;
+    }
+    impl_->wake.notify_all();
+    for (auto& t : impl_->workers) t.join();
+}
+
+std::vector<Evaluation> EvaluationPool::evaluate(std::span<const double> values, std::span<const std::size_t> targets) {
+    Impl& p = *impl_;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    std::vector<Evaluation> out(p.evaluator.targets().size(), Evaluation{nan, "not requested"});
+    p.groups = groupByFile(p.evaluator, targets);
+    p.values = values;
+    p.out = &out;
+    p.errors.assign(p.groups.size(), nullptr);
+    // Threads left over go inside the trials (whose results do not depend on the count).
+    p.inner = std::max(1, p.threads / std::max(1, static_cast<int>(p.groups.size())));
+    p.next = 0;
+    if (p.workers.empty() || p.groups.size() <= 1) {
+        p.drain();
+    } else {
+        {
+            std::lock_guard lock(p.mutex);
+            p.busy = p.workers.size();
+            ++p.generation;
+        }
+        p.wake.notify_all();
+        p.drain();
+        std::unique_lock lock(p.mutex);
+        p.finished.wait(lock, [&] { return p.busy == 0; });
+    }
+    for (const auto& e : p.errors)  // the first file's error, whatever thread met it first
         if (e) std::rethrow_exception(e);
     return out;
+}
+
+std::vector<Evaluation> evaluateParallel(const Evaluator& evaluator, std::span<const double> values, std::span<const std::size_t> targets,
+                                         int threads) {
+    EvaluationPool pool(evaluator, threads);
+    return pool.evaluate(values, targets);
 }
 
 namespace {
@@ -266,9 +340,9 @@ FitResult fit(const Evaluator& evaluator, std::vector<std::size_t> targets, cons
     res.seed = options.seed;
     const std::size_t n = res.parameters.size();
     if (n == 0) throw InputError("fit: no free parameter");
-    const EvaluateFn fn = options.evaluate ? options.evaluate : EvaluateFn([&](std::span<const double> v) {
-        return evaluateParallel(evaluator, v, targets, options.threads);
-    });
+    std::optional<EvaluationPool> pool;
+    if (!options.evaluate) pool.emplace(evaluator, options.threads);
+    const EvaluateFn fn = options.evaluate ? options.evaluate : EvaluateFn([&](std::span<const double> v) { return pool->evaluate(v, targets); });
     std::size_t done = 0;
     std::size_t planned = static_cast<std::size_t>(options.maxEvaluations) + 1 +
                           static_cast<std::size_t>(options.profilePoints) * n * static_cast<std::size_t>(n > 1 ? options.profileEvaluationsPerPoint : 1);

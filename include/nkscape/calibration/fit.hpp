@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -130,6 +131,24 @@ struct FitResult {
 /// threads (the default EvaluateFn). Only `targets` are computed.
 [[nodiscard]] std::vector<Evaluation> evaluateParallel(const Evaluator& evaluator, std::span<const double> values,
                                                        std::span<const std::size_t> targets, int threads);
+
+/// Worker threads kept for many evaluations (a fit): evaluate() does what evaluateParallel() does,
+/// without starting threads each time — a thread started per evaluation costs more than a short
+/// simulation (its malloc arena is trimmed at exit and faulted in again: 7x the page faults).
+class EvaluationPool {
+public:
+    /// `threads` >= 1 (1: everything on the calling thread).
+    EvaluationPool(const Evaluator& evaluator, int threads);
+    ~EvaluationPool();
+    EvaluationPool(const EvaluationPool&) = delete;
+    EvaluationPool& operator=(const EvaluationPool&) = delete;
+    /// As evaluateParallel(evaluator, values, targets, threads); not reentrant.
+    [[nodiscard]] std::vector<Evaluation> evaluate(std::span<const double> values, std::span<const std::size_t> targets);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 /// Fits the evaluator's parameters to `targets` (indices; each must pass fitProblem()).
 /// \throws InputError for a target that cannot be fitted, a parameter without a range, or bad
