@@ -68,8 +68,13 @@ int runValidate(const std::vector<std::string>& files, bool quiet) {
     return rc;
 }
 
-int runDescribe(const std::string& modelPath, const std::vector<std::string>& what, bool markdown, const std::string& influential) {
+int runDescribe(std::string modelPath, std::vector<std::string> what, bool markdown, const std::string& influential) {
     using namespace nkscape::model;
+    // `nkscape describe out/fit/overlay.toml`: a first argument ending in .toml is the model file.
+    if (!what.empty() && what[0].size() > 5 && what[0].ends_with(".toml")) {
+        modelPath = what[0];
+        what.erase(what.begin());
+    }
     const CompiledModel m = loadModel(std::filesystem::path(modelPath));
     if (!influential.empty()) {
         if (markdown || !what.empty()) throw nkscape::InputError("describe --influential reports the provenance shares of the whole model; give no KIND, NAME or --markdown");
@@ -327,7 +332,7 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     std::vector<std::string> what;
     std::string modelPath = defaultModelPath();
     bool markdown = false;
-    describe->add_option("KIND_OR_NAME", what, "KIND [NAME], or a NAME");
+    describe->add_option("KIND_OR_NAME", what, "KIND [NAME], or a NAME; a first argument ending in .toml is the model file (e.g. an overlay)");
     describe->add_option("-m,--model", modelPath, "Root model file")->capture_default_str();
     describe->add_flag("--markdown", markdown, "Print the whole model as the Markdown reference");
     std::string influentialFile;
