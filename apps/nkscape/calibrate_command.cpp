@@ -209,7 +209,8 @@ int runCalibrateCommand(const CalibrateCommandOptions& o) {
     }
 
     // ---- workers: evaluate what rank 0 broadcasts until it says stop -----------------------------
-    calibration::EvaluationPool pool(*evaluator, threads);
+    std::optional<calibration::EvaluationPool> pool;  // one process: calibration::fit keeps its own
+    if (ranks.size() > 1) pool.emplace(*evaluator, threads);
     if (!root) {
         for (;;) {
             long long command = 0;
@@ -219,7 +220,7 @@ int runCalibrateCommand(const CalibrateCommandOptions& o) {
             ranks.broadcast(values);
             std::string text;
             try {
-                text = encode(pool.evaluate(values, mine), mine);
+                text = encode(pool->evaluate(values, mine), mine);
             } catch (const std::exception& e) {
                 std::string msg = e.what();
                 std::replace(msg.begin(), msg.end(), '\n', ' ');
@@ -245,7 +246,7 @@ int runCalibrateCommand(const CalibrateCommandOptions& o) {
             std::vector<calibration::Evaluation> evs;
             std::string err;
             try {
-                evs = pool.evaluate(v, mine);
+                evs = pool->evaluate(v, mine);
             } catch (const std::exception& e) {
                 err = e.what();
             }
