@@ -33,6 +33,7 @@
 #include "nkscape/version.hpp"
 #include "progress.hpp"
 #include "trial_command.hpp"
+#include "calibrate_command.hpp"
 
 namespace {
 
@@ -67,9 +68,25 @@ int runValidate(const std::vector<std::string>& files, bool quiet) {
     return rc;
 }
 
-int runDescribe(const std::string& modelPath, const std::vector<std::string>& what, bool markdown) {
+int runDescribe(std::string modelPath, std::vector<std::string> what, bool markdown, const std::string& influential) {
     using namespace nkscape::model;
+    // `nkscape describe out/fit/overlay.toml`: a first argument ending in .toml is the model file.
+    if (!what.empty() && what[0].size() > 5 && what[0].ends_with(".toml")) {
+        modelPath = what[0];
+        what.erase(what.begin());
+    }
     const CompiledModel m = loadModel(std::filesystem::path(modelPath));
+    if (!influential.empty()) {
+        if (markdown || !what.empty()) throw nkscape::InputError("describe --influential reports the provenance shares of the whole model; give no KIND, NAME or --markdown");
+        std::vector<ParamId> list;
+        try {
+            list = readParameterList(m, influential);
+        } catch (const nkscape::IoError& e) {  // a missing or unreadable list is the user's input
+            throw nkscape::InputError(std::string("--influential: ") + e.what());
+        }
+        std::cout << describeInfluential(m, list, influential);
+        return kExitOk;
+    }
     if (markdown) {
         if (!what.empty()) throw nkscape::InputError("describe --markdown describes the whole model; give no KIND or NAME");
         std::cout << describeMarkdown(m);
@@ -299,6 +316,8 @@ int main(int argc, char** argv) {
   nkscape stats binom --successes 7 --trials 20  a response rate with its exact 95 % CI
   nkscape trial scenarios/trials/tnbc-pembrolizumab-vs-untreated.toml --out out/trial
                                                 a virtual trial: ORR, CBR, PFS/OS curves (also under mpirun -n K)
+  nkscape calibrate calibration/targets.toml --only TA1-TNBC --free cell_type/TNBC/doubling_time --out out/fit
+                                                fit parameters to targets: overlay.toml, fit.csv, profiles.csv (also under mpirun -n K)
 
 Exit codes: 0 success, 2 bad input (model, scenario or arguments), 1 other failure.
 The default model is models/default.toml, or $NKSCAPE_MODEL.)");
@@ -313,9 +332,13 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     std::vector<std::string> what;
     std::string modelPath = defaultModelPath();
     bool markdown = false;
-    describe->add_option("KIND_OR_NAME", what, "KIND [NAME], or a NAME");
+    describe->add_option("KIND_OR_NAME", what, "KIND [NAME], or a NAME; a first argument ending in .toml is the model file (e.g. an overlay)");
     describe->add_option("-m,--model", modelPath, "Root model file")->capture_default_str();
     describe->add_flag("--markdown", markdown, "Print the whole model as the Markdown reference");
+    std::string influentialFile;
+    describe->add_option("--influential", influentialFile,
+                         "A file of parameter paths, one per line (sensitivity's influential.txt): the provenance shares among them, and "
+                         "those still resting on an assumption");
 
     auto* assayCmd = app.add_subcommand("assay", "Run an in-silico killing assay scenario; write lysis.csv, ifng.csv and summary.json");
     std::string scenarioPath, outDir;
@@ -357,6 +380,25 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     trialCmd->add_option("--max-memory", trialLimits.maxMemory, maxMemoryHelp);
     trialCmd->add_flag("-q,--quiet", trialOptions.quiet, "No progress bar and no summary; errors only");
 
+    auto* calibrateCmd = app.add_subcommand("calibrate", "Fit model parameters to calibration targets; write overlay.toml, fit.csv, profiles.csv and summary.json (docs/calibration.md)");
+    nkscape::cli::CalibrateCommandOptions calOptions;
+    std::int64_t calPatients = 0;
+    std::string calThreads;
+    RunLimitOptions calLimits;
+    calibrateCmd->add_option("TARGETS", calOptions.targetsPath, "Targets file (TOML, [[target]] tables; docs/calibration.md)")->required();
+    calibrateCmd->add_option("--free", calOptions.free, "A model parameter to fit, within its range (repeat for several), e.g. cell_type/TNBC/doubling_time")->required();
+    calibrateCmd->add_option("-o,--out", calOptions.outDir, "Output folder (created if missing)")->required();
+    auto* calThreadsOpt = calibrateCmd->add_option("-t,--threads", calThreads,
+                                                   "Worker threads per process, 1 to 4 per core (default: the cores / ranks); results do not depend on it");
+    calibrateCmd->add_option("--max-evals", calOptions.maxEvaluations, "Objective evaluations of the fit (global + local stages)")->capture_default_str();
+    calibrateCmd->add_option("--seed", calOptions.seed, "Random seed of the global stage")->capture_default_str();
+    auto* calPatientsOpt = calibrateCmd->add_option("-n,--patients", calPatients, "Patients of every trial target (replaces the trial files' counts)");
+    calibrateCmd->add_option("--profile-points", calOptions.profilePoints, "Points of each parameter's profile likelihood (0: none, else 3 to 101)")->capture_default_str();
+    calibrateCmd->add_option("--only", calOptions.only, "Fit only these targets: ID,ID,...");
+    calibrateCmd->add_flag("--allow-large", calLimits.allowLarge, allowLargeHelp);
+    calibrateCmd->add_option("--max-memory", calLimits.maxMemory, maxMemoryHelp);
+    calibrateCmd->add_flag("-q,--quiet", calOptions.quiet, "No progress bar and no summary; errors only");
+
     auto* statsCmd = app.add_subcommand("stats", "Survival statistics of trial data (Kaplan-Meier, log-rank, Cox) and binomial intervals (docs/stats.md)");
     statsCmd->require_subcommand(1);
     StatsOptions statsOptions;
@@ -390,11 +432,17 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
 
     try {
         if (*validate) return runValidate(validateFiles, quiet);
-        if (*describe) return runDescribe(modelPath, what, markdown);
+        if (*describe) return runDescribe(modelPath, what, markdown, influentialFile);
         if (*assayCmd)
             return runAssay(scenarioPath, outDir, threadsOption->count() ? std::optional<std::string>(threads) : std::nullopt, assayLimits, assayQuiet);
         if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simLimits, simQuiet);
         if (*statsCmd) return runStats(statsAnalysis, statsOptions);
+        if (*calibrateCmd) {
+            if (calPatientsOpt->count()) calOptions.patients = calPatients;
+            if (calThreadsOpt->count()) calOptions.threads = calThreads;
+            calOptions.limits = calLimits.limits();
+            return nkscape::cli::runCalibrateCommand(calOptions);
+        }
         if (*trialCmd) {
             if (trialPatientsOpt->count()) trialOptions.patients = trialPatients;
             if (trialSeedOpt->count()) trialOptions.seed = trialSeed;

@@ -221,6 +221,32 @@ std::vector<double> Evaluator::baseline() const {
     return v;
 }
 
+const model::CompiledModel& Evaluator::model() const {
+    if (impl_->sources.empty()) throw InputError("evaluator: no target with a model");
+    return impl_->sources.front().model();
+}
+
+std::vector<const model::CompiledModel*> Evaluator::models() const {
+    std::vector<const model::CompiledModel*> out;
+    for (const auto& s : impl_->sources)
+        if (std::none_of(out.begin(), out.end(), [&](const model::CompiledModel* m) { return m->info().hash == s.model().info().hash; }))
+            out.push_back(&s.model());
+    return out;
+}
+
+double Evaluator::simulatedDaysPerEvaluation() const {
+    double days = 0;
+    for (const auto& s : impl_->sources) {
+        if (const auto* sc = std::get_if<qsp::LoadedSimulationScenario>(&s.loaded)) days += sc->spec.durationDays;
+        if (const auto* t = std::get_if<trial::LoadedTrial>(&s.loaded)) {
+            const bool simulate = std::any_of(s.targets.begin(), s.targets.end(), [&](std::size_t k) { return needsSimulation(impl_->targets[k].statistic); });
+            if (simulate)
+                days += static_cast<double>(t->patients) * (t->crossover ? static_cast<double>(t->arms.size()) : 1.0) * t->followUp.duration_d;
+        }
+    }
+    return days;
+}
+
 std::optional<std::pair<double, double>> Evaluator::range(std::size_t i) const {
     if (impl_->sources.empty()) return std::nullopt;
     const auto& s = impl_->sources.front();
