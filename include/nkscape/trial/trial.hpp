@@ -212,14 +212,34 @@ struct PatientRecord {
     std::vector<double> sld_mm;
 };
 
+/// Changes made to a patient after its draw — after every prior, so they win over the priors — for
+/// counterfactuals such as a mechanism switched off (mechanism attribution, docs/attribution.md).
+/// Parameter values may lie outside the parameter's plausible range (CompiledModel::
+/// setCounterfactualValue): a switched-off mechanism describes no patient.
+struct PatientChanges {
+    struct ParameterChange {
+        std::string path;       ///< a parameter path; "{subtype}" stands for the patient's tumour cell type
+        bool multiply = false;  ///< multiplies the patient's value (else replaces it)
+        double value = 0;       ///< the multiplier (1), or the value in the parameter's internal unit
+    };
+    std::vector<ParameterChange> parameters;
+    std::vector<std::pair<model::Index, double>> ligands;     ///< ligand → multiplier of its level on every clone
+    std::vector<std::pair<model::Index, double>> factors;     ///< factor → multiplier of its baseline on every clone
+    std::vector<std::pair<model::Index, double>> secretions;  ///< mediator → multiplier of every clone's secretion
+    std::vector<std::pair<model::Index, double>> populationCells;   ///< cell type → multiplier of its cells at baseline
+    std::vector<std::pair<model::Index, double>> populationInflux;  ///< cell type → multiplier of its recruitment
+};
+
 /// Simulates patient `draw` in arm `arm` (retrying at tighter tolerances after a solver failure;
 /// a patient that still fails is recorded as failed, with the reason). `shared` is the engine of
 /// the base model, used when no prior changes a parameter. `scratch`, if given, is a copy of the
 /// base model owned by the caller (one per thread): the patient's parameters are set in it and
 /// restored before returning, instead of copying the whole model per patient (a fifth of a
-/// patient's cost).
+/// patient's cost). `changes`, if given, are applied after the draw (PatientChanges).
+/// \throws InputError if a path of `changes` is not a parameter of the patient's model.
 [[nodiscard]] PatientRecord simulatePatient(const LoadedTrial& trial, const qsp::EngineModel& shared, const PatientDraw& draw,
-                                            std::size_t arm, model::CompiledModel* scratch = nullptr);
+                                            std::size_t arm, model::CompiledModel* scratch = nullptr,
+                                            const PatientChanges* changes = nullptr);
 
 /// Makes `dir` the journal of `trial`: kept if it holds this trial's journal (same inputs, model,
 /// seed, patients, version), else emptied and keyed for it. Call once (rank 0) before runTrial.
