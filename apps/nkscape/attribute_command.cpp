@@ -72,6 +72,7 @@ int runAttributeCommand(const AttributeCommandOptions& o) {
             options.asRandomised = o.asRandomised;
             failing = o.mechanismsPath;
             mechanisms = attribution::loadMechanisms(o.mechanismsPath, loaded->base->model);
+            failing = o.trialPath;  // the budget's keys are the trial's
             io::checkBudget(attribution::estimateResources(*loaded, mechanisms.size(), loaded->patients, o.mechanismsPath), o.limits);
         } catch (const model::ModelError& e) {
             complain(std::string(e.what()) + "\n" +
