@@ -400,6 +400,15 @@ std::vector<std::filesystem::path> writeAttributionOutputs(io::RunFolder& run, c
         res.push_back(std::move(j));
     }
     s["results"] = std::move(res);
+    // Why runs failed (the first 100; a failed run leaves its patient out of that mechanism).
+    io::Json failures = io::Json::array();
+    std::int64_t failedRuns = 0;
+    for (const auto& p : patients)
+        for (std::size_t k = 0; k < p.outcomes.size(); ++k)
+            if (p.outcomes[k].failed && ++failedRuns <= 100)
+                failures.push_back({{"patient", p.index}, {"removed", k == 0 ? std::string("none") : mechanisms[k - 1].name}, {"why", p.outcomes[k].failure}});
+    s["failed_runs"] = failedRuns;
+    s["failures_listed"] = std::move(failures);
     s["run"] = runInfo;
 
     run.add("attribution.csv", table.str());

@@ -317,6 +317,21 @@ TEST(Attribution, OneAndTwoThreadsGiveTheSameBitsAndRanksSplitThePatients) {
     for (std::size_t i = 0; i < one.size(); ++i) EXPECT_EQ(encodePatient(split[i]), encodePatient(one[i]));
     o.arm = 9;
     EXPECT_THROW((void)runAttribution(t, mechs, o), InputError);
+    // --as-randomised in a parallel trial: only the patients randomised to the arm (permuted
+    // blocks of 4 in a 1:1 trial, so exactly half of 8), the same outcomes as with everyone.
+    auto par = trial::loadTrial(kSource / "scenarios/trials/tnbc-avelumab-weekly-vs-untreated.toml");
+    par.patients = 8;
+    par.followUp.duration_d = 84;
+    AttributionOptions all, randomised;
+    all.arm = randomised.arm = 1;
+    randomised.asRandomised = true;
+    const auto everyone = runAttribution(par, mechs, all), theirs = runAttribution(par, mechs, randomised);
+    ASSERT_EQ(everyone.size(), 8u);
+    ASSERT_EQ(theirs.size(), 4u);
+    for (const auto& p : theirs) {
+        EXPECT_EQ(trial::drawPatient(par, p.index).arm, 1u);
+        EXPECT_EQ(encodePatient(p), encodePatient(everyone[p.index]));
+    }
 }
 
 }  // namespace
