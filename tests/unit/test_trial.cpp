@@ -304,6 +304,36 @@ TEST(TrialMatch, AShiftedPopulationIsMatchedAfterSelectionAndNotBefore) {
     EXPECT_GE(after[5].screened, before[5].screened);
 }
 
+// The statistics against hand values: KS of 0.1..0.5 against uniform(0, 1) (D = 0.5, Stephens'
+// p = Q(1.2312·0.5) = 0.11084); chi-squared of 30/10 against 50/50 (10 on 1 df, p = 0.0015654).
+TEST(TrialMatch, KolmogorovSmirnovAndChiSquaredAgainstHandValues) {
+    LoadedTrial t;
+    Match u;
+    u.kind = Match::Kind::Prior;
+    u.edges = {0, 1};
+    u.probabilities = {1};
+    std::vector<PatientDraw> draws;
+    for (double x : {0.3, 0.1, 0.5, 0.2, 0.4}) {
+        PatientDraw d;
+        d.values = {x};
+        draws.push_back(d);
+    }
+    const auto ks = matchFit(t, u, draws);
+    EXPECT_EQ(ks.n, 5);
+    EXPECT_DOUBLE_EQ(ks.statistic, 0.5);
+    EXPECT_NEAR(ks.p, 0.1108403374, 1e-9);
+    Match c;
+    c.kind = Match::Kind::Attribute;
+    c.levels = {"a", "b"};
+    c.shares = {0.5, 0.5};
+    std::vector<PatientDraw> cat(40);
+    for (std::size_t i = 0; i < cat.size(); ++i) cat[i].attributes = {i < 30 ? "a" : "b"};
+    const auto chi = matchFit(t, c, cat);
+    EXPECT_DOUBLE_EQ(chi.statistic, 10.0);
+    EXPECT_EQ(chi.df, 1);
+    EXPECT_NEAR(chi.p, 0.0015654023, 1e-9);
+}
+
 TEST(TrialMatch, BadMatchTablesAreReportedWithTheirLines) {
     testing::TempDir dir("trial-match");
     try {
