@@ -188,9 +188,10 @@ PatientDraw drawImpl(const LoadedTrial& t, std::uint64_t seed, std::uint64_t ind
         if (ok && select && !t.matches.empty()) ok = draw(seed, index, a, kMatch, 0) < acceptance(t, d);
         if (ok) return d;
     }
-    throw InputError(fmt::format("trial '{}' ({}): patient {}: none of {} draws met the inclusion criteria; check that the priors "
-                                 "can produce the patients the [[inclusion]] tables ask for",
-                                 t.name, t.path, index, kMaxScreeningAttempts));
+    throw InputError(fmt::format("trial '{}' ({}): patient {}: none of {} draws met the inclusion criteria{}; check that the priors "
+                                 "can produce the patients the [[inclusion]]{} tables ask for",
+                                 t.name, t.path, index, kMaxScreeningAttempts, t.matches.empty() ? "" : " and the [[match]] selection",
+                                 t.matches.empty() ? "" : " and [[match]]"));
 }
 
 }  // namespace
