@@ -32,8 +32,9 @@
 #include "nkscape/stats/report.hpp"
 #include "nkscape/version.hpp"
 #include "progress.hpp"
-#include "trial_command.hpp"
+#include "attribute_command.hpp"
 #include "calibrate_command.hpp"
+#include "trial_command.hpp"
 
 namespace {
 
@@ -318,6 +319,8 @@ int main(int argc, char** argv) {
                                                 a virtual trial: ORR, CBR, PFS/OS curves (also under mpirun -n K)
   nkscape calibrate calibration/targets.toml --only TA1-TNBC --free cell_type/TNBC/doubling_time --out out/fit
                                                 fit parameters to targets: overlay.toml, fit.csv, profiles.csv (also under mpirun -n K)
+  nkscape attribute scenarios/trials/tnbc-avelumab-weekly-vs-untreated.toml --arm "avelumab weekly" --out out/attr
+                                                which escape mechanism costs the arm's non-responders their response
 
 Exit codes: 0 success, 2 bad input (model, scenario or arguments), 1 other failure.
 The default model is models/default.toml, or $NKSCAPE_MODEL.)");
@@ -398,6 +401,24 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     calibrateCmd->add_flag("--allow-large", calLimits.allowLarge, allowLargeHelp);
     calibrateCmd->add_option("--max-memory", calLimits.maxMemory, maxMemoryHelp);
     calibrateCmd->add_flag("-q,--quiet", calOptions.quiet, "No progress bar and no summary; errors only");
+    auto* attributeCmd = app.add_subcommand("attribute", "Mechanism attribution: what each escape mechanism costs an arm's non-responders, by removing each in turn (docs/attribution.md)");
+    nkscape::cli::AttributeCommandOptions attributeOptions;
+    std::int64_t attributePatients = 0, attributeSeed = 0;
+    std::string attributeThreads;
+    RunLimitOptions attributeLimits;
+    attributeCmd->add_option("TRIAL", attributeOptions.trialPath, "Trial file (TOML, docs/trial-format.md)")->required();
+    attributeCmd->add_option("--arm", attributeOptions.arm, "The arm (its name in the trial file) whose regimen the patients receive")->required();
+    attributeCmd->add_option("-o,--out", attributeOptions.outDir, "Output folder (created if missing)")->required();
+    attributeCmd->add_option("--mechanisms", attributeOptions.mechanismsPath, "Mechanisms file (TOML, docs/attribution.md)")->capture_default_str();
+    auto* attributePatientsOpt = attributeCmd->add_option("-n,--patients", attributePatients, "Patients enrolled (replaces the trial file's `patients`)");
+    auto* attributeSeedOpt = attributeCmd->add_option("--seed", attributeSeed, "Random seed (replaces the trial file's `seed`)");
+    auto* attributeThreadsOpt = attributeCmd->add_option("-t,--threads", attributeThreads,
+                                                         "Worker threads per process, 1 to 4 per core (default: the cores / ranks); results do not depend on it");
+    attributeCmd->add_flag("--as-randomised", attributeOptions.asRandomised,
+                           "Only the patients randomised to the arm (default: every enrolled patient receives the arm's regimen)");
+    attributeCmd->add_flag("--allow-large", attributeLimits.allowLarge, allowLargeHelp);
+    attributeCmd->add_option("--max-memory", attributeLimits.maxMemory, maxMemoryHelp);
+    attributeCmd->add_flag("-q,--quiet", attributeOptions.quiet, "No progress bar and no summary; errors only");
 
     auto* statsCmd = app.add_subcommand("stats", "Survival statistics of trial data (Kaplan-Meier, log-rank, Cox) and binomial intervals (docs/stats.md)");
     statsCmd->require_subcommand(1);
@@ -442,6 +463,13 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
             if (calThreadsOpt->count()) calOptions.threads = calThreads;
             calOptions.limits = calLimits.limits();
             return nkscape::cli::runCalibrateCommand(calOptions);
+        }
+        if (*attributeCmd) {
+            if (attributePatientsOpt->count()) attributeOptions.patients = attributePatients;
+            if (attributeSeedOpt->count()) attributeOptions.seed = attributeSeed;
+            if (attributeThreadsOpt->count()) attributeOptions.threads = attributeThreads;
+            attributeOptions.limits = attributeLimits.limits();
+            return nkscape::cli::runAttributeCommand(attributeOptions);
         }
         if (*trialCmd) {
             if (trialPatientsOpt->count()) trialOptions.patients = trialPatients;

@@ -145,6 +145,18 @@ void CompiledModel::setValue(ParamId p, double value) {
     parameters_[p].value = value;
 }
 
+void CompiledModel::setCounterfactualValue(ParamId p, double value) {
+    if (p >= values_.size()) throw InputError("model '" + info_.name + "' has no parameter #" + std::to_string(p));
+    const ParameterInfo& info = parameters_[p];
+    const auto slash = info.path.rfind('/');
+    const std::string_view key = slash == std::string::npos ? std::string_view(info.path) : std::string_view(info.path).substr(slash + 1);
+    // The range is left out on purpose: it is the prior of patients, and a switched-off mechanism is none.
+    if (const std::string why = model::valueProblem(info.constraint, std::nullopt, value, info.internalUnit, key); !why.empty())
+        throw InputError("model '" + info_.name + "': parameter '" + info.path + "' cannot be set to " + detail::formatNumber(value) + ": " + why);
+    values_[p] = value;
+    parameters_[p].value = value;
+}
+
 std::optional<ParamId> CompiledModel::findParameter(std::string_view path) const {
     auto it = paramByPath_.find(std::string(path));
     if (it == paramByPath_.end()) return std::nullopt;

@@ -344,6 +344,12 @@ public:
     /// from the model afterwards (Regulator, Synapse, qsp::simulate) see the new value.
     /// \throws InputError if `p` is not a parameter or valueProblem(p, value) is not empty.
     void setValue(ParamId p, double value);
+    /// Replaces parameter `p`'s value (internal unit) in a counterfactual: a mechanism switched
+    /// off for mechanism attribution (docs/attribution.md), e.g. an inhibitory receptor's weight
+    /// set to 0. Such a value is deliberately outside the plausible `range` (which describes
+    /// patients), so only the value's finiteness and its key's sign or fraction rule are checked.
+    /// \throws InputError if `p` is not a parameter, the value is not finite or breaks that rule.
+    void setCounterfactualValue(ParamId p, double value);
 
 private:
     friend class ModelCompiler;
