@@ -4,13 +4,14 @@
 #               for a year (out/tnbc-untreated/) and the default virtual trial (out/trial/)
 #   make test   install what is missing, build (Release), run the whole test suite
 # Both are idempotent. Other targets: asan (sanitiser build + tests), fuzz (the model-loader and
-# the scenario-reader and trial-reader fuzzers, each FUZZ_SECONDS or its own *_FUZZ_SECONDS), bench.
+# the scenario-reader, trial-reader and mechanisms-file fuzzers, each FUZZ_SECONDS or its own *_FUZZ_SECONDS), bench.
 
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 NKSCAPE  := build/release/apps/nkscape/nkscape
 FUZZ_SECONDS ?= 60
 SCENARIO_FUZZ_SECONDS ?= $(FUZZ_SECONDS)
 TRIAL_FUZZ_SECONDS ?= $(SCENARIO_FUZZ_SECONDS)
+MECHANISMS_FUZZ_SECONDS ?= $(TRIAL_FUZZ_SECONDS)
 
 .PHONY: run test deps build asan fuzz bench docs clean validation valgrind
 
@@ -39,11 +40,12 @@ asan: deps
 
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz -j $(JOBS) --target fuzz_model_loader fuzz_assay_scenario fuzz_simulate_scenario fuzz_trial
+	@cmake --build --preset fuzz -j $(JOBS) --target fuzz_model_loader fuzz_assay_scenario fuzz_simulate_scenario fuzz_trial fuzz_mechanisms
 	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_model_loader $(FUZZ_SECONDS)
 	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_assay_scenario $(SCENARIO_FUZZ_SECONDS) scenarios/assays:tests/data/assay:tests/data/hostile fuzz/scenario.dict
 	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_simulate_scenario $(SCENARIO_FUZZ_SECONDS) scenarios/simulate:tests/data/simulate:tests/data/hostile fuzz/scenario.dict
 	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_trial $(TRIAL_FUZZ_SECONDS) scenarios/trials:scenarios/trials/populations:tests/data/trial:tests/data/hostile fuzz/scenario.dict
+	@bash scripts/run-fuzzer.sh build/fuzz/fuzz/fuzz_mechanisms $(MECHANISMS_FUZZ_SECONDS) calibration:tests/data/hostile fuzz/scenario.dict
 
 bench: build
 	@build/release/bench/nkscape_bench
