@@ -33,6 +33,7 @@
 #include "nkscape/version.hpp"
 #include "progress.hpp"
 #include "trial_command.hpp"
+#include "twin_command.hpp"
 
 namespace {
 
@@ -299,6 +300,8 @@ int main(int argc, char** argv) {
   nkscape stats binom --successes 7 --trials 20  a response rate with its exact 95 % CI
   nkscape trial scenarios/trials/tnbc-pembrolizumab-vs-untreated.toml --out out/trial
                                                 a virtual trial: ORR, CBR, PFS/OS curves (also under mpirun -n K)
+  nkscape twin scenarios/twin/example-tnbc-patient.toml --regimens scenarios/twin/tnbc-regimens.toml --out out/twin
+                                                a patient's digital twin: posterior, regimens ranked
 
 Exit codes: 0 success, 2 bad input (model, scenario or arguments), 1 other failure.
 The default model is models/default.toml, or $NKSCAPE_MODEL.)");
@@ -357,6 +360,22 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     trialCmd->add_option("--max-memory", trialLimits.maxMemory, maxMemoryHelp);
     trialCmd->add_flag("-q,--quiet", trialOptions.quiet, "No progress bar and no summary; errors only");
 
+    auto* twinCmd = app.add_subcommand("twin", "A patient's digital twin: posterior over the patient's parameters, regimens ranked by predicted response and PFS; write posterior.csv, ranking.csv, fit.csv and summary.json (docs/twin.md)");
+    nkscape::cli::TwinCommandOptions twinOptions;
+    std::int64_t twinSeed = 0;
+    std::string twinThreads;
+    RunLimitOptions twinLimits;
+    twinCmd->add_option("PATIENT", twinOptions.patientPath, "Patient file (TOML, docs/twin.md)")->required();
+    twinCmd->add_option("--regimens", twinOptions.regimensPath, "Regimens file: a trial file whose arms are the candidate regimens (docs/twin.md)")->required();
+    twinCmd->add_option("-o,--out", twinOptions.outDir, "Output folder (created if missing)")->required();
+    twinCmd->add_option("--particles", twinOptions.particles, "Particles of the posterior")->capture_default_str();
+    twinCmd->add_option("--generations", twinOptions.generations, "At most this many tempering stages (the last goes to the posterior)")->capture_default_str();
+    auto* twinSeedOpt = twinCmd->add_option("--seed", twinSeed, "Random seed (default: the regimens file's `seed`)");
+    auto* twinThreadsOpt = twinCmd->add_option("-t,--threads", twinThreads, "Worker threads, 1 to 4 per core (default: the cores); results do not depend on it");
+    twinCmd->add_flag("--allow-large", twinLimits.allowLarge, allowLargeHelp);
+    twinCmd->add_option("--max-memory", twinLimits.maxMemory, maxMemoryHelp);
+    twinCmd->add_flag("-q,--quiet", twinOptions.quiet, "No progress bar and no summary; errors only");
+
     auto* statsCmd = app.add_subcommand("stats", "Survival statistics of trial data (Kaplan-Meier, log-rank, Cox) and binomial intervals (docs/stats.md)");
     statsCmd->require_subcommand(1);
     StatsOptions statsOptions;
@@ -395,6 +414,12 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
             return runAssay(scenarioPath, outDir, threadsOption->count() ? std::optional<std::string>(threads) : std::nullopt, assayLimits, assayQuiet);
         if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simLimits, simQuiet);
         if (*statsCmd) return runStats(statsAnalysis, statsOptions);
+        if (*twinCmd) {
+            if (twinSeedOpt->count()) twinOptions.seed = twinSeed;
+            if (twinThreadsOpt->count()) twinOptions.threads = twinThreads;
+            twinOptions.limits = twinLimits.limits();
+            return nkscape::cli::runTwinCommand(twinOptions);
+        }
         if (*trialCmd) {
             if (trialPatientsOpt->count()) trialOptions.patients = trialPatients;
             if (trialSeedOpt->count()) trialOptions.seed = trialSeed;
