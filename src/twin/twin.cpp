@@ -658,7 +658,7 @@ std::vector<std::size_t> trueBestRegimens(const SyntheticPatient& p) {
     auto better = [&](std::size_t a, std::size_t b) {  // a strictly better than b
         if (p.response[a] != p.response[b]) return p.response[a] > p.response[b];
         if (std::abs(p.pfs_d[a] - p.pfs_d[b]) > 1.0) return p.pfs_d[a] > p.pfs_d[b];
-        return p.bestChangePct[a] < p.bestChangePct[b] - 0.5;
+        return p.bestChangePct[a] < p.bestChangePct[b] - 1e-6;
     };
     std::vector<std::size_t> best;
     for (std::size_t a = 0; a < n; ++a) {

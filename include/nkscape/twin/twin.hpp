@@ -180,7 +180,7 @@ struct SyntheticPatient {
 /// The index of the regimen ranked best by `rank` fields (rank 1).
 [[nodiscard]] std::size_t bestRegimen(const TwinResult& result);
 /// The set of regimens tied best for the truth, by (response, PFS, −best change) with PFS ties
-/// within 1 d and best-change ties within 0.5 percentage points.
+/// within 1 d (the assessment grid) and best-change ties within 1e-6 percentage points.
 [[nodiscard]] std::vector<std::size_t> trueBestRegimens(const SyntheticPatient& p);
 
 /// The posterior's central credible interval of prior `k` at level `level` (e.g. 0.9): the
