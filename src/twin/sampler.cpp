@@ -147,7 +147,7 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
     const std::size_t d = problem.dimensions;
     SamplerResult out;
     std::atomic<std::size_t> evaluations{0};
-    const std::size_t bound = n * (1 + static_cast<std::size_t>(o.generations) * static_cast<std::size_t>(o.moves));
+    const std::size_t bound = n * (1 + static_cast<std::size_t>(o.generations + 2) * static_cast<std::size_t>(o.moves));
     std::mutex progressMutex;
     auto tick = [&] {
         const std::size_t e = ++evaluations;
@@ -255,9 +255,12 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
             else chol = diag.diagonal().array().sqrt().matrix().asDiagonal();
         }
         std::vector<std::size_t> accepted(n, 0);
+        // At β = 1 three times the moves: the posterior's uninformed dimensions lose diversity with
+        // every resampling and only the moves restore it (docs/twin.md, "Inference").
+        const int moves = beta >= 1 ? 3 * o.moves : o.moves;
         parallelFor(n, o.threads, [&](std::size_t i, int w) {
             Particle& p = ps[i];
-            for (int m = 0; m < o.moves; ++m) {
+            for (int m = 0; m < moves; ++m) {
                 Stream s(o.seed, kMove, static_cast<std::uint64_t>(stage), i, static_cast<std::uint64_t>(m));
                 Particle q = p;
                 Eigen::VectorXd xi(static_cast<Eigen::Index>(d));
@@ -283,7 +286,7 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
             }
         });
         const double acc_ = static_cast<double>(std::accumulate(accepted.begin(), accepted.end(), std::size_t{0})) /
-                            (static_cast<double>(n) * static_cast<double>(o.moves));
+                            (static_cast<double>(n) * static_cast<double>(moves));
         st.acceptance = acc_;
         // Keep the acceptance near the random-walk optimum (~0.23, Roberts et al. 1997).
         if (acc_ < 0.15) scale *= 0.7;

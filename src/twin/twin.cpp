@@ -625,7 +625,7 @@ io::ResourceEstimate estimateResources(const LoadedTrial& t, const Patient& pati
     io::ResourceEstimate e;
     const double n = static_cast<double>(o.particles);
     const double window = patient.measurements.back().day - patient.measurements.front().day;
-    const double fits = n * (2.0 + static_cast<double>(o.generations) * static_cast<double>(o.moves));
+    const double fits = n * (2.0 + static_cast<double>(o.generations + 2) * static_cast<double>(o.moves));
     const double runs = n * static_cast<double>(t.arms.size());
     io::WorkItem w;
     w.what = "simulated patient time";
