@@ -190,6 +190,7 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
     // ---- tempering stages -------------------------------------------------------------------------
     double beta = 0;
     double scale = 2.38 / std::sqrt(static_cast<double>(std::max<std::size_t>(d, 1)));
+    double lambda = 0.5;  // the prior-preserving moves' ρ_k = min(1, λ·sd_k)
     std::vector<double> logw(n), inc(n);
     for (std::int64_t stage = 1; stage <= o.generations && beta < 1; ++stage) {
         Stage st;
@@ -234,6 +235,7 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
         // is positive definite with fewer particles than dimensions), scaled by 2.38/√d and
         // adapted to the acceptance rate.
         Eigen::MatrixXd chol = Eigen::MatrixXd::Identity(static_cast<Eigen::Index>(d), static_cast<Eigen::Index>(d));
+        std::vector<double> sd(d, 1.0);
         if (d > 0) {
             Eigen::VectorXd mean = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(d));
             for (const auto& p : ps)
@@ -246,6 +248,7 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
                 cov.noalias() += x * x.transpose();
             }
             cov /= static_cast<double>(n);
+            for (std::size_t k = 0; k < d; ++k) sd[k] = std::sqrt(cov(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(k)));
             const double shrink = 0.1;
             Eigen::MatrixXd diag = cov.diagonal().asDiagonal();
             cov = (1 - shrink) * cov + shrink * diag;
@@ -254,19 +257,32 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
             if (llt.info() == Eigen::Success) chol = llt.matrixL();
             else chol = diag.diagonal().array().sqrt().matrix().asDiagonal();
         }
-        std::vector<std::size_t> accepted(n, 0);
+        // Two kernels, alternating: a random walk with the particles' covariance (even moves), and
+        // a prior-preserving autoregressive move u'_k = √(1 − ρ_k²)·u_k + ρ_k·ξ_k with
+        // ρ_k = min(1, λ·sd_k) (odd moves; a preconditioned Crank–Nicolson move, Cotter et al. 2013
+        // Stat Sci 28:424, doi:10.1214/13-STS421): it leaves the N(0, I) prior invariant, so only
+        // the likelihood decides, and it redraws the dimensions the data do not inform (sd ≈ 1)
+        // almost afresh, which a random walk in ~30 dimensions does only slowly.
+        std::vector<std::size_t> acceptedRw(n, 0), acceptedPcn(n, 0);
         // At β = 1 three times the moves: the posterior's uninformed dimensions lose diversity with
         // every resampling and only the moves restore it (docs/twin.md, "Inference").
         const int moves = beta >= 1 ? 3 * o.moves : o.moves;
+        std::vector<double> rho(d);
+        for (std::size_t k = 0; k < d; ++k) rho[k] = std::min(1.0, lambda * sd[k]);
         parallelFor(n, o.threads, [&](std::size_t i, int w) {
             Particle& p = ps[i];
             for (int m = 0; m < moves; ++m) {
                 Stream s(o.seed, kMove, static_cast<std::uint64_t>(stage), i, static_cast<std::uint64_t>(m));
                 Particle q = p;
-                Eigen::VectorXd xi(static_cast<Eigen::Index>(d));
-                for (std::size_t k = 0; k < d; ++k) xi[static_cast<Eigen::Index>(k)] = s.normal();
-                const Eigen::VectorXd step = scale * (chol * xi);
-                for (std::size_t k = 0; k < d; ++k) q.u[k] += step[static_cast<Eigen::Index>(k)];
+                const bool pcn = m % 2 == 1;
+                if (pcn) {
+                    for (std::size_t k = 0; k < d; ++k) q.u[k] = std::sqrt(1 - rho[k] * rho[k]) * q.u[k] + rho[k] * s.normal();
+                } else {
+                    Eigen::VectorXd xi(static_cast<Eigen::Index>(d));
+                    for (std::size_t k = 0; k < d; ++k) xi[static_cast<Eigen::Index>(k)] = s.normal();
+                    const Eigen::VectorXd step = scale * (chol * xi);
+                    for (std::size_t k = 0; k < d; ++k) q.u[k] += step[static_cast<Eigen::Index>(k)];
+                }
                 // An independent redraw from the prior (probability 1/2 per latent): the prior
                 // and proposal ratios cancel, so only the likelihood decides.
                 for (std::size_t c = 0; c < problem.categories.size(); ++c) {
@@ -279,18 +295,23 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
                 tick();
                 if (!std::isfinite(q.logLikelihood)) continue;
                 const double cur = std::isfinite(p.logLikelihood) ? beta * p.logLikelihood : -kInf;
-                if (logU < beta * q.logLikelihood - cur + logPrior(q) - logPrior(p)) {
+                const double priorRatio = pcn ? 0.0 : logPrior(q) - logPrior(p);
+                if (logU < beta * q.logLikelihood - cur + priorRatio) {
                     p = std::move(q);
-                    ++accepted[i];
+                    ++(pcn ? acceptedPcn : acceptedRw)[i];
                 }
             }
         });
-        const double acc_ = static_cast<double>(std::accumulate(accepted.begin(), accepted.end(), std::size_t{0})) /
-                            (static_cast<double>(n) * static_cast<double>(moves));
-        st.acceptance = acc_;
-        // Keep the acceptance near the random-walk optimum (~0.23, Roberts et al. 1997).
-        if (acc_ < 0.15) scale *= 0.7;
-        else if (acc_ > 0.40) scale *= 1.3;
+        const double rwMoves = static_cast<double>(n) * static_cast<double>((moves + 1) / 2);
+        const double pcnMoves = static_cast<double>(n) * static_cast<double>(moves / 2);
+        const double accRw = static_cast<double>(std::accumulate(acceptedRw.begin(), acceptedRw.end(), std::size_t{0})) / rwMoves;
+        const double accPcn = pcnMoves > 0 ? static_cast<double>(std::accumulate(acceptedPcn.begin(), acceptedPcn.end(), std::size_t{0})) / pcnMoves : 0.3;
+        st.acceptance = (accRw * rwMoves + accPcn * pcnMoves) / (rwMoves + pcnMoves);
+        // Keep each kernel's acceptance near the random-walk optimum (~0.23, Roberts et al. 1997).
+        if (accRw < 0.15) scale *= 0.7;
+        else if (accRw > 0.40) scale *= 1.3;
+        if (accPcn < 0.15) lambda *= 0.7;
+        else if (accPcn > 0.40) lambda = std::min(4.0, lambda * 1.3);
         out.stages.push_back(st);
     }
     out.particles = std::move(ps);
