@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -39,6 +40,8 @@ TEST(TwinStudy, CoverageAndRankingOnSyntheticPatients) {
     const std::vector<double> days = {0, 42, 84};
     std::size_t inside = 0, total = 0, insideInformed = 0, totalInformed = 0, rankedBest = 0;
     double chance = 0;
+    std::size_t concordant = 0, pairs = 0;
+    std::vector<std::size_t> bestCount(t.arms.size(), 0);
     for (std::int64_t i = 0; i < K; ++i) {
         const auto sp = twin::synthesisePatient(t, t.subtypes.front().first, days, 777, static_cast<std::uint64_t>(i));
         o.seed = 1000 + static_cast<std::uint64_t>(i);
@@ -68,6 +71,19 @@ TEST(TwinStudy, CoverageAndRankingOnSyntheticPatients) {
         const bool hit = std::find(best.begin(), best.end(), pick) != best.end();
         rankedBest += hit ? 1 : 0;
         chance += static_cast<double>(best.size()) / static_cast<double>(t.arms.size());
+        for (std::size_t b : best) ++bestCount[b];
+        // Pairwise concordance of the whole order: a pair the truth orders strictly (response,
+        // then PFS beyond 1 d, then best change) counts when the twin's ranks order it the same way.
+        for (std::size_t a = 0; a < t.arms.size(); ++a)
+            for (std::size_t b = 0; b < t.arms.size(); ++b) {
+                if (a == b) continue;
+                const bool truthBetter = sp.response[a] != sp.response[b] ? sp.response[a] > sp.response[b]
+                                         : std::abs(sp.pfs_d[a] - sp.pfs_d[b]) > 1.0 ? sp.pfs_d[a] > sp.pfs_d[b]
+                                                                                       : sp.bestChangePct[a] < sp.bestChangePct[b] - 1e-6;
+                if (!truthBetter) continue;
+                ++pairs;
+                concordant += r.regimens[a].rank < r.regimens[b].rank ? 1 : 0;
+            }
         fmt::print("patient {}: {}/{} priors covered; twin best '{}', true best {} of {} ({}); best change truth",
                    i, in, n, t.arms[pick].name, best.size(), t.arms.size(), hit ? "hit" : "miss");
         for (double b : sp.bestChangePct) fmt::print(" {:.1f}", b);
@@ -79,9 +95,13 @@ TEST(TwinStudy, CoverageAndRankingOnSyntheticPatients) {
     const double coverageInformed = static_cast<double>(insideInformed) / static_cast<double>(totalInformed);
     const double ranking = static_cast<double>(rankedBest) / static_cast<double>(K);
     chance /= static_cast<double>(K);
+    const double majority = static_cast<double>(*std::max_element(bestCount.begin(), bestCount.end())) / static_cast<double>(K);
+    const double concordance = pairs ? static_cast<double>(concordant) / static_cast<double>(pairs) : 0.0;
     fmt::print("TWIN STUDY: K = {} patients, {} particles: coverage of 90 % intervals {:.3f} ({} of {} prior values); informed priors "
-               "(burden, doubling time, blood NK) {:.3f} ({} of {}); ranking recovers the true best regimen in {:.3f} ({} of {}); chance {:.3f}\n",
-               K, o.particles, coverage, inside, total, coverageInformed, insideInformed, totalInformed, ranking, rankedBest, K, chance);
+               "(burden, doubling time, blood NK) {:.3f} ({} of {}); ranking recovers the true best regimen in {:.3f} ({} of {}); chance {:.3f}; the most frequent true best is best in {:.3f}; "
+               "pairwise order concordance {:.3f} ({} of {} strictly ordered pairs)\n",
+               K, o.particles, coverage, inside, total, coverageInformed, insideInformed, totalInformed, ranking, rankedBest, K, chance, majority,
+               concordance, concordant, pairs);
     // Tolerance: pooled values are not independent within a patient; with K = 10 and ~20 values
     // each, ±0.07 is about three binomial standard errors of 200 independent values (0.021) widened
     // for the within-patient correlation.
@@ -89,4 +109,6 @@ TEST(TwinStudy, CoverageAndRankingOnSyntheticPatients) {
     // The informed priors alone: ~3 per patient, so ±0.17 (three standard errors of 30 values).
     EXPECT_NEAR(coverageInformed, 0.90, 0.17);
     EXPECT_GT(ranking, chance + 0.15);
+    // The whole order, not only the first place: better than a coin (0.5) per pair.
+    EXPECT_GT(concordance, 0.6);
 }
