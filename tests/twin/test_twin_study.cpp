@@ -30,7 +30,8 @@ std::int64_t envInt(const char* name, std::int64_t fallback) {
 }  // namespace
 
 TEST(TwinStudy, CoverageAndRankingOnSyntheticPatients) {
-    const auto t = trial::loadTrial(std::string(NKSCAPE_SOURCE_DIR) + "/scenarios/twin/tnbc-regimens.toml");
+    const char* file = std::getenv("NKSCAPE_TWIN_REGIMENS");
+    const auto t = trial::loadTrial(std::string(NKSCAPE_SOURCE_DIR) + "/" + (file && *file ? file : "scenarios/twin/tnbc-regimens.toml"));
     const std::int64_t K = envInt("NKSCAPE_TWIN_PATIENTS", 10);
     twin::TwinOptions o;
     o.particles = envInt("NKSCAPE_TWIN_PARTICLES", 150);
