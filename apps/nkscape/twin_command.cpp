@@ -99,6 +99,10 @@ int runTwinCommand(const TwinCommandOptions& o) {
         fmt::print("twin '{}': {} particles, {} tempering stages, {} simulations ({} failed) in {:.2f} s on {} thread{}\n", patient->name,
                    result.particles.size(), result.stages.size(), result.simulations, result.failedSimulations, result.wallSeconds, options.threads,
                    options.threads == 1 ? "" : "s");
+        if (!result.stages.empty() && result.stages.back().forced)
+            fmt::print("  note: the stage limit (--generations {}) was reached before the ESS rule reached the posterior; the last stage "
+                       "jumped to it (ESS {:.0f} of {}): raise --generations\n",
+                       options.generations, result.stages.back().ess, result.particles.size());
         std::vector<std::size_t> order(result.regimens.size());
         for (std::size_t a = 0; a < order.size(); ++a) order[result.regimens[a].rank - 1] = a;
         for (std::size_t a : order) {

@@ -122,10 +122,11 @@ std::vector<std::filesystem::path> writeTwinOutputs(io::RunFolder& run, const tr
         stages.push_back({{"beta", io::jsonNumber(st.beta)},
                           {"ess", io::jsonNumber(st.ess)},
                           {"acceptance", io::jsonNumber(st.acceptance)},
-                          {"log_evidence_increment", io::jsonNumber(st.logEvidenceIncrement)}});
+                          {"log_evidence_increment", io::jsonNumber(st.logEvidenceIncrement)},
+                          {"forced_to_beta_1", st.forced}});
     s["inference"] = {{"method", "SMC with adaptive likelihood tempering and random-walk Metropolis moves (docs/twin.md)"},
                       {"stages", stages},
-                      {"reached_beta_1", !r.stages.empty() && r.stages.back().beta >= 1.0},
+                      {"reached_beta_1_by_adaptation", !r.stages.empty() && !r.stages.back().forced},
                       {"log_evidence", io::jsonNumber(r.logEvidence)},
                       {"simulations", r.simulations},
                       {"failed_simulations", r.failedSimulations}};

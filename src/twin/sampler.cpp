@@ -201,7 +201,9 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
         };
         const double target = o.essFraction * static_cast<double>(n);
         double next = 1.0;
-        if (stage < o.generations && essAt(1.0) < target) {
+        const bool short_ = essAt(1.0) < target;
+        st.forced = short_ && stage == o.generations;
+        if (stage < o.generations && short_) {
             double lo = beta, hi = 1.0;
             for (int it = 0; it < 60; ++it) {
                 const double mid = 0.5 * (lo + hi);

@@ -95,6 +95,14 @@ TEST(TwinSampler, NormalNormalPosteriorAndEvidence) {
     EXPECT_NEAR(r.logEvidence, logZ, 0.1);
     EXPECT_EQ(r.stages.back().beta, 1.0);
     EXPECT_GT(r.stages.size(), 1u);  // the likelihood is informative enough to need tempering
+    EXPECT_FALSE(r.stages.back().forced);
+    // One stage allowed: it jumps to β = 1 and says so.
+    auto one = toyOptions();
+    one.generations = 1;
+    const auto f = twin::sampleTempered(p, one);
+    ASSERT_EQ(f.stages.size(), 1u);
+    EXPECT_TRUE(f.stages.back().forced);
+    EXPECT_EQ(f.stages.back().beta, 1.0);
 }
 
 // A constraint restricts the prior (u0 > 0: half-normal, mean √(2/π) = 0.798, sd 0.603) while a

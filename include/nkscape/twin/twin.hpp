@@ -106,6 +106,7 @@ struct Stage {
     double ess = 0;                  ///< effective sample size after reweighting
     double acceptance = 0;           ///< Metropolis acceptance rate of the stage's moves
     double logEvidenceIncrement = 0; ///< log mean incremental weight
+    bool forced = false;             ///< β was set to 1 because the stage limit was reached, not by the ESS rule
 };
 
 /// The predictions of one regimen.
