@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 #include <numeric>
 #include <string>
 
@@ -92,6 +93,8 @@ TEST(TwinSampler, NormalNormalPosteriorAndEvidence) {
     EXPECT_NEAR(m.mean, mean, 0.05);
     EXPECT_NEAR(m.sd, sd, 0.05);
     const double logZ = -0.5 * std::log(2 * M_PI * (1 + s * s)) - y * y / (2 * (1 + s * s));  // −1.93
+    std::cout << "normal-normal: mean " << m.mean << " (" << mean << "), sd " << m.sd << " (" << sd << "), log evidence " << r.logEvidence << " ("
+              << logZ << "), " << r.stages.size() << " stages\n";
     EXPECT_NEAR(r.logEvidence, logZ, 0.1);
     EXPECT_EQ(r.stages.back().beta, 1.0);
     EXPECT_GT(r.stages.size(), 1u);  // the likelihood is informative enough to need tempering
@@ -125,6 +128,8 @@ TEST(TwinSampler, ConstraintAndCategoricalLatent) {
     EXPECT_NEAR(m1.sd, 0.3 / std::sqrt(1.09), 0.03);  // 0.287
     double first = 0;
     for (const auto& q : r.particles) first += q.attributes[0] == 0 ? 1 : 0;
+    std::cout << "constraint: u0 mean " << m0.mean << " sd " << m0.sd << "; u1 mean " << m1.mean << " sd " << m1.sd << "; P(level 0) "
+              << first / static_cast<double>(r.particles.size()) << "\n";
     EXPECT_NEAR(first / static_cast<double>(r.particles.size()), 1.2 / 1.9, 0.05);
     for (const auto& q : r.particles) EXPECT_GT(q.u[0], 0);
 }
