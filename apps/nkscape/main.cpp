@@ -32,6 +32,8 @@
 #include "nkscape/stats/report.hpp"
 #include "nkscape/version.hpp"
 #include "progress.hpp"
+#include "attribute_command.hpp"
+#include "calibrate_command.hpp"
 #include "trial_command.hpp"
 #include "twin_command.hpp"
 
@@ -68,9 +70,25 @@ int runValidate(const std::vector<std::string>& files, bool quiet) {
     return rc;
 }
 
-int runDescribe(const std::string& modelPath, const std::vector<std::string>& what, bool markdown) {
+int runDescribe(std::string modelPath, std::vector<std::string> what, bool markdown, const std::string& influential) {
     using namespace nkscape::model;
+    // `nkscape describe out/fit/overlay.toml`: a first argument ending in .toml is the model file.
+    if (!what.empty() && what[0].size() > 5 && what[0].ends_with(".toml")) {
+        modelPath = what[0];
+        what.erase(what.begin());
+    }
     const CompiledModel m = loadModel(std::filesystem::path(modelPath));
+    if (!influential.empty()) {
+        if (markdown || !what.empty()) throw nkscape::InputError("describe --influential reports the provenance shares of the whole model; give no KIND, NAME or --markdown");
+        std::vector<ParamId> list;
+        try {
+            list = readParameterList(m, influential);
+        } catch (const nkscape::IoError& e) {  // a missing or unreadable list is the user's input
+            throw nkscape::InputError(std::string("--influential: ") + e.what());
+        }
+        std::cout << describeInfluential(m, list, influential);
+        return kExitOk;
+    }
     if (markdown) {
         if (!what.empty()) throw nkscape::InputError("describe --markdown describes the whole model; give no KIND or NAME");
         std::cout << describeMarkdown(m);
@@ -300,6 +318,10 @@ int main(int argc, char** argv) {
   nkscape stats binom --successes 7 --trials 20  a response rate with its exact 95 % CI
   nkscape trial scenarios/trials/tnbc-pembrolizumab-vs-untreated.toml --out out/trial
                                                 a virtual trial: ORR, CBR, PFS/OS curves (also under mpirun -n K)
+  nkscape calibrate calibration/targets.toml --only TA1-TNBC --free cell_type/TNBC/doubling_time --out out/fit
+                                                fit parameters to targets: overlay.toml, fit.csv, profiles.csv (also under mpirun -n K)
+  nkscape attribute scenarios/trials/tnbc-avelumab-weekly-vs-untreated.toml --arm "avelumab weekly" --out out/attr
+                                                which escape mechanism costs the arm's non-responders their response
   nkscape twin scenarios/twin/example-tnbc-patient.toml --regimens scenarios/twin/tnbc-regimens.toml --out out/twin
                                                 a patient's digital twin: posterior, regimens ranked
 
@@ -316,9 +338,13 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     std::vector<std::string> what;
     std::string modelPath = defaultModelPath();
     bool markdown = false;
-    describe->add_option("KIND_OR_NAME", what, "KIND [NAME], or a NAME");
+    describe->add_option("KIND_OR_NAME", what, "KIND [NAME], or a NAME; a first argument ending in .toml is the model file (e.g. an overlay)");
     describe->add_option("-m,--model", modelPath, "Root model file")->capture_default_str();
     describe->add_flag("--markdown", markdown, "Print the whole model as the Markdown reference");
+    std::string influentialFile;
+    describe->add_option("--influential", influentialFile,
+                         "A file of parameter paths, one per line (sensitivity's influential.txt): the provenance shares among them, and "
+                         "those still resting on an assumption");
 
     auto* assayCmd = app.add_subcommand("assay", "Run an in-silico killing assay scenario; write lysis.csv, ifng.csv and summary.json");
     std::string scenarioPath, outDir;
@@ -360,6 +386,42 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     trialCmd->add_option("--max-memory", trialLimits.maxMemory, maxMemoryHelp);
     trialCmd->add_flag("-q,--quiet", trialOptions.quiet, "No progress bar and no summary; errors only");
 
+    auto* calibrateCmd = app.add_subcommand("calibrate", "Fit model parameters to calibration targets; write overlay.toml, fit.csv, profiles.csv and summary.json (docs/calibration.md)");
+    nkscape::cli::CalibrateCommandOptions calOptions;
+    std::int64_t calPatients = 0;
+    std::string calThreads;
+    RunLimitOptions calLimits;
+    calibrateCmd->add_option("TARGETS", calOptions.targetsPath, "Targets file (TOML, [[target]] tables; docs/calibration.md)")->required();
+    calibrateCmd->add_option("--free", calOptions.free, "A model parameter to fit, within its range (repeat for several), e.g. cell_type/TNBC/doubling_time")->required();
+    calibrateCmd->add_option("-o,--out", calOptions.outDir, "Output folder (created if missing)")->required();
+    auto* calThreadsOpt = calibrateCmd->add_option("-t,--threads", calThreads,
+                                                   "Worker threads per process, 1 to 4 per core (default: the cores / ranks); results do not depend on it");
+    calibrateCmd->add_option("--max-evals", calOptions.maxEvaluations, "Objective evaluations of the fit (global + local stages)")->capture_default_str();
+    calibrateCmd->add_option("--seed", calOptions.seed, "Random seed of the global stage")->capture_default_str();
+    auto* calPatientsOpt = calibrateCmd->add_option("-n,--patients", calPatients, "Patients of every trial target (replaces the trial files' counts)");
+    calibrateCmd->add_option("--profile-points", calOptions.profilePoints, "Points of each parameter's profile likelihood (0: none, else 3 to 101)")->capture_default_str();
+    calibrateCmd->add_option("--only", calOptions.only, "Fit only these targets: ID,ID,...");
+    calibrateCmd->add_flag("--allow-large", calLimits.allowLarge, allowLargeHelp);
+    calibrateCmd->add_option("--max-memory", calLimits.maxMemory, maxMemoryHelp);
+    calibrateCmd->add_flag("-q,--quiet", calOptions.quiet, "No progress bar and no summary; errors only");
+    auto* attributeCmd = app.add_subcommand("attribute", "Mechanism attribution: what each escape mechanism costs an arm's non-responders, by removing each in turn (docs/attribution.md)");
+    nkscape::cli::AttributeCommandOptions attributeOptions;
+    std::int64_t attributePatients = 0, attributeSeed = 0;
+    std::string attributeThreads;
+    RunLimitOptions attributeLimits;
+    attributeCmd->add_option("TRIAL", attributeOptions.trialPath, "Trial file (TOML, docs/trial-format.md)")->required();
+    attributeCmd->add_option("--arm", attributeOptions.arm, "The arm (its name in the trial file) whose regimen the patients receive")->required();
+    attributeCmd->add_option("-o,--out", attributeOptions.outDir, "Output folder (created if missing)")->required();
+    attributeCmd->add_option("--mechanisms", attributeOptions.mechanismsPath, "Mechanisms file (TOML, docs/attribution.md)")->capture_default_str();
+    auto* attributePatientsOpt = attributeCmd->add_option("-n,--patients", attributePatients, "Patients enrolled (replaces the trial file's `patients`)");
+    auto* attributeSeedOpt = attributeCmd->add_option("--seed", attributeSeed, "Random seed (replaces the trial file's `seed`)");
+    auto* attributeThreadsOpt = attributeCmd->add_option("-t,--threads", attributeThreads,
+                                                         "Worker threads per process, 1 to 4 per core (default: the cores / ranks); results do not depend on it");
+    attributeCmd->add_flag("--as-randomised", attributeOptions.asRandomised,
+                           "Only the patients randomised to the arm (default: every enrolled patient receives the arm's regimen)");
+    attributeCmd->add_flag("--allow-large", attributeLimits.allowLarge, allowLargeHelp);
+    attributeCmd->add_option("--max-memory", attributeLimits.maxMemory, maxMemoryHelp);
+    attributeCmd->add_flag("-q,--quiet", attributeOptions.quiet, "No progress bar and no summary; errors only");
     auto* twinCmd = app.add_subcommand("twin", "A patient's digital twin: posterior over the patient's parameters, regimens ranked by predicted response and PFS; write posterior.csv, ranking.csv, fit.csv and summary.json (docs/twin.md)");
     nkscape::cli::TwinCommandOptions twinOptions;
     std::int64_t twinSeed = 0;
@@ -409,11 +471,24 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
 
     try {
         if (*validate) return runValidate(validateFiles, quiet);
-        if (*describe) return runDescribe(modelPath, what, markdown);
+        if (*describe) return runDescribe(modelPath, what, markdown, influentialFile);
         if (*assayCmd)
             return runAssay(scenarioPath, outDir, threadsOption->count() ? std::optional<std::string>(threads) : std::nullopt, assayLimits, assayQuiet);
         if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simLimits, simQuiet);
         if (*statsCmd) return runStats(statsAnalysis, statsOptions);
+        if (*calibrateCmd) {
+            if (calPatientsOpt->count()) calOptions.patients = calPatients;
+            if (calThreadsOpt->count()) calOptions.threads = calThreads;
+            calOptions.limits = calLimits.limits();
+            return nkscape::cli::runCalibrateCommand(calOptions);
+        }
+        if (*attributeCmd) {
+            if (attributePatientsOpt->count()) attributeOptions.patients = attributePatients;
+            if (attributeSeedOpt->count()) attributeOptions.seed = attributeSeed;
+            if (attributeThreadsOpt->count()) attributeOptions.threads = attributeThreads;
+            attributeOptions.limits = attributeLimits.limits();
+            return nkscape::cli::runAttributeCommand(attributeOptions);
+        }
         if (*twinCmd) {
             if (twinSeedOpt->count()) twinOptions.seed = twinSeed;
             if (twinThreadsOpt->count()) twinOptions.threads = twinThreads;

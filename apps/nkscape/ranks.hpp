@@ -84,6 +84,44 @@ public:
 #endif
         return text;
     }
+    /// Rank 0's `values` on every rank (resized to rank 0's size): how `nkscape calibrate` sends
+    /// each point to evaluate.
+    void broadcast(std::vector<double>& values) const {
+#ifdef NKSCAPE_HAVE_MPI
+        if (mpi_) {
+            long long n = static_cast<long long>(values.size());
+            MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+            values.resize(static_cast<std::size_t>(n));
+            if (n > 0) MPI_Bcast(values.data(), static_cast<int>(n), MPI_DOUBLE, 0, MPI_COMM_WORLD);
+        }
+#else
+        (void)values;
+#endif
+    }
+    /// Rank 0's `value` on every rank.
+    void broadcast(long long& value) const {
+#ifdef NKSCAPE_HAVE_MPI
+        if (mpi_) MPI_Bcast(&value, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+#else
+        (void)value;
+#endif
+    }
+    /// Rank 0's `text` on every rank.
+    void broadcast(std::string& text) const {
+#ifdef NKSCAPE_HAVE_MPI
+        if (mpi_) {
+            long long n = static_cast<long long>(text.size());
+            MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+            text.resize(static_cast<std::size_t>(n));
+            for (std::size_t off = 0; off < text.size(); off += 1u << 30) {
+                const int c = static_cast<int>(std::min<std::size_t>(1u << 30, text.size() - off));
+                MPI_Bcast(text.data() + off, c, MPI_CHAR, 0, MPI_COMM_WORLD);
+            }
+        }
+#else
+        (void)text;
+#endif
+    }
     void barrier() const {
 #ifdef NKSCAPE_HAVE_MPI
         if (mpi_) MPI_Barrier(MPI_COMM_WORLD);

@@ -32,6 +32,8 @@ SourceKind sourceKind(Statistic s) {
     case Statistic::PeakFold:
     case Statistic::FoldAt:
     case Statistic::ValueAt:
+    case Statistic::PeakTime:
+    case Statistic::RatioToPeakAt:
     case Statistic::BloodPerMicrolitre:
         return SourceKind::Simulation;
     default:
@@ -60,6 +62,13 @@ double simulationValue(const Target& g, const qsp::LoadedSimulationScenario& loa
     }
     if (g.statistic == Statistic::ValueAt) return res.at(g.column, g.time_d) * g.scale;
     const auto v = columnValues(res, g.column);
+    if (g.statistic == Statistic::PeakTime)
+        return res.times[static_cast<std::size_t>(std::max_element(v.begin(), v.end()) - v.begin())] * g.scale;
+    if (g.statistic == Statistic::RatioToPeakAt) {
+        const double peak = *std::max_element(v.begin(), v.end());
+        if (!(peak > 0)) throw InputError("calibration target '" + g.id + "': column '" + g.column + "' is never above 0");
+        return res.at(g.column, g.time_d) / peak * g.scale;
+    }
     if (!(v.front() > 0)) throw InputError("calibration target '" + g.id + "': column '" + g.column + "' is 0 at t = 0");
     if (g.statistic == Statistic::PeakFold) return *std::max_element(v.begin(), v.end()) / v.front() * g.scale;
     if (g.statistic == Statistic::FoldAt) return res.at(g.column, g.time_d) / v.front() * g.scale;
@@ -69,6 +78,7 @@ double simulationValue(const Target& g, const qsp::LoadedSimulationScenario& loa
 
 // The statistic of a trial target from the arms summary (or the population draws).
 double trialValue(const Target& g, const trial::LoadedTrial& t, const io::Json* arms) {
+    if (g.statistic == Statistic::LesionCellDensity) return t.followUp.recist.geometry.cellDensity_per_cm3 * g.scale;
     if (g.statistic == Statistic::BiomarkerShare || g.statistic == Statistic::AttributeShare) {
         std::size_t hits = 0;
         for (std::int64_t i = 0; i < t.patients; ++i) {
@@ -98,7 +108,9 @@ double trialValue(const Target& g, const trial::LoadedTrial& t, const io::Json* 
     throw InputError("calibration target '" + g.id + "': trial " + g.file + " has no arm '" + g.arm + "'");
 }
 
-bool needsSimulation(Statistic s) { return s != Statistic::BiomarkerShare && s != Statistic::AttributeShare; }
+bool needsSimulation(Statistic s) {
+    return s != Statistic::BiomarkerShare && s != Statistic::AttributeShare && s != Statistic::LesionCellDensity;
+}
 
 }  // namespace
 
@@ -207,6 +219,32 @@ std::vector<double> Evaluator::baseline() const {
     const auto& s = impl_->sources.front();
     for (const auto id : s.ids) v.push_back(s.model().value(id));
     return v;
+}
+
+const model::CompiledModel& Evaluator::model() const {
+    if (impl_->sources.empty()) throw InputError("evaluator: no target with a model");
+    return impl_->sources.front().model();
+}
+
+std::vector<const model::CompiledModel*> Evaluator::models() const {
+    std::vector<const model::CompiledModel*> out;
+    for (const auto& s : impl_->sources)
+        if (std::none_of(out.begin(), out.end(), [&](const model::CompiledModel* m) { return m->info().hash == s.model().info().hash; }))
+            out.push_back(&s.model());
+    return out;
+}
+
+double Evaluator::simulatedDaysPerEvaluation() const {
+    double days = 0;
+    for (const auto& s : impl_->sources) {
+        if (const auto* sc = std::get_if<qsp::LoadedSimulationScenario>(&s.loaded)) days += sc->spec.durationDays;
+        if (const auto* t = std::get_if<trial::LoadedTrial>(&s.loaded)) {
+            const bool simulate = std::any_of(s.targets.begin(), s.targets.end(), [&](std::size_t k) { return needsSimulation(impl_->targets[k].statistic); });
+            if (simulate)
+                days += static_cast<double>(t->patients) * (t->crossover ? static_cast<double>(t->arms.size()) : 1.0) * t->followUp.duration_d;
+        }
+    }
+    return days;
 }
 
 std::optional<std::pair<double, double>> Evaluator::range(std::size_t i) const {

@@ -28,6 +28,9 @@ const std::map<std::string, Statistic, std::less<>> kStatistics = {
     {"blood_per_uL", Statistic::BloodPerMicrolitre},
     {"parameter", Statistic::Parameter},
     {"value_at", Statistic::ValueAt},
+    {"peak_time", Statistic::PeakTime},
+    {"ratio_to_peak_at", Statistic::RatioToPeakAt},
+    {"lesion_cell_density", Statistic::LesionCellDensity},
     {"median_pfs", Statistic::MedianPfs},
     {"median_os", Statistic::MedianOs},
     {"objective_response", Statistic::ObjectiveResponse},
@@ -134,6 +137,8 @@ private:
         case Statistic::PeakFold:
         case Statistic::FoldAt:
         case Statistic::ValueAt:
+        case Statistic::PeakTime:
+        case Statistic::RatioToPeakAt:
         case Statistic::BloodPerMicrolitre:
             g.column = text(t, "column", entity, true, " (a result column, e.g. \"blood.CD56dim NK\")").value_or("");
             break;
@@ -156,7 +161,7 @@ private:
         default:
             break;
         }
-        if (g.statistic == Statistic::FoldAt || g.statistic == Statistic::ValueAt) {
+        if (g.statistic == Statistic::FoldAt || g.statistic == Statistic::ValueAt || g.statistic == Statistic::RatioToPeakAt) {
             if (const toml::node* n = t.get("time")) {
                 if (auto v = quantity(*n, "d", io::detail::Sign::NonNegative, entity, "time")) g.time_d = *v;
             } else {

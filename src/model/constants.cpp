@@ -15,6 +15,7 @@ const std::vector<ConstantSpec>& constantSpecs() {
         {"assay.receptor_cv", "1", VC::NonNegative, "cell-to-cell coefficient of variation of NK receptor levels in a killing assay"},
         {"assay.spontaneous_lysis", "1", VC::Fraction, "fraction of targets dying without NK cells over a killing assay (spontaneous release)"},
         {"qsp.antibody_tumour_partition", "1", VC::Positive, "free drug in the tumour interstitium relative to plasma (antibodies)"},
+        {"qsp.blood_influx_max_gain", "1", VC::Positive, "most that an expanded blood pool raises recruitment into the tumour, relative to the resting pool"},
         {"qsp.blood_pool_max_fold", "1", VC::Positive, "blood pool size, relative to rest, at which cytokine-driven expansion stops"},
         {"qsp.blood_volume", "L", VC::Positive, "blood volume of the patient, for blood cell pools"},
         {"qsp.caf_exclusion_ratio", "1", VC::Positive, "CAFs per tumour cell at which the stromal barrier halves immune infiltration"},

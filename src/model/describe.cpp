@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <set>
+
+#include "nkscape/io/file.hpp"
 
 namespace nkscape::model {
 namespace {
@@ -107,7 +110,90 @@ std::string relativeLocation(const CompiledModel& m, const SourceLocation& where
     return f + ":" + std::to_string(where.line);
 }
 
+std::string pct(std::size_t part, std::size_t whole) {
+    return fmt::format("{:.1f} %", whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0);
+}
+
+std::string sharesLine(const ProvenanceShares& s) {
+    return fmt::format("provenance: published {} ({}), fitted {} ({}), assumption {} ({})\n", s.published, pct(s.published, s.total()), s.fitted,
+                       pct(s.fitted, s.total()), s.assumption, pct(s.assumption, s.total()));
+}
+
 }  // namespace
+
+ProvenanceShares provenanceShares(const CompiledModel& m, const std::vector<ParamId>& params) {
+    ProvenanceShares s;
+    for (const ParamId id : params) {
+        const SourceKind k = m.parameter(id).sourceKind;
+        if (k == SourceKind::Fit) ++s.fitted;
+        else if (k == SourceKind::Assumption) ++s.assumption;
+        else ++s.published;
+    }
+    return s;
+}
+
+ProvenanceShares provenanceShares(const CompiledModel& m) {
+    std::vector<ParamId> all(m.parameters().size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<ParamId>(i);
+    return provenanceShares(m, all);
+}
+
+std::vector<ParamId> readParameterList(const CompiledModel& m, const std::filesystem::path& file) {
+    const std::string text = io::readFile(file);
+    const std::string name = file.generic_string();
+    Diagnostics diag;
+    std::vector<ParamId> out;
+    std::set<ParamId> seen;
+    std::uint32_t line = 0;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        const std::size_t end = std::min(text.find('\n', pos), text.size());
+        std::string l = text.substr(pos, end - pos);
+        pos = end + 1;
+        ++line;
+        if (!l.empty() && l.back() == '\r') l.pop_back();
+        if (const auto tab = l.find('\t'); tab != std::string::npos) l.resize(tab);
+        std::size_t b = 0;
+        while (b < l.size() && l[b] == ' ') ++b;
+        while (!l.empty() && l.back() == ' ') l.pop_back();
+        const std::string path = l.substr(std::min(b, l.size()));
+        if (path.empty() || path[0] == '#') {
+            if (end == text.size()) break;
+            continue;
+        }
+        const SourceLocation where{name, line, static_cast<std::uint32_t>(b + 1)};
+        if (const auto id = m.findParameter(path)) {
+            if (seen.insert(*id).second) out.push_back(*id);
+            else diag.error(where, "", "", "parameter '" + path + "' is listed twice");
+        } else {
+            diag.error(where, "", "", "'" + path + "' is not a parameter of model '" + m.info().name + "' (paths look like \"cell_type/TNBC/doubling_time\")");
+        }
+        if (end == text.size()) break;
+    }
+    diag.throwIfAny();
+    return out;
+}
+
+std::string describeInfluential(const CompiledModel& m, const std::vector<ParamId>& influential, const std::string& listName) {
+    std::string out = fmt::format("model {} {} (hash {})\n", m.info().name, m.info().version, m.info().hash);
+    out += "overall      " + sharesLine(provenanceShares(m));
+    out += fmt::format("influential  {}", sharesLine(provenanceShares(m, influential)));
+    out += fmt::format("({} influential parameters listed in {})\n", influential.size(), listName);
+    std::vector<std::vector<std::string>> rows;
+    for (const ParamId id : influential) {
+        const auto& p = m.parameter(id);
+        if (p.sourceKind != SourceKind::Assumption) continue;
+        rows.push_back({p.path, num(p.value) + " " + p.internalUnit, rangeText(p.range), p.source});
+    }
+    if (rows.empty()) {
+        out += "\nEvery influential parameter carries a published source or a calibration fit.\n";
+    } else {
+        out += fmt::format("\n{} influential parameter{} still rest{} on an assumption (issue 12: each needs a published source or a fit):\n",
+                           rows.size(), rows.size() == 1 ? "" : "s", rows.size() == 1 ? "s" : "");
+        out += textTable({"parameter", "value", "range", "source"}, rows);
+    }
+    return out;
+}
 
 std::string describeSummary(const CompiledModel& m) {
     const auto& info = m.info();
@@ -118,8 +204,8 @@ std::string describeSummary(const CompiledModel& m) {
     for (Kind k : kAllKinds) rows.push_back({std::string(kindKey(k)), std::to_string(m.count(k))});
     rows.push_back({"parameters", std::to_string(m.parameters().size())});
     out += textTable({"kind", "count"}, rows);
-    std::array<std::size_t, 6> bySource{};
-    std::size_t withRange = 0;
+    std::array<std::size_t, kSourceKindCount> bySource{};
+    std::size_t withRange = 0;  // provenance shares follow the per-form table
     for (const auto& p : m.parameters()) {
         ++bySource[static_cast<std::size_t>(p.sourceKind)];
         withRange += p.range.has_value();
@@ -132,6 +218,7 @@ std::string describeSummary(const CompiledModel& m) {
                         fmt::format("{:.0f} %", 100.0 * static_cast<double>(bySource[s]) / n)});
     }
     out += textTable({"source", "parameters", "share"}, rows);
+    out += "\n" + sharesLine(provenanceShares(m));
     out += fmt::format("\n{} of {} parameters carry a plausible range.\n", withRange, m.parameters().size());
     out += "More: nkscape describe KIND [NAME]   (kinds: receptor ligand interaction mediator factor cell_type regulation pathway therapy constant)\n";
     return out;
@@ -179,9 +266,9 @@ std::string describeMarkdown(const CompiledModel& m) {
     if (!info.description.empty()) out += info.description + "\n\n";
     out += "Every number below carries its unit as written, its value in nkscape's internal unit, its plausible range "
            "(internal unit) and its source. Sources: `doi:`/`pmid:` a paper; `paper:` a paper cited without an identifier; "
-           "`code:` a public model's parameter file; `review:` a section of the seed review; `assumption:` no measurement, "
-           "with the reason. See docs/model-format.md for the format.\n\n";
-    std::array<std::size_t, 6> bySource{};
+           "`code:` a public model's parameter file; `review:` a section of the seed review; `fit:` fitted to the calibration targets named "
+           "(`nkscape calibrate`); `assumption:` no measurement, with the reason. See docs/model-format.md for the format.\n\n";
+    std::array<std::size_t, kSourceKindCount> bySource{};
     for (const auto& p : m.parameters()) ++bySource[static_cast<std::size_t>(p.sourceKind)];
     out += "| kind | count |\n|---|---|\n";
     for (Kind k : kAllKinds) out += fmt::format("| {} | {} |\n", kindKey(k), m.count(k));

@@ -27,6 +27,11 @@ CompiledModel loadModel(const std::string& root, const FileSource& files) {
 }
 
 CompiledModel loadModel(const std::string& root, const FileSource& files, const UnitSystem& units) {
+    return loadModelAtDepth(root, files, units, 0);
+}
+
+CompiledModel loadModelAtDepth(const std::string& root, const FileSource& files, const UnitSystem& units, int depth) {
+    if (auto overlay = loadIfOverlay(root, files, units, depth)) return std::move(*overlay);
     Diagnostics diag;
     detail::ModelSpec spec = detail::parseModel(root, files, units, diag);
     CompiledModel model = compileModel(spec, units, diag);

@@ -42,6 +42,7 @@ std::string_view sourceKindName(SourceKind k) noexcept {
         case SourceKind::Paper: return "paper";
         case SourceKind::Code: return "code";
         case SourceKind::Review: return "review";
+        case SourceKind::Fit: return "fit";
         case SourceKind::Assumption: return "assumption";
     }
     return "?";
@@ -73,7 +74,7 @@ std::string_view cellParamKey(CellParam p) noexcept {
 std::string_view pkParamKey(PkParam p) noexcept {
     static constexpr std::string_view keys[] = {
         "clearance", "v1", "v2", "v3", "q", "q2", "ka", "bioavailability", "half_life", "expansion_rate",
-        "contraction_rate", "persistence", "tmdd_kd", "tmdd_kint", "clearance_cv", "ke0"};
+        "contraction_rate", "persistence", "tmdd_kd", "tmdd_kint", "clearance_cv", "ke0", "tmdd_sites"};
     const auto i = static_cast<std::size_t>(p);
     return i < std::size(keys) ? keys[i] : "?";
 }
@@ -140,6 +141,18 @@ void CompiledModel::setValue(ParamId p, double value) {
     if (const std::string why = valueProblem(p, value); !why.empty())
         throw InputError("model '" + info_.name + "': parameter '" + parameters_[p].path + "' cannot be set to " + detail::formatNumber(value) +
                          ": " + why);
+    values_[p] = value;
+    parameters_[p].value = value;
+}
+
+void CompiledModel::setCounterfactualValue(ParamId p, double value) {
+    if (p >= values_.size()) throw InputError("model '" + info_.name + "' has no parameter #" + std::to_string(p));
+    const ParameterInfo& info = parameters_[p];
+    const auto slash = info.path.rfind('/');
+    const std::string_view key = slash == std::string::npos ? std::string_view(info.path) : std::string_view(info.path).substr(slash + 1);
+    // The range is left out on purpose: it is the prior of patients, and a switched-off mechanism is none.
+    if (const std::string why = model::valueProblem(info.constraint, std::nullopt, value, info.internalUnit, key); !why.empty())
+        throw InputError("model '" + info_.name + "': parameter '" + info.path + "' cannot be set to " + detail::formatNumber(value) + ": " + why);
     values_[p] = value;
     parameters_[p].value = value;
 }

@@ -496,7 +496,7 @@ private:
                 ok = false;
             }
         } else {
-            diag_.error(loc(v), label, key, "missing 'source' (a paper, review: <section> or assumption: <reason>)");
+            diag_.error(loc(v), label, key, "missing 'source' (a paper, review: <section>, fit: <target ids> or assumption: <reason>)");
             ok = false;
         }
         // range

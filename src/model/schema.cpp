@@ -141,7 +141,8 @@ const TableSchema& pkSchema() {
          par("half_life", "h", C::Positive), par("expansion_rate", "1/d", C::NonNegative),
          par("contraction_rate", "1/d", C::NonNegative), par("persistence", "d", C::Positive),
          par("tmdd_kd", "nM", C::Positive), par("tmdd_kint", "1/d", C::NonNegative),
-         par("clearance_cv", "1", C::NonNegative), par("ke0", "1/d", C::Positive)}};
+         par("clearance_cv", "1", C::NonNegative), par("ke0", "1/d", C::Positive),
+         par("tmdd_sites", "molecule/cell", C::NonNegative)}};
     return s;
 }
 
@@ -206,7 +207,7 @@ std::optional<SourceKind> classifySource(std::string_view source, std::string* w
     const auto colon = s.find(':');
     if (colon == std::string_view::npos) {
         *why = "source '" + std::string(s) +
-               "' has no known form; write doi:…, pmid:…, paper: …, code: …, review: <section> or assumption: <reason>";
+               "' has no known form; write doi:…, pmid:…, paper: …, code: …, review: <section>, fit: <target ids> or assumption: <reason>";
         return std::nullopt;
     }
     std::string prefix(trim(s.substr(0, colon)));
@@ -240,18 +241,22 @@ std::optional<SourceKind> classifySource(std::string_view source, std::string* w
     const std::pair<std::string_view, SourceKind> textual[] = {{"paper", SourceKind::Paper},
                                                               {"code", SourceKind::Code},
                                                               {"review", SourceKind::Review},
+                                                              {"fit", SourceKind::Fit},
                                                               {"assumption", SourceKind::Assumption}};
     for (const auto& [p, k] : textual) {
         if (prefix == p) {
             if (rest.size() < 3) {
                 *why = "source '" + std::string(s) + "' needs a text of at least 3 characters after the colon (" +
-                       (k == SourceKind::Assumption ? "the reason" : k == SourceKind::Review ? "the section" : "the citation") + ")";
+                       (k == SourceKind::Assumption ? "the reason"
+                        : k == SourceKind::Review   ? "the section"
+                        : k == SourceKind::Fit      ? "the target ids"
+                                                    : "the citation") + ")";
                 return std::nullopt;
             }
             return k;
         }
     }
-    *why = "source form '" + prefix + ":' is unknown; write doi:, pmid:, paper:, code:, review: or assumption:";
+    *why = "source form '" + prefix + ":' is unknown; write doi:, pmid:, paper:, code:, review:, fit: or assumption:";
     return std::nullopt;
 }
 

@@ -55,6 +55,7 @@ struct Constants {
     double costimExpansion;        // 1/d
     double costimPersistence;      // 1
     double bloodMaxFold;           // 1: blood pool at which cytokine-driven expansion stops
+    double bloodInfluxMaxGain;     // 1: most recruitment an expanded blood pool gives, relative to rest
     double tamPolarisation;        // 1/d: M1 <-> M2 switching at a resting M2 drive
     double engagementMax;          // 1/d: most kills a tumour cell receives per day (κ_max)
 };
@@ -76,6 +77,7 @@ Constants readConstants(const CompiledModel& m) {
                      m.constant("qsp.costimulation_expansion_rate"),
                      m.constant("qsp.costimulation_persistence_gain"),
                      m.constant("qsp.blood_pool_max_fold"),
+                     m.constant("qsp.blood_influx_max_gain"),
                      m.constant("qsp.tam_polarisation_rate"),
                      m.constant("qsp.target_engagement_max")};
 }
@@ -241,6 +243,23 @@ public:
                         continue;
                     }
                     cellMechs_.push_back(cm);
+                }
+            }
+            // Consumption by the cells the cytokine acts on (pk.tmdd_sites with pk.tmdd_kint): the
+            // target of TMDD is the binding sites on the blood pools of every cell category a
+            // regulation by a supplied mediator acts on, so the sink grows as those cells expand.
+            if (pk.parameters().tmddKint > 0 && pk.parameters().tmddSites > 0 && !info.supply.empty()) {
+                constexpr double kMoleculesPerNmol = 6.02214076e14;
+                info.tmddNmPerCell = pk.parameters().tmddSites / kMoleculesPerNmol / pk.parameters().v1;
+                for (std::size_t pi = 0; pi < pops_.size(); ++pi) {
+                    if (pops_[pi].bloodState == kNone) continue;
+                    bool acts = false;
+                    for (const auto& r : m.regulations()) {
+                        if (!r.by.valid() || r.by.kind != Kind::Mediator) continue;
+                        const bool supplied = std::any_of(info.supply.begin(), info.supply.end(), [&](const auto& sp) { return sp.first == r.by.index; });
+                        if (supplied && std::find(r.on.begin(), r.on.end(), pops_[pi].category) != r.on.end()) acts = true;
+                    }
+                    if (acts) info.tmddPools.push_back(pi);
                 }
             }
             // Effect compartment (pk.ke0): the drug acts through C_e, an ODE state.
@@ -651,7 +670,15 @@ public:
             // Recruitment: resting influx plus tumour-driven influx, scaled by the blood pool,
             // raised by therapies that recruit this cell type, lowered by the stromal barrier.
             double influx = p.spec->influxPerDay + p.spec->influxPerTumourCell * nTot;
-            if (p.bloodState != kNone) influx *= std::max(0.0, y[p.bloodState]) / p.blood0;
+            if (p.bloodState != kNone) {
+                // Recruitment follows the blood pool, but an expanded pool raises it at most
+                // qsp.blood_influx_max_gain-fold: x(1 + K)/(x + K) with K = gain − 1 (1 at rest,
+                // proportional for a depleted pool), because extravasation into a tumour is limited
+                // by its vessels' adhesion molecules and chemokines, not by the blood count alone.
+                const double x = std::max(0.0, y[p.bloodState]) / p.blood0;
+                const double k = std::max(c_.bloodInfluxMaxGain - 1.0, 1e-9);
+                influx *= x * (1.0 + k) / (x + k);
+            }
             double recruit = 1.0, deplete = 0.0;
             for (std::size_t i : p.mechanisms) {
                 const CellMechanism& cm = cellMechs_[i];
@@ -773,7 +800,11 @@ public:
                       uptake_[k] * kHoursPerDay / volume * std::max(0.0, y[i]);
         }
         for (std::size_t d = 0; d < drugs_.size(); ++d) {
-            if (!drugInfo_[d].analytic) drugs_[d].addDerivatives(y, dydt, drugOffset_[d], inputRate[d]);
+            if (!drugInfo_[d].analytic) {
+                double targetNm = 0;
+                for (const std::size_t pi : drugInfo_[d].tmddPools) targetNm += std::max(0.0, y[pops_[pi].bloodState]);
+                drugs_[d].addDerivatives(y, dydt, drugOffset_[d], inputRate[d], targetNm * drugInfo_[d].tmddNmPerCell);
+            }
             if (drugInfo_[d].ke0 > 0) dydt[drugInfo_[d].effectState] = drugInfo_[d].ke0 * (plasmaNm(y, d) - y[drugInfo_[d].effectState]);
         }
     }
@@ -979,6 +1010,10 @@ private:
         double productRecruit = 1; // a product's own recruit gain (1 = infiltrates like the default share)
         std::vector<std::pair<Index, double>> supply;  // mediator, its unit per nM of drug
         std::vector<std::size_t> productRecruits;       // cellMechs_ that recruit this cell product
+        // Target-mediated disposition of a supplied cytokine (pk.tmdd_sites): the blood pools
+        // whose cells the supplied mediator regulates, and nM of binding sites per pool cell.
+        std::vector<std::size_t> tmddPools;  // indices into pops_
+        double tmddNmPerCell = 0;
     };
     struct Clone {
         synapse::TargetState target;

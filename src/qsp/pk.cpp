@@ -108,7 +108,8 @@ DrugPk::DrugPk(std::string name, const PkParameters& parameters) : name_(std::mo
     for (auto [v, key] : {std::pair{p_.clearance, "clearance"}, {p_.halfLife, "half_life"}, {p_.v1, "v1"}, {p_.v2, "v2"},
                           {p_.v3, "v3"}, {p_.q, "q"}, {p_.q2, "q2"}, {p_.ka, "ka"}, {p_.tmddKd, "tmdd_kd"},
                           {p_.tmddKint, "tmdd_kint"}, {p_.molecularWeight, "molecular_weight"}, {p_.expansionRate, "expansion_rate"},
-                          {p_.contractionRate, "contraction_rate"}, {p_.persistence, "persistence"}, {p_.mgPerMiu, "MIU conversion"}}) {
+                          {p_.contractionRate, "contraction_rate"}, {p_.persistence, "persistence"}, {p_.mgPerMiu, "MIU conversion"},
+                          {p_.tmddSites, "tmdd_sites"}}) {
         nonNeg(v, key);
     }
     if (!(p_.bioavailability > 0 && p_.bioavailability <= 1)) {
@@ -201,6 +202,7 @@ DrugPk DrugPk::fromTherapy(const model::CompiledModel& m, model::Index therapy) 
     p.bioavailability = val(PkParam::Bioavailability, 1);
     p.tmddKd = val(PkParam::TmddKd, 0);
     p.tmddKint = val(PkParam::TmddKint, 0);
+    p.tmddSites = val(PkParam::TmddSites, 0);
     p.expansionRate = val(PkParam::ExpansionRate, 0);
     p.contractionRate = val(PkParam::ContractionRate, 0);
     p.persistence = val(PkParam::Persistence, 0);

@@ -279,6 +279,9 @@ std::vector<std::filesystem::path> writeTrialOutputs(io::RunFolder& run, const L
     s["failures_listed"] = failures;
     s["inclusion"] = Json::array();
     for (const auto& inc : t.inclusion) s["inclusion"].push_back(inc.text);
+    // [[match]]: goodness of fit of the enrolled population to each observed distribution,
+    // before (plausible patients) and after selection.
+    if (!t.matches.empty()) s["population_match"] = matchReport(t, records);
     s["run"] = runInfo;
 
     run.add("patients.csv", patients.str());

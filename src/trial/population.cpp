@@ -21,7 +21,7 @@ namespace nkscape::trial {
 namespace {
 
 // What a counter draws (its second word), so that no two uses share a number.
-enum Purpose : std::uint64_t { kSubtype = 1, kAttribute = 2, kPrior = 3 };
+enum Purpose : std::uint64_t { kSubtype = 1, kAttribute = 2, kPrior = 3, kMatch = 5 };  // runner.cpp uses 4
 constexpr std::uint64_t kArmDomain = 0x61726d73ULL;  // "arms": the randomisation's own key
 
 double unit(std::uint64_t x) { return (static_cast<double>(x >> 11) + 0.5) * 0x1p-53; }  // in (0, 1)
@@ -98,7 +98,38 @@ std::size_t randomisedArm(const LoadedTrial& t, std::uint64_t index) {
 
 }  // namespace
 
-PatientDraw drawPatient(const LoadedTrial& t, std::uint64_t index) {
+namespace {
+
+// The acceptance probability of a plausible draw under the trial's [[match]] tables: the product
+// of each match's weight at the draw's bin or level (each scaled to at most 1).
+double acceptance(const LoadedTrial& t, const PatientDraw& d) {
+    double a = 1;
+    for (const auto& m : t.matches) {
+        std::size_t bin = static_cast<std::size_t>(-1);
+        if (m.kind == Match::Kind::Prior) {
+            const double v = d.values[m.index];
+            if (std::isnan(v)) continue;  // the quantity is not defined for this patient: not selected on
+            bin = m.binOf(v);
+        } else {
+            bin = m.levelOf(m.kind == Match::Kind::Biomarker ? d.biomarkers[m.index] : d.attributes[m.index]);
+        }
+        a *= bin < m.acceptance.size() ? m.acceptance[bin] : 0.0;
+    }
+    return a;
+}
+
+PatientDraw drawImpl(const LoadedTrial& t, std::uint64_t seed, std::uint64_t index, bool select);
+
+}  // namespace
+
+PatientDraw drawPatient(const LoadedTrial& t, std::uint64_t index) { return drawImpl(t, t.seed, index, true); }
+PatientDraw drawPlausiblePatient(const LoadedTrial& t, std::uint64_t index, std::optional<std::uint64_t> seed) {
+    return drawImpl(t, seed ? *seed : t.seed, index, false);
+}
+
+namespace {
+
+PatientDraw drawImpl(const LoadedTrial& t, std::uint64_t seed, std::uint64_t index, bool select) {
     const std::size_t n = t.priors.size();
     PatientDraw d;
     d.index = index;
@@ -107,7 +138,7 @@ PatientDraw drawPatient(const LoadedTrial& t, std::uint64_t index) {
     for (std::int64_t attempt = 0; attempt < kMaxScreeningAttempts; ++attempt) {
         const auto a = static_cast<std::uint64_t>(attempt);
         d.screened = attempt + 1;
-        const double us = draw(t.seed, index, a, kSubtype, 0);
+        const double us = draw(seed, index, a, kSubtype, 0);
         d.subtype = t.subtypes.back().first;
         for (const auto& [ct, cum] : t.subtypes)
             if (us <= cum) {
@@ -117,11 +148,11 @@ PatientDraw drawPatient(const LoadedTrial& t, std::uint64_t index) {
         d.attributes.assign(t.attributes.size(), "");
         for (std::size_t k = 0; k < t.attributes.size(); ++k) {
             const auto& at = t.attributes[k];
-            const double ua = draw(t.seed, index, a, kAttribute, k);
+            const double ua = draw(seed, index, a, kAttribute, k);
             const auto it = std::lower_bound(at.cumulative.begin(), at.cumulative.end(), ua);
             d.attributes[k] = at.levels[std::min<std::size_t>(static_cast<std::size_t>(it - at.cumulative.begin()), at.levels.size() - 1)];
         }
-        for (std::size_t k = 0; k < n; ++k) u[k] = phiInv(draw(t.seed, index, a, kPrior, k));
+        for (std::size_t k = 0; k < n; ++k) u[k] = phiInv(draw(seed, index, a, kPrior, k));
         for (std::size_t i = 0; i < n; ++i) {
             double s = 0;
             for (std::size_t j = 0; j <= i; ++j) s += t.cholesky[i][j] * u[j];
@@ -152,11 +183,17 @@ PatientDraw drawPatient(const LoadedTrial& t, std::uint64_t index) {
                 ok = ok && includes(inc.levels, level);
             }
         }
+        // Acceptance sampling (Allen et al. 2016): a plausible patient is kept with probability
+        // target/pool density, scaled to at most 1, from its own stream.
+        if (ok && select && !t.matches.empty()) ok = draw(seed, index, a, kMatch, 0) < acceptance(t, d);
         if (ok) return d;
     }
-    throw InputError(fmt::format("trial '{}' ({}): patient {}: none of {} draws met the inclusion criteria; check that the priors "
-                                 "can produce the patients the [[inclusion]] tables ask for",
-                                 t.name, t.path, index, kMaxScreeningAttempts));
+    throw InputError(fmt::format("trial '{}' ({}): patient {}: none of {} draws met the inclusion criteria{}; check that the priors "
+                                 "can produce the patients the [[inclusion]]{} tables ask for",
+                                 t.name, t.path, index, kMaxScreeningAttempts, t.matches.empty() ? "" : " and the [[match]] selection",
+                                 t.matches.empty() ? "" : " and [[match]]"));
 }
+
+}  // namespace
 
 }  // namespace nkscape::trial

@@ -89,7 +89,7 @@ private:
 }  // namespace
 
 PatientRecord simulatePatient(const LoadedTrial& t, const qsp::EngineModel& shared, const PatientDraw& draw, std::size_t arm,
-                              model::CompiledModel* scratch) {
+                              model::CompiledModel* scratch, const PatientChanges* changes) {
     PatientRecord r;
     r.index = draw.index;
     r.arm = arm;
@@ -158,6 +158,29 @@ PatientRecord simulatePatient(const LoadedTrial& t, const qsp::EngineModel& shar
             break;
         case K::Weight: body.weight_kg = v; break;
         case K::Surface: body.surface_m2 = v; break;
+        }
+    }
+    // ---- counterfactual changes, after every prior so that they win ---------------------------
+    if (changes) {
+        for (const auto& c : changes->parameters) {
+            if (!own) own = scratch ? scratch : &copy.emplace(base.model);
+            const std::string path = resolvePath(*own, c.path, draw.subtype);
+            const auto id = own->findParameter(path);
+            if (!id) throw InputError(fmt::format("{}: '{}' is not a parameter of the model", who, path));
+            const double value = c.multiply ? own->value(*id) * c.value : c.value;
+            if (own == scratch) restore.save(*id);
+            own->setCounterfactualValue(*id, value);
+        }
+        for (auto& c : spec.clones) {
+            for (const auto& [i, f] : changes->ligands) multiplyInto(c.ligandMultipliers, i, f);
+            for (const auto& [i, f] : changes->factors) multiplyInto(c.factorMultipliers, i, f);
+            for (const auto& [i, f] : changes->secretions) multiplyInto(c.secretionMultipliers, i, f);
+        }
+        for (auto& pop : spec.populations) {
+            for (const auto& [i, f] : changes->populationCells)
+                if (pop.cellType == i) pop.initialCells *= f;
+            for (const auto& [i, f] : changes->populationInflux)
+                if (pop.cellType == i) pop.influxPerDay *= f, pop.influxPerTumourCell *= f;
         }
     }
     r.lesions = lesions;

@@ -14,6 +14,7 @@
 #include <set>
 #include <tuple>
 
+#include <boost/math/distributions/normal.hpp>
 #include <fmt/format.h>
 
 #include "io/scenario_checker.hpp"
@@ -46,10 +47,10 @@ public:
         const toml::table* trial = nullptr;
         const toml::table* followUp = nullptr;
         const toml::array *subtypes = nullptr, *attributes = nullptr, *priors = nullptr, *correlations = nullptr, *biomarkers = nullptr,
-                          *inclusions = nullptr, *arms = nullptr;
+                          *inclusions = nullptr, *arms = nullptr, *matches = nullptr;
         const std::vector<std::string_view> allowed =
-            population ? std::vector<std::string_view>{"population", "subtype", "attribute", "prior", "correlation", "biomarker"}
-                       : std::vector<std::string_view>{"trial", "follow_up", "subtype", "attribute", "prior", "correlation", "biomarker", "inclusion", "arm"};
+            population ? std::vector<std::string_view>{"population", "subtype", "attribute", "prior", "correlation", "biomarker", "match"}
+                       : std::vector<std::string_view>{"trial", "follow_up", "subtype", "attribute", "prior", "correlation", "biomarker", "inclusion", "arm", "match"};
         for (auto&& [key, node] : doc) {
             const std::string k(key.str());
             if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
@@ -84,6 +85,7 @@ public:
              : k == "correlation" ? correlations
              : k == "biomarker"   ? biomarkers
              : k == "inclusion"   ? inclusions
+             : k == "match"       ? matches
                                   : arms) = arr;
         }
         const SourceLocation top{path_, 1, 1};
@@ -128,6 +130,10 @@ public:
             std::size_t i = 0;
             for (const auto& item : *inclusions) readInclusion(*item.as_table(), ++i, t);
         }
+        if (matches) {
+            std::size_t i = t.matches.size();
+            for (const auto& item : *matches) readMatch(*item.as_table(), ++i, t);
+        }
         if (arms) {
             if (arms->size() > kMaxArms) error(loc(*arms), "", "arm", fmt::format("at most {} arms (docs/limits.md), got {}", kMaxArms, arms->size()));
             std::size_t i = 0;
@@ -160,6 +166,10 @@ public:
         for (auto& p : t.priors)
             if (!p.whenAttribute.empty()) p.whenIndex = indexOf(t.attributes, p.whenAttribute);
         for (auto& b : t.biomarkers) b.priorIndex = indexOf(t.priors, b.prior);
+        for (auto& mt : t.matches)
+            mt.index = mt.kind == Match::Kind::Prior ? indexOf(t.priors, mt.what)
+                       : mt.kind == Match::Kind::Biomarker ? indexOf(t.biomarkers, mt.what)
+                                                            : indexOf(t.attributes, mt.what);
         for (auto& inc : t.inclusion) {
             if (inc.levels.empty()) {
                 inc.kind = Inclusion::Kind::Prior;
@@ -787,6 +797,169 @@ private:
         t.inclusion.push_back(std::move(inc));
     }
 
+    // ---- [[match]] -------------------------------------------------------------------------------
+
+    /// An observed distribution the population is selected to reproduce (docs/trial-format.md,
+    /// "Matching observed distributions").
+    void readMatch(const toml::table& tab, std::size_t ordinal, LoadedTrial& t) {
+        std::string entity = "match #" + std::to_string(ordinal);
+        checkKeys(tab, entity, "", {"name", "prior", "biomarker", "attribute", "edges", "frequencies", "quantiles", "values", "normal", "levels", "shares", "unit", "source"},
+                  "a [[match]]");
+        Match m;
+        m.where = loc(tab);
+        if (auto n = text(tab, "name", entity, true)) {
+            m.name = *n;
+            entity = "match '" + *n + "'";
+            if (std::any_of(t.matches.begin(), t.matches.end(), [&](const Match& o) { return o.name == *n; }))
+                error(loc(*tab.get("name")), entity, "name", "two matches have this name");
+        }
+        m.source = text(tab, "source", entity, true, " (the paper of the observed distribution)").value_or("");
+        const int given = (tab.get("attribute") ? 1 : 0) + (tab.get("biomarker") ? 1 : 0) + (tab.get("prior") ? 1 : 0);
+        if (given != 1) {
+            error(loc(tab), entity, "prior", "give exactly one of prior, biomarker or attribute (the quantity matched)");
+            return;
+        }
+        if (tab.get("prior")) {
+            auto name = text(tab, "prior", entity, true);
+            if (!name) return;
+            const auto k = priorIndex(t, *name);
+            if (!k) {
+                error(loc(*tab.get("prior")), entity, "prior", "'" + *name + "' is not the name of a [[prior]]");
+                return;
+            }
+            m.kind = Match::Kind::Prior;
+            m.what = *name;
+            if (auto u = text(tab, "unit", entity, false); u && *u != t.priors[*k].unit)
+                error(loc(*tab.get("unit")), entity, "unit", "the values of a match are in its prior's unit '" + t.priors[*k].unit + "', not '" + *u + "'");
+            for (const char* key : {"levels", "shares"})
+                if (tab.get(key)) error(loc(*tab.get(key)), entity, key, "levels and shares are for biomarkers and attributes");
+            const int forms = (tab.get("edges") ? 1 : 0) + (tab.get("quantiles") ? 1 : 0) + (tab.get("normal") ? 1 : 0);
+            if (forms != 1) {
+                error(loc(tab), entity, "edges", "give exactly one of edges + frequencies (a histogram), quantiles + values, or normal = { mean, sd }");
+                return;
+            }
+            auto increasing = [](const std::vector<double>& v) {
+                for (std::size_t i = 1; i < v.size(); ++i)
+                    if (!(v[i] > v[i - 1])) return false;
+                return true;
+            };
+            if (tab.get("edges")) {
+                auto e = numbers(tab, "edges", entity, true);
+                auto f = numbers(tab, "frequencies", entity, true);
+                if (!e || !f) return;
+                if (e->size() != f->size() + 1 || !increasing(*e)) {
+                    error(loc(*tab.get("edges")), entity, "edges", "expected n + 1 increasing bin edges for n frequencies");
+                    return;
+                }
+                double total = 0;
+                for (double x : *f) {
+                    if (x < 0) {
+                        error(loc(*tab.get("frequencies")), entity, "frequencies", "must be >= 0");
+                        return;
+                    }
+                    total += x;
+                }
+                if (!(total > 0)) {
+                    error(loc(*tab.get("frequencies")), entity, "frequencies", "must not all be 0");
+                    return;
+                }
+                m.edges = *e;
+                for (double x : *f) m.probabilities.push_back(x / total);
+            } else if (tab.get("quantiles")) {
+                auto q = numbers(tab, "quantiles", entity, true);
+                auto v = numbers(tab, "values", entity, true);
+                if (!q || !v) return;
+                if (q->size() != v->size() || q->size() < 2 || q->front() != 0 || q->back() != 1 || !increasing(*q) || !increasing(*v)) {
+                    error(loc(*tab.get("quantiles")), entity, "quantiles",
+                          "expected increasing probabilities from 0 to 1 and as many increasing values (the minimum, quantiles, the maximum)");
+                    return;
+                }
+                m.edges = *v;
+                for (std::size_t i = 1; i < q->size(); ++i) m.probabilities.push_back((*q)[i] - (*q)[i - 1]);
+            } else {
+                const auto* nt = tab.get("normal")->as_table();
+                if (!nt) {
+                    error(loc(*tab.get("normal")), entity, "normal", "expected { mean = ..., sd = ..., min = ..., max = ... } (min, max optional)");
+                    return;
+                }
+                checkKeys(*nt, entity, "normal", {"mean", "sd", "min", "max"}, "a normal target");
+                auto mean = requiredNumber(*nt, "mean", entity, "the mean");
+                auto sd = requiredNumber(*nt, "sd", entity, "the standard deviation");
+                if (!mean || !sd) return;
+                if (!(*sd > 0)) {
+                    error(loc(*nt->get("sd")), entity, "normal.sd", "must be > 0");
+                    return;
+                }
+                m.normal = true;
+                m.mean = *mean;
+                m.sd = *sd;
+                if (const toml::node* n = nt->get("min")) m.low = number(*n, entity, "normal.min").value_or(m.low);
+                if (const toml::node* n = nt->get("max")) m.high = number(*n, entity, "normal.max").value_or(m.high);
+                if (!(m.low < m.high)) {
+                    error(loc(*nt), entity, "normal", "min must be below max");
+                    return;
+                }
+                // 20 bins of equal target probability (the outer ones reach min and max): fine
+                // enough for the acceptance weights, while KS reads the exact normal CDF.
+                const boost::math::normal nd(m.mean, m.sd);
+                const double lo = m.low <= -1e308 ? 0.0 : boost::math::cdf(nd, m.low);
+                const double hi = m.high >= 1e308 ? 1.0 : boost::math::cdf(nd, m.high);
+                constexpr int kBins = 20;
+                m.edges.push_back(m.low);
+                for (int b = 1; b < kBins; ++b) m.edges.push_back(boost::math::quantile(nd, lo + (hi - lo) * b / kBins));
+                m.edges.push_back(m.high);
+                m.probabilities.assign(kBins, 1.0 / kBins);
+            }
+        } else {
+            const bool attr = tab.get("attribute") != nullptr;
+            const std::string key = attr ? "attribute" : "biomarker";
+            auto name = text(tab, key, entity, true);
+            if (!name) return;
+            const std::vector<std::string>* known = nullptr;
+            if (attr) {
+                for (const auto& a : t.attributes)
+                    if (a.name == *name) known = &a.levels;
+            } else {
+                for (const auto& b : t.biomarkers)
+                    if (b.name == *name) known = &b.levels;
+            }
+            if (!known) {
+                error(loc(*tab.get(key)), entity, key, "'" + *name + "' is not the name of " + (attr ? "an [[attribute]]" : "a [[biomarker]]"));
+                return;
+            }
+            for (const char* k : {"edges", "frequencies", "quantiles", "values", "normal"})
+                if (tab.get(k)) error(loc(*tab.get(k)), entity, k, "a " + key + " is matched by levels and shares");
+            auto levels = strings(tab, "levels", entity);
+            auto shares = numbers(tab, "shares", entity, true);
+            if (!levels || !shares) return;
+            if (levels->size() != shares->size()) {
+                error(loc(*tab.get("shares")), entity, "shares", "one share per level");
+                return;
+            }
+            double total = 0;
+            for (std::size_t i = 0; i < levels->size(); ++i) {
+                if (std::find(known->begin(), known->end(), (*levels)[i]) == known->end()) {
+                    error(loc(*tab.get("levels")), entity, "levels", "'" + (*levels)[i] + "' is not a level of '" + *name + "'");
+                    return;
+                }
+                if ((*shares)[i] < 0) {
+                    error(loc(*tab.get("shares")), entity, "shares", "must be >= 0");
+                    return;
+                }
+                total += (*shares)[i];
+            }
+            if (!(total > 0)) {
+                error(loc(*tab.get("shares")), entity, "shares", "must not all be 0");
+                return;
+            }
+            m.kind = attr ? Match::Kind::Attribute : Match::Kind::Biomarker;
+            m.what = *name;
+            m.levels = *levels;
+            for (double x : *shares) m.shares.push_back(x / total);
+        }
+        t.matches.push_back(std::move(m));
+    }
+
     // ---- [[arm]] ---------------------------------------------------------------------------------
 
     void readArm(const toml::table& tab, std::size_t ordinal, LoadedTrial& t) {
@@ -880,6 +1053,7 @@ void checkTrialDocument(const toml::table& document, const std::string& text, Lo
         }
     }
     io::detail::throwScenarioErrors(diag, baseErrors);
+    prepareMatching(t);  // the plausible pool's density of every [[match]] (needs the whole population)
     t.fileHash = hex64(io::fnv1a64(text)) + hex64(io::fnv1a64(baseText)) + hex64(io::fnv1a64(popText));
 }
 

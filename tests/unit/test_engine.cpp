@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string_view>
+
 #include <filesystem>
 #include <fstream>
 #include <tuple>
@@ -211,7 +213,11 @@ TEST(Engine, ExactPkMatchesPkInsideTheOdeWithRestarts) {
             // rtol 1e-8 per step; the global error over 120 days of a stiff, dosed system stays
             // below 1e-4 relative (1e-9 absolute for quantities near zero); fast mediators such as
             // IFN-γ, which follow the kills within minutes, carry the largest part of it (~1e-5).
-            EXPECT_NEAR(a, b, 1e-4 * std::abs(b) + 1e-9) << col << " at t = " << exact.times[i];
+            // N-803 has target-mediated disposition (consumed by the NK and CD8 T cells it
+            // expands), so its states are in the ODE in both runs: the two differ by the solver's
+            // absolute error on its amount (atol 1e-6 mg ≈ 2e-6 nM), not by exact-vs-ODE PK.
+            const double floor = std::string_view(col) == "drug.N-803" ? 1e-5 : 1e-9;
+            EXPECT_NEAR(a, b, 1e-4 * std::abs(b) + floor) << col << " at t = " << exact.times[i];
         }
     }
     // Doses only restart the solver where a concentration jumps, so the exact-PK run does less work.

@@ -305,6 +305,26 @@ colour = "blue"
     }
 }
 
+TEST(Loader, FitSourcesAreAKindOfTheirOwn) {
+    const auto m = loadModelFromString(
+        "[model]\nname = \"m\"\n[[receptor]]\nname = \"R\"\nclass = \"activating\"\n"
+        "weight = { value = 1.5, unit = \"1\", source = \"fit: TA1-TNBC, TB2 (nkscape calibrate, 2026-12-03)\", range = [1, 2] }\n",
+        "t.toml");
+    const auto p = m.findParameter("receptor/R/weight");
+    ASSERT_TRUE(p);
+    EXPECT_EQ(m.parameter(*p).sourceKind, SourceKind::Fit);
+    EXPECT_EQ(sourceKindName(SourceKind::Fit), "fit");
+    EXPECT_FALSE(isPublished(SourceKind::Fit));
+    EXPECT_FALSE(isPublished(SourceKind::Assumption));
+    EXPECT_TRUE(isPublished(SourceKind::Code));
+    EXPECT_NE(describeSummary(m).find("fit         1"), std::string::npos) << describeSummary(m);
+    // A fit names its targets: an empty one is refused like an empty assumption.
+    const auto errs = errorsOf("[model]\nname = \"m\"\n[[receptor]]\nname = \"R\"\nclass = \"activating\"\n"
+                               "weight = { value = 1, unit = \"1\", source = \"fit:\" }\n");
+    ASSERT_EQ(errs.size(), 1u);
+    EXPECT_NE(errs[0].find("source 'fit:' needs a text of at least 3 characters after the colon (the target ids)"), std::string::npos) << errs[0];
+}
+
 TEST(Loader, ErrorNamesFileLineColumnEntityKey) {
     const auto errs = errorsOf("[model]\nname = \"m\"\n[[receptor]]\nname = \"R\"\nclass = \"activating\"\nweight = { value = 1, unit = \"1\", source = \"assumption: a test value\", range = [2, 3] }\n");
     ASSERT_EQ(errs.size(), 1u);

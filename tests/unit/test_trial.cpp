@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 #include <fstream>
 #include <iterator>
 #include <numeric>
@@ -227,6 +228,130 @@ TEST(TrialFile, ParsingTextAgainstALoadedBaseEqualsLoadingTheFile) {
         EXPECT_TRUE(a[k] == b[k] || (std::isnan(a[k]) && std::isnan(b[k]))) << k;
     // The `base` key is still required.
     EXPECT_THROW((void)parseTrial("[trial]\nname = \"x\"\n", "x.toml", *loaded.base, units), model::ModelError);
+}
+
+}  // namespace
+}  // namespace nkscape::trial
+
+// ---- [[match]]: acceptance sampling toward an observed distribution (issue 12, item 8) --------------
+
+namespace nkscape::trial {
+namespace {
+
+const std::string kWeightTrial = R"([trial]
+name = "match test"
+kind = "trial"
+base = "BASE"
+seed = 11
+patients = 600
+[follow_up]
+duration = { value = 12, unit = "week" }
+assessment_interval = { value = 6, unit = "week" }
+[[attribute]]
+name = "line"
+levels = ["1", "2"]
+probabilities = [0.7, 0.3]
+source = "test"
+[[prior]]
+name = "weight"
+target = "patient.weight"
+distribution = "normal"
+mean = 62
+sd = 12
+unit = "kg"
+source = "test: a population lighter than the target"
+[[arm]]
+name = "A"
+)";
+
+LoadedTrial matchTrial(const testing::TempDir& dir, const std::string& matches) {
+    std::string text = kWeightTrial;
+    text.replace(text.find("BASE"), 4, (kSource / "scenarios/simulate/tnbc-untreated.toml").generic_string());
+    std::ofstream(dir.path() / "m.toml") << text << matches;
+    return loadTrial(dir.path() / "m.toml");
+}
+
+std::vector<PatientDraw> enrolled(const LoadedTrial& t, bool select) {
+    std::vector<PatientDraw> v;
+    for (std::int64_t i = 0; i < t.patients; ++i)
+        v.push_back(select ? drawPatient(t, static_cast<std::uint64_t>(i)) : drawPlausiblePatient(t, static_cast<std::uint64_t>(i)));
+    return v;
+}
+
+// A population drawn 8 kg lighter than the observed distribution is refused by KS before
+// selection and matches it after (N = 600): KS D = 0.259 (p = 1e-35) before, D = 0.045 (p = 0.17)
+// after; the line of therapy (pool 70/30, target 40/60) chi-squared 256 (p = 1e-57) before, 1.0
+// (p = 0.32) after.
+TEST(TrialMatch, AShiftedPopulationIsMatchedAfterSelectionAndNotBefore) {
+    testing::TempDir dir("trial-match");
+    const auto t = matchTrial(dir, "[[match]]\nname = \"weight\"\nprior = \"weight\"\nnormal = { mean = 70, sd = 12 }\nsource = \"test\"\n"
+                                   "[[match]]\nname = \"line\"\nattribute = \"line\"\nlevels = [\"1\", \"2\"]\nshares = [0.4, 0.6]\nsource = \"test\"\n");
+    ASSERT_EQ(t.matches.size(), 2u);
+    const auto before = enrolled(t, false), after = enrolled(t, true);
+    const auto ksBefore = matchFit(t, t.matches[0], before), ksAfter = matchFit(t, t.matches[0], after);
+    const auto chiBefore = matchFit(t, t.matches[1], before), chiAfter = matchFit(t, t.matches[1], after);
+    EXPECT_EQ(ksBefore.n, 600);
+    EXPECT_LT(ksBefore.p, 0.01) << ksBefore.statistic;
+    EXPECT_GT(ksAfter.p, 0.05) << ksAfter.statistic;
+    EXPECT_LT(chiBefore.p, 0.01) << chiBefore.statistic;
+    EXPECT_GT(chiAfter.p, 0.05) << chiAfter.statistic;
+    EXPECT_EQ(chiAfter.df, 1);
+    double mean = 0;
+    for (const auto& d : after) mean += d.values[0] / 600.0;
+    EXPECT_NEAR(mean, 70.0, 1.5);
+    // Deterministic, and a selected patient is one of its own plausible draws.
+    EXPECT_EQ(drawPatient(t, 5).values, drawPatient(t, 5).values);
+    EXPECT_GE(after[5].screened, before[5].screened);
+}
+
+// The statistics against hand values: KS of 0.1..0.5 against uniform(0, 1) (D = 0.5, Stephens'
+// p = Q(1.2312·0.5) = 0.11084); chi-squared of 30/10 against 50/50 (10 on 1 df, p = 0.0015654).
+TEST(TrialMatch, KolmogorovSmirnovAndChiSquaredAgainstHandValues) {
+    LoadedTrial t;
+    Match u;
+    u.kind = Match::Kind::Prior;
+    u.edges = {0, 1};
+    u.probabilities = {1};
+    std::vector<PatientDraw> draws;
+    for (double x : {0.3, 0.1, 0.5, 0.2, 0.4}) {
+        PatientDraw d;
+        d.values = {x};
+        draws.push_back(d);
+    }
+    const auto ks = matchFit(t, u, draws);
+    EXPECT_EQ(ks.n, 5);
+    EXPECT_DOUBLE_EQ(ks.statistic, 0.5);
+    EXPECT_NEAR(ks.p, 0.1108403374, 1e-9);
+    Match c;
+    c.kind = Match::Kind::Attribute;
+    c.levels = {"a", "b"};
+    c.shares = {0.5, 0.5};
+    std::vector<PatientDraw> cat(40);
+    for (std::size_t i = 0; i < cat.size(); ++i) cat[i].attributes = {i < 30 ? "a" : "b"};
+    const auto chi = matchFit(t, c, cat);
+    EXPECT_DOUBLE_EQ(chi.statistic, 10.0);
+    EXPECT_EQ(chi.df, 1);
+    EXPECT_NEAR(chi.p, 0.0015654023, 1e-9);
+}
+
+TEST(TrialMatch, BadMatchTablesAreReportedWithTheirLines) {
+    testing::TempDir dir("trial-match");
+    try {
+        (void)matchTrial(dir, "[[match]]\nname = \"a\"\nprior = \"wieght\"\nnormal = { mean = 70, sd = 12 }\nsource = \"s\"\n"
+                              "[[match]]\nname = \"b\"\nprior = \"weight\"\nedges = [1, 2]\nfrequencies = [1, 2]\nsource = \"s\"\n"
+                              "[[match]]\nname = \"c\"\nattribute = \"line\"\nlevels = [\"4\"]\nshares = [1]\nsource = \"s\"\n"
+                              "[[match]]\nname = \"d\"\nprior = \"weight\"\nnormal = { mean = 70, sd = -1 }\n");
+        FAIL() << "accepted";
+    } catch (const model::ModelError& e) {
+        const std::string w = e.what();
+        EXPECT_NE(w.find("m.toml:27:9: error: match 'a': key 'prior': 'wieght' is not the name of a [[prior]]"), std::string::npos) << w;
+        EXPECT_NE(w.find("match 'b': key 'edges': expected n + 1 increasing bin edges for n frequencies"), std::string::npos) << w;
+        EXPECT_NE(w.find("match 'c': key 'levels': '4' is not a level of 'line'"), std::string::npos) << w;
+        EXPECT_NE(w.find("match 'd': key 'normal.sd': must be > 0"), std::string::npos) << w;
+        EXPECT_NE(w.find("match 'd': key 'source': missing required key"), std::string::npos) << w;
+    }
+    // A target where the priors never go cannot be matched.
+    EXPECT_THROW((void)matchTrial(dir, "[[match]]\nname = \"a\"\nprior = \"weight\"\nedges = [500, 600]\nfrequencies = [1]\nsource = \"s\"\n"), InputError);
 }
 
 }  // namespace

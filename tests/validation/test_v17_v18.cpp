@@ -270,9 +270,13 @@ TEST(V14, SystemicIl15ExpandsTheNkCompartmentAboutTenFold) {
     dose(m, s, "IL-15 therapy", "2 ug/kg", "qd x 10", "24 h");  // continuous infusion, 10 days
     const auto r = simulate(m, s);
     const double fold = peak(r, "blood.CD56dim NK") / r.rows.front()[r.column("blood.CD56dim NK")];
-    // "About ten-fold": accept 4–25-fold (a factor of 2.5 either way).
+    // The review's "ten-fold expansion of the NK-cell compartment" cites the first IL-15 trials;
+    // the blood count this engine follows rose 38-fold (20-60) under this continuous infusion
+    // (Conlon et al. 2019, calibration target TC1) and 34-fold under 3-5 ug/kg/d x 5 d (Dubois et
+    // al. 2021, PMID 33883258), more than the whole compartment, which also holds tissue NK
+    // cells. Accept from "about ten-fold" (4, a factor of 2.5 below) to the top of TC1's band (60).
     EXPECT_GT(fold, 4.0);
-    EXPECT_LT(fold, 25.0);
+    EXPECT_LT(fold, 60.0);
 }
 
 // Daily IL-21 boluses (t½ 1.5 h) raise tumour IFN-γ for the first ~12 h after each dose and

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "nkscape/calibration/targets.hpp"
+#include "nkscape/model/model.hpp"
 
 namespace nkscape::calibration {
 
@@ -55,6 +56,15 @@ public:
     /// Every parameter's value (internal unit) in the model of the first target that has one —
     /// the point an evaluation with no change reproduces.
     [[nodiscard]] std::vector<double> baseline() const;
+    /// The model of the first target that has one (what baseline() and range() read).
+    /// \throws InputError if no target has a model (all NotImplemented).
+    [[nodiscard]] const model::CompiledModel& model() const;
+    /// Every distinct model (by hash) the targets' files use, in target order.
+    [[nodiscard]] std::vector<const model::CompiledModel*> models() const;
+    /// The simulated time one evaluation of every target runs (d): each simulation's duration plus,
+    /// for each trial that is simulated, its patient runs × follow-up — the work estimate of the
+    /// commands that evaluate many points (docs/limits.md).
+    [[nodiscard]] double simulatedDaysPerEvaluation() const;
     /// Parameter `i`'s plausible range from the model (internal unit), if it has one.
     [[nodiscard]] std::optional<std::pair<double, double>> range(std::size_t i) const;
 

@@ -27,6 +27,9 @@ enum class Statistic {
     ClinicalBenefit,     ///< trial: an arm's CBR (1)
     DiseaseControl,      ///< trial: an arm's CR + PR + SD rate (1)
     ValueAt,         ///< simulate: `column` at `time_d` (the column's unit)
+    PeakTime,        ///< simulate: the output time at which `column` is largest (d)
+    RatioToPeakAt,   ///< simulate: `column` at `time_d` / its largest value over the run (1)
+    LesionCellDensity,   ///< trial: the tumour cells per cm³ its RECIST geometry converts with (cell/cm³)
     MedianPfs,       ///< trial: an arm's Kaplan–Meier median PFS (d); an error if not reached
     MedianOs,        ///< trial: an arm's Kaplan–Meier median OS (d); an error if not reached
     BiomarkerShare,  ///< trial: share of enrolled patients whose biomarker `level` holds (1)

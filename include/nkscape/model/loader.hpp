@@ -40,7 +40,9 @@ private:
 };
 
 /// Loads, validates and compiles the model whose root file is `root` (includes are resolved
-/// relative to the including file).
+/// relative to the including file). A root file with an [overlay] table is a model overlay
+/// (docs/model-format.md, "Model overlays"): its `base` model is loaded and each [[set]] replaces
+/// one parameter's value and source — how `nkscape calibrate` writes fitted values.
 /// \throws ModelError listing every problem (file:line:column, entity, key, message).
 [[nodiscard]] CompiledModel loadModel(const std::filesystem::path& root);
 

@@ -61,8 +61,13 @@ struct EntityRef {
     friend bool operator==(const EntityRef&, const EntityRef&) = default;
 };
 
-/// How a source string cites its number.
-enum class SourceKind : std::uint8_t { Doi, Pmid, Paper, Code, Review, Assumption };
+/// How a source string cites its number. Doi … Review are published; Fit is a value fitted to
+/// calibration targets (`fit: <target ids> (...)`, written by `nkscape calibrate`); Assumption
+/// has no measurement behind it.
+enum class SourceKind : std::uint8_t { Doi, Pmid, Paper, Code, Review, Fit, Assumption };
+inline constexpr std::size_t kSourceKindCount = 7;
+/// True for the forms that cite a publication (doi, pmid, paper, code, review).
+[[nodiscard]] constexpr bool isPublished(SourceKind k) noexcept { return k != SourceKind::Fit && k != SourceKind::Assumption; }
 [[nodiscard]] std::string_view sourceKindName(SourceKind k) noexcept;
 
 /// One number of the model, with its provenance.
@@ -221,7 +226,7 @@ enum class MechanismAction : std::uint8_t {
 /// Pharmacokinetic parameters; the array is indexed by PkParam.
 enum class PkParam : std::uint8_t {
     Clearance, V1, V2, V3, Q, Q2, Ka, Bioavailability, HalfLife, ExpansionRate, ContractionRate,
-    Persistence, TmddKd, TmddKint, ClearanceCv, Ke0, Count_
+    Persistence, TmddKd, TmddKint, ClearanceCv, Ke0, TmddSites, Count_
 };
 inline constexpr std::size_t kPkParamCount = static_cast<std::size_t>(PkParam::Count_);
 [[nodiscard]] std::string_view pkParamKey(PkParam p) noexcept;
@@ -339,9 +344,16 @@ public:
     /// from the model afterwards (Regulator, Synapse, qsp::simulate) see the new value.
     /// \throws InputError if `p` is not a parameter or valueProblem(p, value) is not empty.
     void setValue(ParamId p, double value);
+    /// Replaces parameter `p`'s value (internal unit) in a counterfactual: a mechanism switched
+    /// off for mechanism attribution (docs/attribution.md), e.g. an inhibitory receptor's weight
+    /// set to 0. Such a value is deliberately outside the plausible `range` (which describes
+    /// patients), so only the value's finiteness and its key's sign or fraction rule are checked.
+    /// \throws InputError if `p` is not a parameter, the value is not finite or breaks that rule.
+    void setCounterfactualValue(ParamId p, double value);
 
 private:
     friend class ModelCompiler;
+    friend class OverlayLoader;  // a model overlay replaces values with their provenance (src/model/overlay.cpp)
     CompiledModel() = default;
 
     ModelInfo info_;

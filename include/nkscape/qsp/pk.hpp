@@ -51,6 +51,9 @@ struct PkParameters {
     double bioavailability = 1;   ///< F (1), applied to doses entering the depot
     double tmddKd = 0;            ///< quasi-steady-state constant of target binding, nM
     double tmddKint = 0;          ///< internalisation rate of the drug–target complex, 1/d; 0 = no TMDD
+    /// Binding sites per cell of the blood pools the drug's cytokine acts on (molecule/cell): with
+    /// tmdd_kint, the engine's target for TMDD is those cells (consumption by expanding cells).
+    double tmddSites = 0;
     double molecularWeight = 0;   ///< kDa; 0 = unknown (then concentration() throws)
     double expansionRate = 0;     ///< cell_kinetics: initial expansion drive ρ, 1/d
     double contractionRate = 0;   ///< cell_kinetics: rate α at which the expansion drive wanes, 1/d

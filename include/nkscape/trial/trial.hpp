@@ -119,6 +119,40 @@ struct Inclusion {
     std::size_t index = 0;
 };
 
+/// One [[match]] (docs/trial-format.md, "Matching observed distributions"): an observed
+/// distribution of a patient-level quantity that the enrolled population is made to reproduce by
+/// acceptance sampling in the manner of Allen, Rieger & Musante 2016 (CPT Pharmacometrics Syst
+/// Pharmacol 5:140, PMID 27069777): a plausible patient (one that passes the inclusion criteria) is
+/// accepted with probability ∝ target density / plausible-pool density of its value.
+struct Match {
+    std::string name;
+    enum class Kind { Prior, Biomarker, Attribute } kind = Kind::Prior;
+    std::string what;                 ///< the prior, biomarker or attribute matched
+    std::size_t index = 0;            ///< its index in LoadedTrial's priors, biomarkers or attributes (set at load)
+    /// Continuous (a prior's value, in the prior's unit): the target as bins — `edges` (n + 1,
+    /// increasing; the outer ones may be ±1e308 for a normal target) and their probabilities (n).
+    std::vector<double> edges, probabilities;
+    bool normal = false;              ///< the target is a (truncated) normal: mean, sd, low, high
+    double mean = 0, sd = 0, low = -1e308, high = 1e308;
+    /// Categorical (biomarker, attribute): the target share of each level (summing to 1).
+    std::vector<std::string> levels;
+    std::vector<double> shares;
+    std::string source;
+    /// Acceptance weight of each bin or level: target / pool share, scaled so that the largest is 1
+    /// (set at load from the plausible pool, prepareMatching()).
+    std::vector<double> acceptance;
+    model::SourceLocation where;
+    /// The target's cumulative probability at x (continuous matches).
+    [[nodiscard]] double cdf(double x) const;
+    /// The bin of a value (continuous) or index of a level (categorical); npos if none.
+    [[nodiscard]] std::size_t binOf(double x) const;
+    [[nodiscard]] std::size_t levelOf(const std::string& level) const;
+};
+
+/// Plausible patients drawn (with a fixed key, independent of the trial's seed) to estimate the
+/// pool's density of the matched quantities.
+inline constexpr std::int64_t kMatchPool = 4000;
+
 /// One arm: a regimen, its allocation weight.
 struct Arm {
     std::string name;
@@ -151,6 +185,7 @@ struct LoadedTrial {
     std::vector<Attribute> attributes;
     std::vector<Biomarker> biomarkers;
     std::vector<Inclusion> inclusion;
+    std::vector<Match> matches;       ///< [[match]]: acceptance sampling toward observed distributions
     std::vector<Arm> arms;
     FollowUp followUp;
     std::string fileHash;             ///< FNV-1a of the trial file and the base scenario (hex)
@@ -212,14 +247,59 @@ struct PatientRecord {
     std::vector<double> sld_mm;
 };
 
+/// Draws patient `index` as the population's priors and the inclusion criteria give it, without
+/// the [[match]] acceptance step: a plausible patient ("before selection").
+/// `seed` replaces the trial's (the plausible pool of prepareMatching() has a fixed key).
+[[nodiscard]] PatientDraw drawPlausiblePatient(const LoadedTrial& trial, std::uint64_t index, std::optional<std::uint64_t> seed = std::nullopt);
+
+/// Estimates the plausible pool's density of every [[match]] from kMatchPool plausible patients
+/// and sets each match's acceptance weights. loadTrial() calls it.
+/// \throws InputError if a match's target has no bin or level the pool reaches.
+void prepareMatching(LoadedTrial& trial);
+
+/// Goodness of fit of one match: Kolmogorov–Smirnov (continuous: D and its asymptotic p value with
+/// Stephens' small-sample correction) or Pearson's χ² (categorical: statistic, df, p from
+/// Boost.Math's chi-squared distribution).
+struct MatchFit {
+    std::string test;                 ///< "Kolmogorov-Smirnov" or "chi-squared"
+    std::int64_t n = 0;               ///< patients with the quantity
+    double statistic = 0, p = 1;
+    int df = 0;                       ///< χ² only
+};
+/// The fit of the quantity of match `m` in `draws` (patients without it are skipped).
+[[nodiscard]] MatchFit matchFit(const LoadedTrial& trial, const Match& m, const std::vector<PatientDraw>& draws);
+/// Every match's fit before selection (patients 0..N−1 drawn plausibly) and after (the draws of
+/// `records`, one per patient), as summary.json's "population_match".
+[[nodiscard]] io::Json matchReport(const LoadedTrial& trial, const std::vector<PatientRecord>& records);
+
+/// Changes made to a patient after its draw — after every prior, so they win over the priors — for
+/// counterfactuals such as a mechanism switched off (mechanism attribution, docs/attribution.md).
+/// Parameter values may lie outside the parameter's plausible range (CompiledModel::
+/// setCounterfactualValue): a switched-off mechanism describes no patient.
+struct PatientChanges {
+    struct ParameterChange {
+        std::string path;       ///< a parameter path; "{subtype}" stands for the patient's tumour cell type
+        bool multiply = false;  ///< multiplies the patient's value (else replaces it)
+        double value = 0;       ///< the multiplier (1), or the value in the parameter's internal unit
+    };
+    std::vector<ParameterChange> parameters;
+    std::vector<std::pair<model::Index, double>> ligands;     ///< ligand → multiplier of its level on every clone
+    std::vector<std::pair<model::Index, double>> factors;     ///< factor → multiplier of its baseline on every clone
+    std::vector<std::pair<model::Index, double>> secretions;  ///< mediator → multiplier of every clone's secretion
+    std::vector<std::pair<model::Index, double>> populationCells;   ///< cell type → multiplier of its cells at baseline
+    std::vector<std::pair<model::Index, double>> populationInflux;  ///< cell type → multiplier of its recruitment
+};
+
 /// Simulates patient `draw` in arm `arm` (retrying at tighter tolerances after a solver failure;
 /// a patient that still fails is recorded as failed, with the reason). `shared` is the engine of
 /// the base model, used when no prior changes a parameter. `scratch`, if given, is a copy of the
 /// base model owned by the caller (one per thread): the patient's parameters are set in it and
 /// restored before returning, instead of copying the whole model per patient (a fifth of a
-/// patient's cost).
+/// patient's cost). `changes`, if given, are applied after the draw (PatientChanges).
+/// \throws InputError if a path of `changes` is not a parameter of the patient's model.
 [[nodiscard]] PatientRecord simulatePatient(const LoadedTrial& trial, const qsp::EngineModel& shared, const PatientDraw& draw,
-                                            std::size_t arm, model::CompiledModel* scratch = nullptr);
+                                            std::size_t arm, model::CompiledModel* scratch = nullptr,
+                                            const PatientChanges* changes = nullptr);
 
 /// Makes `dir` the journal of `trial`: kept if it holds this trial's journal (same inputs, model,
 /// seed, patients, version), else emptied and keyed for it. Call once (rank 0) before runTrial.
