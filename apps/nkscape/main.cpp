@@ -35,6 +35,7 @@
 #include "attribute_command.hpp"
 #include "calibrate_command.hpp"
 #include "trial_command.hpp"
+#include "twin_command.hpp"
 
 namespace {
 
@@ -321,6 +322,8 @@ int main(int argc, char** argv) {
                                                 fit parameters to targets: overlay.toml, fit.csv, profiles.csv (also under mpirun -n K)
   nkscape attribute scenarios/trials/tnbc-avelumab-weekly-vs-untreated.toml --arm "avelumab weekly" --out out/attr
                                                 which escape mechanism costs the arm's non-responders their response
+  nkscape twin scenarios/twin/example-tnbc-patient.toml --regimens scenarios/twin/tnbc-regimens.toml --out out/twin
+                                                a patient's digital twin: posterior, regimens ranked
 
 Exit codes: 0 success, 2 bad input (model, scenario or arguments), 1 other failure.
 The default model is models/default.toml, or $NKSCAPE_MODEL.)");
@@ -419,6 +422,21 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     attributeCmd->add_flag("--allow-large", attributeLimits.allowLarge, allowLargeHelp);
     attributeCmd->add_option("--max-memory", attributeLimits.maxMemory, maxMemoryHelp);
     attributeCmd->add_flag("-q,--quiet", attributeOptions.quiet, "No progress bar and no summary; errors only");
+    auto* twinCmd = app.add_subcommand("twin", "A patient's digital twin: posterior over the patient's parameters, regimens ranked by predicted response and PFS; write posterior.csv, ranking.csv, fit.csv and summary.json (docs/twin.md)");
+    nkscape::cli::TwinCommandOptions twinOptions;
+    std::int64_t twinSeed = 0;
+    std::string twinThreads;
+    RunLimitOptions twinLimits;
+    twinCmd->add_option("PATIENT", twinOptions.patientPath, "Patient file (TOML, docs/twin.md)")->required();
+    twinCmd->add_option("--regimens", twinOptions.regimensPath, "Regimens file: a trial file whose arms are the candidate regimens (docs/twin.md)")->required();
+    twinCmd->add_option("-o,--out", twinOptions.outDir, "Output folder (created if missing)")->required();
+    twinCmd->add_option("--particles", twinOptions.particles, "Particles of the posterior")->capture_default_str();
+    twinCmd->add_option("--generations", twinOptions.generations, "At most this many tempering stages (the last goes to the posterior)")->capture_default_str();
+    auto* twinSeedOpt = twinCmd->add_option("--seed", twinSeed, "Random seed (default: the regimens file's `seed`)");
+    auto* twinThreadsOpt = twinCmd->add_option("-t,--threads", twinThreads, "Worker threads, 1 to 4 per core (default: the cores); results do not depend on it");
+    twinCmd->add_flag("--allow-large", twinLimits.allowLarge, allowLargeHelp);
+    twinCmd->add_option("--max-memory", twinLimits.maxMemory, maxMemoryHelp);
+    twinCmd->add_flag("-q,--quiet", twinOptions.quiet, "No progress bar and no summary; errors only");
 
     auto* statsCmd = app.add_subcommand("stats", "Survival statistics of trial data (Kaplan-Meier, log-rank, Cox) and binomial intervals (docs/stats.md)");
     statsCmd->require_subcommand(1);
@@ -470,6 +488,12 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
             if (attributeThreadsOpt->count()) attributeOptions.threads = attributeThreads;
             attributeOptions.limits = attributeLimits.limits();
             return nkscape::cli::runAttributeCommand(attributeOptions);
+        }
+        if (*twinCmd) {
+            if (twinSeedOpt->count()) twinOptions.seed = twinSeed;
+            if (twinThreadsOpt->count()) twinOptions.threads = twinThreads;
+            twinOptions.limits = twinLimits.limits();
+            return nkscape::cli::runTwinCommand(twinOptions);
         }
         if (*trialCmd) {
             if (trialPatientsOpt->count()) trialOptions.patients = trialPatients;
