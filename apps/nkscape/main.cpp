@@ -32,6 +32,7 @@
 #include "nkscape/stats/report.hpp"
 #include "nkscape/version.hpp"
 #include "progress.hpp"
+#include "sensitivity_command.hpp"
 #include "trial_command.hpp"
 
 namespace {
@@ -299,6 +300,8 @@ int main(int argc, char** argv) {
   nkscape stats binom --successes 7 --trials 20  a response rate with its exact 95 % CI
   nkscape trial scenarios/trials/tnbc-pembrolizumab-vs-untreated.toml --out out/trial
                                                 a virtual trial: ORR, CBR, PFS/OS curves (also under mpirun -n K)
+  nkscape sensitivity scenarios/sensitivity/tnbc-untreated.toml --out out/sens
+                                                Morris screening, then Sobol indices with bootstrap CIs
 
 Exit codes: 0 success, 2 bad input (model, scenario or arguments), 1 other failure.
 The default model is models/default.toml, or $NKSCAPE_MODEL.)");
@@ -357,6 +360,24 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     trialCmd->add_option("--max-memory", trialLimits.maxMemory, maxMemoryHelp);
     trialCmd->add_flag("-q,--quiet", trialOptions.quiet, "No progress bar and no summary; errors only");
 
+    auto* sensitivityCmd = app.add_subcommand("sensitivity",
+                                              "Global sensitivity analysis (Morris, Sobol, PRCC) of model outputs; write indices.csv, samples.csv, influential.txt and summary.json (docs/sensitivity.md)");
+    nkscape::cli::SensitivityCommandOptions sensitivityOptions;
+    std::int64_t sensSamples = 0, sensSeed = 0, sensPatients = 0;
+    std::string sensThreads, sensMethod;
+    RunLimitOptions sensLimits;
+    sensitivityCmd->add_option("ANALYSIS", sensitivityOptions.analysisPath, "Analysis file (TOML, docs/sensitivity.md)")->required();
+    sensitivityCmd->add_option("-o,--out", sensitivityOptions.outDir, "Output folder (created if missing)")->required();
+    auto* sensMethodOpt = sensitivityCmd->add_option("--method", sensMethod, "morris, sobol or prcc (replaces [analysis] method; not sobol drops [screening])");
+    auto* sensSamplesOpt = sensitivityCmd->add_option("--samples", sensSamples, "Morris trajectories, Sobol base samples N or PRCC points (replaces [analysis] samples)");
+    auto* sensSeedOpt = sensitivityCmd->add_option("--seed", sensSeed, "Seed of the designs and bootstraps (replaces [analysis] seed)");
+    auto* sensPatientsOpt = sensitivityCmd->add_option("-n,--patients", sensPatients, "Patients of every trial an output reads (replaces the trial files' counts)");
+    auto* sensThreadsOpt = sensitivityCmd->add_option("-t,--threads", sensThreads,
+                                                      "Worker threads per process, 1 to 4 per core (default: the cores / ranks); results do not depend on it");
+    sensitivityCmd->add_flag("--allow-large", sensLimits.allowLarge, allowLargeHelp);
+    sensitivityCmd->add_option("--max-memory", sensLimits.maxMemory, maxMemoryHelp);
+    sensitivityCmd->add_flag("-q,--quiet", sensitivityOptions.quiet, "No progress bar and no summary; errors and warnings only");
+
     auto* statsCmd = app.add_subcommand("stats", "Survival statistics of trial data (Kaplan-Meier, log-rank, Cox) and binomial intervals (docs/stats.md)");
     statsCmd->require_subcommand(1);
     StatsOptions statsOptions;
@@ -395,6 +416,15 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
             return runAssay(scenarioPath, outDir, threadsOption->count() ? std::optional<std::string>(threads) : std::nullopt, assayLimits, assayQuiet);
         if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simLimits, simQuiet);
         if (*statsCmd) return runStats(statsAnalysis, statsOptions);
+        if (*sensitivityCmd) {
+            if (sensMethodOpt->count()) sensitivityOptions.method = sensMethod;
+            if (sensSamplesOpt->count()) sensitivityOptions.samples = sensSamples;
+            if (sensSeedOpt->count()) sensitivityOptions.seed = sensSeed;
+            if (sensPatientsOpt->count()) sensitivityOptions.patients = sensPatients;
+            if (sensThreadsOpt->count()) sensitivityOptions.threads = sensThreads;
+            sensitivityOptions.limits = sensLimits.limits();
+            return nkscape::cli::runSensitivityCommand(sensitivityOptions);
+        }
         if (*trialCmd) {
             if (trialPatientsOpt->count()) trialOptions.patients = trialPatients;
             if (trialSeedOpt->count()) trialOptions.seed = trialSeed;

@@ -151,7 +151,7 @@ private:
 
     void readScreening(const toml::table& t, Analysis& a) {
         const std::string entity = "[screening]";
-        checkKeys(t, entity, "", {"trajectories", "levels", "candidates", "keep"}, "[screening]");
+        checkKeys(t, entity, "", {"trajectories", "levels", "candidates", "keep", "touch"}, "[screening]");
         Screening s;
         if (auto v = integer(t, "trajectories", entity, 2, kMaxSamples, "Morris trajectories of the screening")) s.trajectories = static_cast<std::size_t>(*v);
         if (auto v = optionalInteger(t, "levels", entity, 2, kMaxLevels, "Morris grid levels, even")) {
@@ -165,6 +165,10 @@ private:
         }
         if (auto v = integer(t, "keep", entity, 1, static_cast<std::int64_t>(kMaxSobolParameters), "parameters kept for the Sobol stage"))
             s.keep = static_cast<std::size_t>(*v);
+        if (const toml::node* n = t.get("touch")) {
+            if (const auto* b = n->as_boolean()) s.touch = b->get();
+            else error(loc(*n), entity, "touch", "expected true or false, got " + typeName(*n));
+        }
         if (a.method != Method::Sobol)
             error(loc(t), entity, "", "a screening stage comes before Sobol indices; method '" + methodName(a.method) + "' takes none");
         a.screening = s;
@@ -429,7 +433,7 @@ Plan planAnalysis(const Analysis& a, const PlanOptions& options) {
         break;
     case Method::Sobol:
         if (a.screening) {
-            plan.screeningEvaluations = a.screening->trajectories * (k + 1);
+            plan.screeningEvaluations = a.screening->trajectories * (k + 1) + (a.screening->touch ? k + 1 : 0);
             plan.evaluations = a.samples * (std::min(a.screening->keep, k) + 2);
         } else {
             plan.evaluations = a.samples * (k + 2);

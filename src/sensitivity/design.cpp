@@ -33,6 +33,19 @@ double fromUnit(const Dimension& d, double u) {
     return std::clamp(v, d.low, d.high);
 }
 
+double toUnit(const Dimension& d, double v) {
+    const double u = d.scale == Scale::Log ? std::log(v / d.low) / std::log(d.high / d.low) : (v - d.low) / (d.high - d.low);
+    return std::isfinite(u) ? std::clamp(u, 0.0, 1.0) : 0.0;
+}
+
+Matrix touchDesign(std::span<const double> base) {
+    const std::size_t k = base.size();
+    Matrix m(k + 1, k);
+    for (std::size_t r = 0; r <= k; ++r) std::copy(base.begin(), base.end(), m.row(r).begin());
+    for (std::size_t i = 0; i < k; ++i) m(i + 1, i) = base[i] < 0.5 ? 1.0 : 0.0;
+    return m;
+}
+
 std::vector<double> fromUnit(std::span<const Dimension> dims, std::span<const double> u) {
     if (dims.size() != u.size()) throw InputError(fmt::format("sensitivity: a point of {} coordinates for {} parameters", u.size(), dims.size()));
     std::vector<double> v(u.size());

@@ -61,6 +61,7 @@ struct Screening {
     int levels = 4;
     std::size_t candidates = 0;
     std::size_t keep = 0;  ///< parameters kept for the Sobol stage
+    bool touch = true;     ///< first drop the parameters no output sees (touchDesign), k + 1 evaluations
 };
 
 /// An analysis file as read.
@@ -102,7 +103,9 @@ struct Plan {
     /// patient by a trial prior, an empty range, or an `exclude` prefix).
     std::vector<std::pair<std::string, std::string>> skipped;
     double daysPerEvaluation = 0;  ///< simulated (patient) days of one evaluation of every output
-    std::size_t screeningEvaluations = 0, evaluations = 0;  ///< Morris stage (with [screening]), main stage
+    /// Morris stage with [screening] (its touch pass included; the Morris part is an upper bound,
+    /// since it covers only the touched parameters), main stage.
+    std::size_t screeningEvaluations = 0, evaluations = 0;
 };
 
 /// Options that change what an evaluation runs.

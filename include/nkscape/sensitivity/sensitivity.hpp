@@ -65,6 +65,9 @@ struct Dimension {
 /// log-uniform map can never step outside the range.
 [[nodiscard]] double fromUnit(const Dimension& d, double u);
 
+/// The unit coordinate of value `v` on `d`'s range (the inverse of fromUnit), clamped to [0, 1].
+[[nodiscard]] double toUnit(const Dimension& d, double v);
+
 /// Every coordinate of `unit` mapped by fromUnit. \throws InputError if the sizes differ.
 [[nodiscard]] std::vector<double> fromUnit(std::span<const Dimension> dims, std::span<const double> unit);
 
@@ -117,6 +120,11 @@ struct MorrisDesign {
 /// \throws InputError if trajectories < 2, k < 1, levels is odd or below 2, or candidates is
 /// neither 0 nor ≥ trajectories.
 [[nodiscard]] MorrisDesign morrisDesign(std::size_t trajectories, std::size_t k, int levels, std::uint64_t seed, std::size_t candidates = 0);
+
+/// A one-at-a-time "touch" design: row 0 is `base` (unit coordinates), row i + 1 is `base` with
+/// coordinate i moved to the end of [0, 1] farther from it. A parameter whose row gives outputs
+/// identical to row 0's cannot be seen by them at the baseline (docs/sensitivity.md, "Screening").
+[[nodiscard]] Matrix touchDesign(std::span<const double> base);
 
 // ---- evaluation --------------------------------------------------------------------------------
 

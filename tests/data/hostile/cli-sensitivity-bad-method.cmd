@@ -1,0 +1,5 @@
+# class: cli
+# args: sensitivity scenarios/sensitivity/tnbc-untreated.toml --method saltelli --out {out}
+# exit: 2
+# must: --method names the methods allowed
+# why: a method name that is not one of nkscape's
