@@ -157,6 +157,7 @@ void evaluateStage(Stage& stage, const sensitivity::Analysis& a, const sensitivi
 // Per output and stage: how many rows failed, the first reason, whether indices were estimated.
 struct OutputStatus {
     std::size_t failed = 0;
+    std::size_t droppedRows = 0;  ///< Sobol base rows left out (max_failed)
     std::string firstFailure;
     bool estimated = false;
     std::string refused;
@@ -396,10 +397,24 @@ int runSensitivityCommand(const SensitivityCommandOptions& o) {
                     }
                     st.estimated = true;
                 } else if (s.method == Method::Sobol) {
+                    std::size_t dropped = 0;
                     if (st.failed) {
-                        st.refused = fmt::format("{} of {} points failed ({}); Sobol indices need every point", st.failed, s.points.rows, st.firstFailure);
+                        // Base rows with a failed point are dropped whole, up to max_failed.
+                        for (std::size_t j = 0; j < s.sobolN; ++j)
+                            for (std::size_t b = 0; b < s.params.size() + 2; ++b)
+                                if (!std::isfinite(y[b * s.sobolN + j])) {
+                                    ++dropped;
+                                    break;
+                                }
+                    }
+                    if (static_cast<double>(dropped) > a.maxFailedShare * static_cast<double>(s.sobolN)) {
+                        st.refused = fmt::format("{} of {} points failed ({}), in {} of {} base rows; max_failed = {:g} allows {}", st.failed,
+                                                 s.points.rows, st.firstFailure, dropped, s.sobolN, a.maxFailedShare,
+                                                 static_cast<std::size_t>(a.maxFailedShare * static_cast<double>(s.sobolN)));
                     } else {
-                        const auto si = sobolIndices(y, s.sobolN, s.params.size(), a.bootstrap, a.seed);
+                        std::size_t d2 = 0;
+                        const auto si = sobolIndicesOfFiniteRows(y, s.sobolN, s.params.size(), a.bootstrap, a.seed, d2);
+                        st.droppedRows = d2;
                         for (std::size_t i = 0; i < s.params.size(); ++i) {
                             indices.addRow({g.id, param(i), "sobol", "S1", cell(si.first[i].value), cell(si.first[i].low), cell(si.first[i].high)});
                             indices.addRow({g.id, param(i), "sobol", "ST", cell(si.total[i].value), cell(si.total[i].low), cell(si.total[i].high)});
@@ -423,12 +438,13 @@ int runSensitivityCommand(const SensitivityCommandOptions& o) {
             if (st.failed && st.estimated)
                 std::cerr << fmt::format("nkscape: warning: output '{}': {} of {} {} points failed (first: {}); {} left out\n", g.id, st.failed,
                                          s.points.rows, methodName(s.method), st.firstFailure,
-                                         s.method == Method::Morris ? "their elementary effects are" : "they are");
+                                         s.method == Method::Morris ? "their elementary effects are" : s.method == Method::Sobol ? "their base rows are" : "they are");
             if (!st.estimated) std::cerr << fmt::format("nkscape: warning: output '{}': no {} indices: {}\n", g.id, methodName(s.method), st.refused);
             io::Json oj;
             oj["id"] = g.id;
             oj["failed_points"] = st.failed;
             if (st.failed) oj["first_failure"] = st.firstFailure;
+            if (s.method == Method::Sobol) oj["dropped_base_rows"] = st.droppedRows;
             oj["estimated"] = st.estimated;
             if (!st.estimated) oj["refused"] = st.refused;
             sj["outputs"].push_back(oj);
@@ -444,7 +460,7 @@ int runSensitivityCommand(const SensitivityCommandOptions& o) {
         dims.push_back(p.parameters[i].dimension);
     }
     for (const auto& g : a.outputs)
-        columns.push_back(std::find(a.logOutputs.begin(), a.logOutputs.end(), g.id) != a.logOutputs.end() ? "log10(" + g.id + ")" : g.id);
+        columns.push_back(std::find(a.logOutputs.begin(), a.logOutputs.end(), g.id) != a.logOutputs.end() ? "log10(1+" + g.id + ")" : g.id);
     io::CsvTable samples(columns);
     for (std::size_t r = 0; r < main.points.rows; ++r) {
         std::vector<io::CsvCell> row = {methodName(main.method), static_cast<std::int64_t>(r), designLabel(main, r)};
@@ -470,6 +486,7 @@ int runSensitivityCommand(const SensitivityCommandOptions& o) {
     aj["bootstrap"] = a.bootstrap;
     aj["levels"] = a.levels;
     aj["candidates"] = a.candidates;
+    aj["max_failed"] = io::jsonNumber(a.maxFailedShare);
     aj["parameters"] = a.allWithRange ? "all-with-range" : "listed";
     aj["log_outputs"] = a.logOutputs;
     if (patients) aj["trial_patients"] = *patients;

@@ -114,7 +114,8 @@ private:
         const std::string entity = "[analysis]";
         a.where = loc(t);
         checkKeys(t, entity, "",
-                  {"name", "description", "method", "samples", "seed", "bootstrap", "levels", "candidates", "parameters", "exclude", "log_outputs"},
+                  {"name", "description", "method", "samples", "seed", "bootstrap", "levels", "candidates", "parameters", "exclude", "log_outputs",
+                   "max_failed"},
                   "[analysis]");
         if (auto v = text(t, "name", entity, true)) {
             if (v->empty()) error(loc(*t.get("name")), entity, "name", "must not be empty");
@@ -144,6 +145,15 @@ private:
             if (*v == "all-with-range") a.allWithRange = true;
             else if (*v == "listed") a.allWithRange = false;
             else error(loc(*t.get("parameters")), entity, "parameters", "unknown value '" + *v + "'; expected one of: all-with-range, listed");
+        }
+        if (const toml::node* n = t.get("max_failed")) {
+            std::optional<double> v;
+            if (const auto* i = n->as_integer()) v = static_cast<double>(i->get());
+            else if (const auto* d = n->as_floating_point()) v = d->get();
+            if (!v || !(*v >= 0 && *v <= 0.5))
+                error(loc(*n), entity, "max_failed", "expected a share of the Sobol base rows from 0 to 0.5, got " + (v ? fmtNumber(*v) : typeName(*n)));
+            else
+                a.maxFailedShare = *v;
         }
         a.exclude = strings(t, "exclude", entity);
         a.logOutputs = strings(t, "log_outputs", entity);
@@ -498,8 +508,9 @@ PointFunction evaluatorFunction(const calibration::Evaluator& evaluator, std::ve
             std::string why = r[i].error;
             double v = r[i].value;
             if (why.empty() && log10[i]) {
-                if (v > 0) v = std::log10(v);
-                else why = fmt::format("log10 of {:g}: the output must be > 0 on a log scale", v);
+                // log10(1 + x): a tumour that is gone (0 cells) stays an outcome, not a failure.
+                if (v >= 0) v = std::log1p(v) / std::log(10.0);
+                else why = fmt::format("log10(1 + {:g}): the output must be >= 0 on a log scale", v);
             }
             if (why.empty() && !std::isfinite(v)) why = "the output is not finite";
             if (why.empty()) out[i] = v;

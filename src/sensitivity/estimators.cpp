@@ -69,23 +69,57 @@ void sobolFrom(std::span<const double> y, std::size_t n, std::size_t k, std::spa
 
 }  // namespace
 
-SobolIndices sobolIndices(std::span<const double> y, std::size_t n, std::size_t k, std::size_t bootstrap, std::uint64_t seed) {
+namespace {
+
+SobolIndices sobolOfRows(std::span<const double> y, std::size_t n, std::size_t k, std::size_t bootstrap, std::uint64_t seed,
+                         const std::vector<std::size_t>& all);
+
+void checkSaltelliSize(std::span<const double> y, std::size_t n, std::size_t k) {
     if (n < 2 || k < 1 || y.size() != n * (k + 2))
         throw InputError(fmt::format("sensitivity: {} outputs for a Saltelli design of n = {} and k = {} (expected n (k + 2) = {})", y.size(), n, k,
                                      n * (k + 2)));
+}
+
+}  // namespace
+
+SobolIndices sobolIndices(std::span<const double> y, std::size_t n, std::size_t k, std::size_t bootstrap, std::uint64_t seed) {
+    checkSaltelliSize(y, n, k);
     for (std::size_t r = 0; r < y.size(); ++r)
         if (!std::isfinite(y[r])) throw InputError(fmt::format("sensitivity: output of design row {} is not finite; Sobol indices need every row", r));
     std::vector<std::size_t> all(n);
     std::iota(all.begin(), all.end(), std::size_t{0});
+    return sobolOfRows(y, n, k, bootstrap, seed, all);
+}
+
+SobolIndices sobolIndicesOfFiniteRows(std::span<const double> y, std::size_t n, std::size_t k, std::size_t bootstrap, std::uint64_t seed,
+                                      std::size_t& dropped) {
+    checkSaltelliSize(y, n, k);
+    std::vector<std::size_t> rows;
+    for (std::size_t j = 0; j < n; ++j) {
+        bool ok = true;
+        for (std::size_t b = 0; b < k + 2 && ok; ++b) ok = std::isfinite(y[b * n + j]);
+        if (ok) rows.push_back(j);
+    }
+    dropped = n - rows.size();
+    if (rows.size() < 2) throw InputError(fmt::format("sensitivity: {} of {} Sobol base rows have a failed point; too few remain", dropped, n));
+    return sobolOfRows(y, n, k, bootstrap, seed, rows);
+}
+
+namespace {
+
+// Sobol indices and their bootstrap from base rows `all` (each index in [0, n)).
+SobolIndices sobolOfRows(std::span<const double> y, std::size_t n, std::size_t k, std::size_t bootstrap, std::uint64_t seed,
+                         const std::vector<std::size_t>& all) {
+    const std::size_t m = all.size();
     SobolIndices out;
     std::vector<double> s1, st;
     sobolFrom(y, n, k, all, s1, st, out.mean, out.variance);
     if (!(out.variance > 0)) throw InputError("sensitivity: the output does not vary over the design (variance 0); it has no Sobol indices");
     std::vector<std::vector<double>> b1(k), bt(k);
-    std::vector<std::size_t> rows(n);
+    std::vector<std::size_t> rows(m);
     std::vector<double> r1, rt;
     for (std::size_t b = 0; b < bootstrap; ++b) {
-        for (std::size_t j = 0; j < n; ++j) rows[j] = detail::below(detail::word(seed, detail::kBootstrap, b, j), n);
+        for (std::size_t j = 0; j < m; ++j) rows[j] = all[detail::below(detail::word(seed, detail::kBootstrap, b, j), m)];
         double mean = 0, variance = 0;
         sobolFrom(y, n, k, rows, r1, rt, mean, variance);
         if (!(variance > 0)) continue;  // a resample of identical rows: no estimate (left out of the percentiles)
@@ -97,6 +131,8 @@ SobolIndices sobolIndices(std::span<const double> y, std::size_t n, std::size_t 
     }
     return out;
 }
+
+}  // namespace
 
 MorrisIndices morrisIndices(const MorrisDesign& d, std::span<const double> y, std::size_t bootstrap, std::uint64_t seed) {
     const std::size_t k = d.k, t = d.trajectories;

@@ -75,8 +75,11 @@ struct Analysis {
     int levels = 4;              ///< Morris
     std::size_t candidates = 0;  ///< Morris: Campolongo candidates (0 = none)
     bool allWithRange = true;    ///< parameters = "all-with-range" (default) or "listed"
+    /// Sobol: the share of base rows (0 to 0.5) that may be dropped because an output failed at one
+    /// of their points (sobolIndicesOfFiniteRows); past it, or with the default 0, no indices.
+    double maxFailedShare = 0;
     std::vector<std::string> exclude;     ///< path prefixes left out of "all-with-range"
-    std::vector<std::string> logOutputs;  ///< output ids analysed as log10 (a value <= 0 is a failed point)
+    std::vector<std::string> logOutputs;  ///< output ids analysed as log10(1 + x) (a value < 0 is a failed point)
     std::optional<Screening> screening;
     std::vector<ParameterSetting> parameters;
     std::vector<calibration::Target> outputs;
@@ -135,7 +138,7 @@ struct FailureLog {
 
 /// The point function of `evaluator` over `dims` (one per evaluator parameter, same order): a unit
 /// point mapped by fromUnit, every output evaluated; outputs listed in `log10` (by index) are
-/// returned as log10 (a value <= 0 fails). A failed output is NaN, with its reason in `failures`
+/// returned as log10(1 + x) (so that 0, a tumour that is gone, is a value; x < 0 fails). A failed output is NaN, with its reason in `failures`
 /// (if given). `evaluator` and `failures` must outlive the function.
 [[nodiscard]] PointFunction evaluatorFunction(const calibration::Evaluator& evaluator, std::vector<Dimension> dims, std::vector<bool> log10,
                                               FailureLog* failures);

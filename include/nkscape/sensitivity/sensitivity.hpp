@@ -173,6 +173,13 @@ struct SobolIndices {
 ///         does not vary has no indices).
 [[nodiscard]] SobolIndices sobolIndices(std::span<const double> y, std::size_t n, std::size_t k, std::size_t bootstrap, std::uint64_t seed);
 
+/// The same estimators on the base rows j whose outputs are finite in every block (A_j, B_j and
+/// each AB_i,j); the others are dropped whole, so the estimate is that of the region where the
+/// output exists. `dropped` receives their number.
+/// 	hrows InputError as sobolIndices, or if fewer than 2 rows remain.
+[[nodiscard]] SobolIndices sobolIndicesOfFiniteRows(std::span<const double> y, std::size_t n, std::size_t k, std::size_t bootstrap,
+                                                    std::uint64_t seed, std::size_t& dropped);
+
 /// Morris statistics of one output.
 struct MorrisIndices {
     std::vector<double> mu;         ///< mean elementary effect
