@@ -11,6 +11,7 @@
 #include <numbers>
 
 #include "nkscape/error.hpp"
+#include "nkscape/sensitivity/analysis.hpp"
 #include "nkscape/sensitivity/sensitivity.hpp"
 
 namespace nkscape::sensitivity {
@@ -371,6 +372,75 @@ TEST(Sensitivity, DesignsRefuseBadSizes) {
     EXPECT_THROW((void)morrisDesign(4, 3, 5, 1), InputError);
     EXPECT_THROW((void)morrisDesign(4, 3, 4, 1, 3), InputError);
     EXPECT_THROW((void)latinHypercube(0, 3, 1), InputError);
+}
+
+}  // namespace
+}  // namespace nkscape::sensitivity
+
+namespace nkscape::sensitivity {
+namespace {
+
+TEST(Sensitivity, SobolDropsWholeBaseRowsWithAFailedPoint) {
+    const std::size_t n = 1024, k = 3;
+    const Matrix d = saltelliDesign(n, k, 1);
+    EvaluationOptions o;
+    Matrix y = evaluateDesign(d, 1, ishigamiFunction(), o);
+    y(3, 0) = std::nan("");               // A_3
+    y((2 + 1) * n + 10, 0) = std::nan("");  // AB_2, row 10
+    y(n + 10, 0) = std::nan("");          // B_10: the same base row
+    EXPECT_THROW((void)sobolIndices(y.data, n, k, 0, 1), InputError);
+    std::size_t dropped = 0;
+    const auto s = sobolIndicesOfFiniteRows(y.data, n, k, 100, 1, dropped);
+    EXPECT_EQ(dropped, 2u);
+    const auto a = ishigamiIndices();
+    for (std::size_t i = 0; i < k; ++i) {
+        EXPECT_NEAR(s.first[i].value, a.first[i], 0.05) << "S" << i + 1;
+        EXPECT_NEAR(s.total[i].value, a.total[i], 0.05) << "ST" << i + 1;
+    }
+}
+
+const std::filesystem::path kSource(NKSCAPE_SOURCE_DIR);
+
+TEST(SensitivityAnalysis, ShortFileResolvesRangesScalesAndWork) {
+    const Analysis a = loadAnalysis(kSource / "tests/data/sensitivity/short.toml");
+    EXPECT_EQ(a.method, Method::Sobol);
+    ASSERT_TRUE(a.screening);
+    EXPECT_EQ(a.screening->keep, 3u);
+    ASSERT_EQ(a.outputs.size(), 2u);
+    const Plan p = planAnalysis(a);
+    ASSERT_EQ(p.parameters.size(), 4u);
+    EXPECT_EQ(p.parameters[0].path, "cell_type/TNBC/doubling_time");
+    EXPECT_DOUBLE_EQ(p.parameters[0].dimension.low, 60.0);  // d, the model's range (Ryu et al. 2014)
+    EXPECT_DOUBLE_EQ(p.parameters[0].dimension.high, 146.0);
+    EXPECT_EQ(p.parameters[0].dimension.scale, Scale::Linear);  // 146 / 60 < 10
+    EXPECT_TRUE(p.parameters[0].rangeFromModel);
+    EXPECT_EQ(p.parameters[3].path, "constant/qsp.carrying_capacity/value");
+    EXPECT_DOUBLE_EQ(p.parameters[3].dimension.low, 1e11);
+    EXPECT_EQ(p.parameters[3].dimension.scale, Scale::Log);
+    EXPECT_FALSE(p.parameters[3].rangeFromModel);
+    EXPECT_NEAR(p.daysPerEvaluation, 365.2422, 1e-4);  // two outputs, one scenario run once (1 yr, udunits2's tropical year)
+    EXPECT_EQ(p.screeningEvaluations, 2u * 5u + 5u);  // Morris 2 x (4 + 1), touch 4 + 1
+    EXPECT_EQ(p.evaluations, 16u * (3u + 2u));
+    const auto e = estimateResources(a, p);
+    ASSERT_EQ(e.work.size(), 1u);
+    EXPECT_DOUBLE_EQ(e.work[0].amount, 95 * p.daysPerEvaluation);
+}
+
+TEST(SensitivityAnalysis, AllWithRangeLeavesOutExcludedPrefixes) {
+    const Analysis a = loadAnalysis(kSource / "scenarios/sensitivity/tnbc-untreated.toml");
+    const Plan p = planAnalysis(a);
+    std::size_t excluded = 0;
+    for (const auto& [path, why] : p.skipped) {
+        EXPECT_EQ(path.rfind("constant/assay.", 0), 0u) << path << ": " << why;
+        excluded += why.rfind("excluded by", 0) == 0 ? 1 : 0;
+    }
+    EXPECT_EQ(excluded, 8u);  // the eight assay constants with a range
+    EXPECT_GT(p.parameters.size(), 1000u);
+    for (const auto& q : p.parameters) {
+        EXPECT_EQ(dimensionProblem(q.dimension), "") << q.path;
+        EXPECT_GE(q.baseline, q.dimension.low) << q.path;
+        EXPECT_LE(q.baseline, q.dimension.high) << q.path;
+    }
 }
 
 }  // namespace
