@@ -5,6 +5,7 @@
 #
 #   scripts/sensitivity-analyses.sh              # 2 threads, outputs under out/sensitivity/
 #   THREADS=4 OUT=/tmp/sens scripts/sensitivity-analyses.sh
+#   TABLES_ONLY=1 OUT=/tmp/sens scripts/sensitivity-analyses.sh   # rewrite the tables from earlier runs
 #
 # Re-run it after every recalibration of the model: the tables describe the model as it is.
 set -eu
@@ -14,15 +15,17 @@ out=${OUT:-out/sensitivity}
 doc=docs/sensitivity.md
 analyses="tnbc-untreated her2-trastuzumab tnbc-pembrolizumab her2-car-nk"
 mkdir -p "$out"
-total_start=$(date +%s)
-for a in $analyses; do
-    start=$(date +%s)
-    "$nk" sensitivity "scenarios/sensitivity/$a.toml" --out "$out/$a" --threads "$threads" -q
-    end=$(date +%s)
-    echo "$a: $((end - start)) s" | tee "$out/$a.seconds"
-done
-total_end=$(date +%s)
-echo "all four: $((total_end - total_start)) s on $threads threads"
+if [ -z "${TABLES_ONLY:-}" ]; then
+    total_start=$(date +%s)
+    for a in $analyses; do
+        start=$(date +%s)
+        "$nk" sensitivity "scenarios/sensitivity/$a.toml" --out "$out/$a" --threads "$threads" -q
+        end=$(date +%s)
+        echo "$a: $((end - start)) s" | tee "$out/$a.seconds"
+    done
+    total_end=$(date +%s)
+    echo "all four: $((total_end - total_start)) s on $threads threads"
+fi
 python3 - "$out" "$doc" $analyses <<'PY'
 import csv, json, sys
 out, doc, names = sys.argv[1], sys.argv[2], sys.argv[3:]
