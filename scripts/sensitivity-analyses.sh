@@ -13,7 +13,7 @@ nk=${NKSCAPE:-build/release/apps/nkscape/nkscape}
 threads=${THREADS:-2}
 out=${OUT:-out/sensitivity}
 doc=docs/sensitivity.md
-analyses="tnbc-untreated her2-trastuzumab tnbc-pembrolizumab her2-car-nk"
+analyses=${ANALYSES:-"tnbc-untreated her2-trastuzumab tnbc-pembrolizumab her2-car-nk"}
 mkdir -p "$out"
 if [ -z "${TABLES_ONLY:-}" ]; then
     total_start=$(date +%s)
@@ -47,8 +47,9 @@ for name in names:
                  f"touch pass: {touch.get('parameters', 0) - touch.get('untouched', 0)} change the output at the baseline; "
                  f"Morris screening ({scr.get('trajectories', 0)} trajectories) kept {len(scr.get('kept', []))}; "
                  f"Sobol N = {a['samples']} ({stages['sobol']['evaluations']} evaluations), {a['bootstrap']} bootstrap resamples. "
-                 f"Evaluations: {s['evaluations']['screening'] + s['evaluations']['main']} (upper bound) in "
-                 f"{open(f'{out}/{name}.seconds').read().split(': ')[1].strip()} on {s['run']['threads_per_rank']} threads.\n")
+                 f"Evaluations: {sum(st['evaluations'] for st in s['stages'])} in "
+                 f"{open(f'{out}/{name}.seconds').read().split(': ')[1].strip()} on {s['run']['threads_per_rank']} "
+                 f"thread{'s' if s['run']['threads_per_rank'] != 1 else ''}.\n")
     failed = [x for st in s["stages"] for x in st.get("outputs", []) if x["failed_points"]]
     for x in failed:
         lines.append(f"Failed points: {x['failed_points']} ({x.get('first_failure', '')}).\n")
