@@ -50,9 +50,12 @@ for name in names:
                  f"Evaluations: {sum(st['evaluations'] for st in s['stages'])} in "
                  f"{open(f'{out}/{name}.seconds').read().split(': ')[1].strip()} on {s['run']['threads_per_rank']} "
                  f"thread{'s' if s['run']['threads_per_rank'] != 1 else ''}.\n")
-    failed = [x for st in s["stages"] for x in st.get("outputs", []) if x["failed_points"]]
-    for x in failed:
-        lines.append(f"Failed points: {x['failed_points']} ({x.get('first_failure', '')}).\n")
+    for st in s["stages"]:
+        for x in st.get("outputs", []):
+            if x["failed_points"]:
+                first = x.get("first_failure", "")
+                lines.append(f"Failed points ({st['method']}): {x['failed_points']} of {st['evaluations']}"
+                             f"{', base rows dropped: ' + str(x['dropped_base_rows']) if 'dropped_base_rows' in x else ''}; first: {first[:160]}….\n")
     sob = {}
     for r in rows:
         if r["method"] == "sobol":
