@@ -34,6 +34,7 @@
 #include "progress.hpp"
 #include "attribute_command.hpp"
 #include "calibrate_command.hpp"
+#include "sensitivity_command.hpp"
 #include "trial_command.hpp"
 #include "twin_command.hpp"
 
@@ -324,6 +325,8 @@ int main(int argc, char** argv) {
                                                 which escape mechanism costs the arm's non-responders their response
   nkscape twin scenarios/twin/example-tnbc-patient.toml --regimens scenarios/twin/tnbc-regimens.toml --out out/twin
                                                 a patient's digital twin: posterior, regimens ranked
+  nkscape sensitivity scenarios/sensitivity/tnbc-untreated.toml --out out/sens
+                                                Morris screening, then Sobol indices with bootstrap CIs
 
 Exit codes: 0 success, 2 bad input (model, scenario or arguments), 1 other failure.
 The default model is models/default.toml, or $NKSCAPE_MODEL.)");
@@ -437,6 +440,23 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     twinCmd->add_flag("--allow-large", twinLimits.allowLarge, allowLargeHelp);
     twinCmd->add_option("--max-memory", twinLimits.maxMemory, maxMemoryHelp);
     twinCmd->add_flag("-q,--quiet", twinOptions.quiet, "No progress bar and no summary; errors only");
+    auto* sensitivityCmd = app.add_subcommand("sensitivity",
+                                              "Global sensitivity analysis (Morris, Sobol, PRCC) of model outputs; write indices.csv, samples.csv, influential.txt and summary.json (docs/sensitivity.md)");
+    nkscape::cli::SensitivityCommandOptions sensitivityOptions;
+    std::int64_t sensSamples = 0, sensSeed = 0, sensPatients = 0;
+    std::string sensThreads, sensMethod;
+    RunLimitOptions sensLimits;
+    sensitivityCmd->add_option("ANALYSIS", sensitivityOptions.analysisPath, "Analysis file (TOML, docs/sensitivity.md)")->required();
+    sensitivityCmd->add_option("-o,--out", sensitivityOptions.outDir, "Output folder (created if missing)")->required();
+    auto* sensMethodOpt = sensitivityCmd->add_option("--method", sensMethod, "morris, sobol or prcc (replaces [analysis] method; not sobol drops [screening])");
+    auto* sensSamplesOpt = sensitivityCmd->add_option("--samples", sensSamples, "Morris trajectories, Sobol base samples N or PRCC points (replaces [analysis] samples)");
+    auto* sensSeedOpt = sensitivityCmd->add_option("--seed", sensSeed, "Seed of the designs and bootstraps (replaces [analysis] seed)");
+    auto* sensPatientsOpt = sensitivityCmd->add_option("-n,--patients", sensPatients, "Patients of every trial an output reads (replaces the trial files' counts)");
+    auto* sensThreadsOpt = sensitivityCmd->add_option("-t,--threads", sensThreads,
+                                                      "Worker threads per process, 1 to 4 per core (default: the cores / ranks); results do not depend on it");
+    sensitivityCmd->add_flag("--allow-large", sensLimits.allowLarge, allowLargeHelp);
+    sensitivityCmd->add_option("--max-memory", sensLimits.maxMemory, maxMemoryHelp);
+    sensitivityCmd->add_flag("-q,--quiet", sensitivityOptions.quiet, "No progress bar and no summary; errors and warnings only");
 
     auto* statsCmd = app.add_subcommand("stats", "Survival statistics of trial data (Kaplan-Meier, log-rank, Cox) and binomial intervals (docs/stats.md)");
     statsCmd->require_subcommand(1);
@@ -494,6 +514,14 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
             if (twinThreadsOpt->count()) twinOptions.threads = twinThreads;
             twinOptions.limits = twinLimits.limits();
             return nkscape::cli::runTwinCommand(twinOptions);
+        if (*sensitivityCmd) {
+            if (sensMethodOpt->count()) sensitivityOptions.method = sensMethod;
+            if (sensSamplesOpt->count()) sensitivityOptions.samples = sensSamples;
+            if (sensSeedOpt->count()) sensitivityOptions.seed = sensSeed;
+            if (sensPatientsOpt->count()) sensitivityOptions.patients = sensPatients;
+            if (sensThreadsOpt->count()) sensitivityOptions.threads = sensThreads;
+            sensitivityOptions.limits = sensLimits.limits();
+            return nkscape::cli::runSensitivityCommand(sensitivityOptions);
         }
         if (*trialCmd) {
             if (trialPatientsOpt->count()) trialOptions.patients = trialPatients;
