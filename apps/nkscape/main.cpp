@@ -514,6 +514,7 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
             if (twinThreadsOpt->count()) twinOptions.threads = twinThreads;
             twinOptions.limits = twinLimits.limits();
             return nkscape::cli::runTwinCommand(twinOptions);
+        }
         if (*sensitivityCmd) {
             if (sensMethodOpt->count()) sensitivityOptions.method = sensMethod;
             if (sensSamplesOpt->count()) sensitivityOptions.samples = sensSamples;
