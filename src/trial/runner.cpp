@@ -21,6 +21,7 @@
 #include "nkscape/qsp/ode.hpp"
 #include "nkscape/trial/trial.hpp"
 #include "nkscape/version.hpp"
+#include "trial/patient_setup.hpp"
 
 namespace nkscape::trial {
 
@@ -31,21 +32,8 @@ constexpr int kSolverAttempts = 3;           // the scenario's tolerances, then 
 
 double unit(std::uint64_t x) { return (static_cast<double>(x >> 11) + 0.5) * 0x1p-53; }
 
-std::string resolvePath(const model::CompiledModel& m, const std::string& path, model::Index subtype) {
-    std::string p = path;
-    const std::string name = m.entities(model::Kind::CellType)[subtype].name;
-    for (std::size_t at; (at = p.find("{subtype}")) != std::string::npos;) p.replace(at, 9, name);
-    return p;
-}
-
-void multiplyInto(std::vector<std::pair<model::Index, double>>& list, model::Index i, double factor) {
-    for (auto& [k, v] : list)
-        if (k == i) {
-            v *= factor;
-            return;
-        }
-    list.emplace_back(i, factor);
-}
+using detail::resolvePath;
+using detail::multiplyInto;
 
 // Fractions of the burden in each of `n` lesions: a symmetric Dirichlet(2) from the patient's
 // stream (sums of two exponentials are Gamma(2)), so lesions differ in size as in patients

@@ -23,6 +23,7 @@
 
 #include "nkscape/error.hpp"
 #include "nkscape/twin/twin.hpp"
+#include "io/parallel_for.hpp"
 
 namespace nkscape::twin {
 
@@ -86,36 +87,7 @@ double logSumExp(const std::vector<double>& v) {
     return m + std::log(s);
 }
 
-/// Runs job(i, worker) for i in [0, n) on `threads` workers (results written by index).
-template <class Job>
-void parallelFor(std::size_t n, int threads, Job&& job) {
-    const int t = std::max(1, std::min<int>(threads, static_cast<int>(std::max<std::size_t>(1, n))));
-    std::atomic<std::size_t> next{0};
-    std::exception_ptr failure;
-    std::mutex mutex;
-    std::atomic<bool> stop{false};
-    auto worker = [&](int w) {
-        while (!stop) {
-            const std::size_t i = next++;
-            if (i >= n) return;
-            try {
-                job(i, w);
-            } catch (...) {
-                const std::lock_guard lock(mutex);
-                if (!failure) failure = std::current_exception();
-                stop = true;
-            }
-        }
-    };
-    if (t == 1) {
-        worker(0);
-    } else {
-        std::vector<std::thread> pool;
-        for (int k = 0; k < t; ++k) pool.emplace_back(worker, k);
-        for (auto& th : pool) th.join();
-    }
-    if (failure) std::rethrow_exception(failure);
-}
+using io::detail::parallelFor;
 
 /// ESS of weights exp(logw) (unnormalised).
 double ess(const std::vector<double>& logw) {

@@ -24,6 +24,8 @@
 #include "nkscape/qsp/pk.hpp"
 #include "nkscape/trial/recist.hpp"
 #include "nkscape/twin/twin.hpp"
+#include "io/parallel_for.hpp"
+#include "trial/patient_setup.hpp"
 
 namespace nkscape::twin {
 
@@ -49,21 +51,8 @@ std::array<double, 4> uniforms(std::uint64_t seed, std::uint64_t purpose, std::u
     return {unit(r[0]), unit(r[1]), unit(r[2]), unit(r[3])};
 }
 
-std::string resolvePath(const model::CompiledModel& m, const std::string& path, model::Index subtype) {
-    std::string p = path;
-    const std::string name = m.entities(model::Kind::CellType)[subtype].name;
-    for (std::size_t at; (at = p.find("{subtype}")) != std::string::npos;) p.replace(at, 9, name);
-    return p;
-}
-
-void multiplyInto(std::vector<std::pair<model::Index, double>>& list, model::Index i, double factor) {
-    for (auto& [k, v] : list)
-        if (k == i) {
-            v *= factor;
-            return;
-        }
-    list.emplace_back(i, factor);
-}
+using trial::detail::resolvePath;
+using trial::detail::multiplyInto;
 
 /// Restores the parameters a particle changed in a worker's model copy.
 class ParameterRestore {
@@ -457,35 +446,7 @@ double quantile(std::vector<double> v, double q) {
     return v[lo] + (h - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
-template <class Job>
-void parallelFor(std::size_t n, int threads, Job&& job) {
-    const int t = std::max(1, std::min<int>(threads, static_cast<int>(std::max<std::size_t>(1, n))));
-    std::atomic<std::size_t> next{0};
-    std::exception_ptr failure;
-    std::mutex mutex;
-    std::atomic<bool> stop{false};
-    auto worker = [&](int w) {
-        while (!stop) {
-            const std::size_t i = next++;
-            if (i >= n) return;
-            try {
-                job(i, w);
-            } catch (...) {
-                const std::lock_guard lock(mutex);
-                if (!failure) failure = std::current_exception();
-                stop = true;
-            }
-        }
-    };
-    if (t == 1) {
-        worker(0);
-    } else {
-        std::vector<std::thread> pool;
-        for (int k = 0; k < t; ++k) pool.emplace_back(worker, k);
-        for (auto& th : pool) th.join();
-    }
-    if (failure) std::rethrow_exception(failure);
-}
+using io::detail::parallelFor;
 
 /// Ranks regimens by P(response) (higher first), then median PFS (longer), then median best
 /// change (lower); ties keep the file's order.
