@@ -297,7 +297,7 @@ Trajectory measure(const Context& c, const trial::TumourBurden& burden, const st
 
 /// log N(log y; log m − σ²/2, σ²) − log y: a lognormal reading with mean m.
 double logLognormal(double y, double m, double sigma) {
-    if (!(m > 0) || !(y > 0)) return -INFINITY;
+    if (!(m > 0) || !(y > 0)) return -std::numeric_limits<double>::infinity();
     const double r = (std::log(y) - std::log(m) + 0.5 * sigma * sigma) / sigma;
     return -0.5 * r * r - std::log(sigma) - 0.5 * kLog2Pi - std::log(y);
 }
@@ -308,7 +308,7 @@ struct Worker {
 };
 
 struct FitOutcome {
-    double logLikelihood = -INFINITY;
+    double logLikelihood = -std::numeric_limits<double>::infinity();
     Trajectory trajectory;
     bool failed = false;
 };
