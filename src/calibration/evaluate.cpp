@@ -22,24 +22,6 @@ namespace nkscape::calibration {
 
 namespace {
 
-enum class SourceKind { Model, Simulation, Trial };
-
-SourceKind sourceKind(Statistic s) {
-    switch (s) {
-    case Statistic::Parameter:
-        return SourceKind::Model;
-    case Statistic::DoublingTime:
-    case Statistic::PeakFold:
-    case Statistic::FoldAt:
-    case Statistic::ValueAt:
-    case Statistic::PeakTime:
-    case Statistic::RatioToPeakAt:
-    case Statistic::BloodPerMicrolitre:
-        return SourceKind::Simulation;
-    default:
-        return SourceKind::Trial;
-    }
-}
 
 std::vector<double> columnValues(const qsp::SimulationResult& r, const std::string& column) {
     const std::size_t j = r.column(column);

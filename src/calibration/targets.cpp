@@ -197,6 +197,23 @@ private:
 
 }  // namespace
 
+SourceKind sourceKind(Statistic s) noexcept {
+    switch (s) {
+    case Statistic::Parameter:
+        return SourceKind::Model;
+    case Statistic::DoublingTime:
+    case Statistic::PeakFold:
+    case Statistic::FoldAt:
+    case Statistic::ValueAt:
+    case Statistic::PeakTime:
+    case Statistic::RatioToPeakAt:
+    case Statistic::BloodPerMicrolitre:
+        return SourceKind::Simulation;
+    default:
+        return SourceKind::Trial;
+    }
+}
+
 std::string statisticName(Statistic s) {
     for (const auto& [n, v] : kStatistics)
         if (v == s) return n;

@@ -226,23 +226,8 @@ private:
     }
 };
 
-enum class SourceKind { Model, Simulation, Trial };
-
-SourceKind sourceKind(calibration::Statistic s) {
-    using calibration::Statistic;
-    switch (s) {
-    case Statistic::Parameter:
-        return SourceKind::Model;
-    case Statistic::DoublingTime:
-    case Statistic::PeakFold:
-    case Statistic::FoldAt:
-    case Statistic::ValueAt:
-    case Statistic::BloodPerMicrolitre:
-        return SourceKind::Simulation;
-    default:
-        return SourceKind::Trial;
-    }
-}
+using calibration::SourceKind;
+using calibration::sourceKind;
 
 // An output's scenario, trial or model, loaded to read its parameters and cost.
 struct Source {

@@ -71,6 +71,11 @@ struct Target {
 ///         (e.g. a tumour that never doubles); NotImplementedError for NotImplemented.
 [[nodiscard]] double simulateTarget(const Target& target);
 
+/// What produces a statistic's value: a model file, a simulate scenario or a trial.
+enum class SourceKind { Model, Simulation, Trial };
+/// The kind of file statistic `s` is read from (one table for the evaluator and sensitivity's planner).
+[[nodiscard]] SourceKind sourceKind(Statistic s) noexcept;
+
 /// "doubling_time", "peak_fold", ... as in the targets file.
 [[nodiscard]] std::string statisticName(Statistic s);
 
