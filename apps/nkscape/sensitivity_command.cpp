@@ -95,6 +95,7 @@ void evaluateStage(Stage& stage, const sensitivity::Analysis& a, const sensitivi
     }
     calibration::EvaluatorOptions eo;
     eo.trialPatients = patients;
+    eo.maxStepsPerRun = a.maxStepsPerRun;
     const calibration::Evaluator evaluator(a.outputs, paths, eo);
     std::vector<bool> log10;
     for (const auto& g : a.outputs) log10.push_back(std::find(a.logOutputs.begin(), a.logOutputs.end(), g.id) != a.logOutputs.end());
@@ -487,6 +488,7 @@ int runSensitivityCommand(const SensitivityCommandOptions& o) {
     aj["levels"] = a.levels;
     aj["candidates"] = a.candidates;
     aj["max_failed"] = io::jsonNumber(a.maxFailedShare);
+    aj["max_steps_per_run"] = a.maxStepsPerRun;
     aj["parameters"] = a.allWithRange ? "all-with-range" : "listed";
     aj["log_outputs"] = a.logOutputs;
     if (patients) aj["trial_patients"] = *patients;

@@ -139,12 +139,17 @@ Evaluator::Evaluator(std::vector<Target> targets, std::vector<std::string> param
                 s.loaded = model::loadModel(std::filesystem::path(g.file));
                 break;
             case SourceKind::Simulation:
-                s.loaded = qsp::loadSimulationScenario(std::filesystem::path(g.file));
+            {
+                auto sc = qsp::loadSimulationScenario(std::filesystem::path(g.file));
+                if (options.maxStepsPerRun > 0) sc.spec.maxRunSteps = options.maxStepsPerRun;
+                s.loaded = std::move(sc);
                 break;
+            }
             case SourceKind::Trial: {
                 auto t = trial::loadTrial(std::filesystem::path(g.file));
                 if (options.trialPatients) t.patients = *options.trialPatients;
                 if (options.trialSeed) t.seed = *options.trialSeed;
+                if (options.maxStepsPerRun > 0) t.base->spec.maxRunSteps = options.maxStepsPerRun;
                 s.loaded = std::move(t);
                 break;
             }

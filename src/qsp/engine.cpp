@@ -1630,6 +1630,7 @@ void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
         throw InputError("simulate: the fractions' absolute tolerance must be finite and >= 0 (0: the ODE's own)");
     if (!(s.durationDays > 0) || !(s.outputIntervalDays > 0) || !std::isfinite(s.durationDays) || !std::isfinite(s.outputIntervalDays))
         throw InputError("simulate: duration and output interval must be finite and > 0 days");
+    if (s.maxRunSteps < 0) throw InputError("simulate: the run's step budget must be >= 0 steps (0: none), got " + std::to_string(s.maxRunSteps));
     // Why: the output count becomes an integer and a vector size; far past any budget a file run
     // passes (docs/limits.md), this keeps programs that call simulate() directly from undefined
     // conversions and unbounded allocation.
@@ -1954,10 +1955,22 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         small.roots(v, g);
         if (burdenStop) g[nClones] = tumourCells(v) - spec.stopAtTumourCells;
     });
+    const long perStop = ode.maxSteps;
     auto advance = [&](double target, double stopAt) {
+        long left = 0;
+        if (spec.maxRunSteps > 0) {
+            left = spec.maxRunSteps - solver.stats().steps;
+            if (left <= 0)
+                throw StepBudgetError(fmt::format("simulate: the run's budget of {} solver steps is spent at t = {:.9g} d (integrating to {:.9g} d)",
+                                                  spec.maxRunSteps, solver.time(), target));
+            solver.setMaxSteps(std::min(perStop, left));
+        }
         try {
             return solver.advanceTo(target, stopAt);
         } catch (const SolverError& e) {
+            if (spec.maxRunSteps > 0 && left < perStop && solver.stats().steps >= spec.maxRunSteps)
+                throw StepBudgetError(fmt::format("simulate: the run's budget of {} solver steps is spent at t = {:.9g} d (integrating to {:.9g} d)",
+                                                  spec.maxRunSteps, solver.time(), target));
             // Before the first output the system has not been integrable at all: the inputs are
             // the likely cause (a rate constant far too large, a tolerance far too tight), so it is
             // an input error. Later failures are the solver's (exit 1).

@@ -1130,6 +1130,11 @@ void OdeSolver::reinitialize(double t, std::span<const double> y, bool sameEquat
 
 void OdeSolver::refreshJacobian() noexcept { impl_->refreshNext = true; }
 
+void OdeSolver::setMaxSteps(long steps) {
+    if (steps <= 0) throw InputError(fmt::format("{}: maxSteps must be > 0, got {}", impl_->who(), steps));
+    impl_->check(CVodeSetMaxNumSteps(impl_->mem, steps), "CVodeSetMaxNumSteps");
+}
+
 void OdeSolver::setRoots(std::size_t n, RootFunction g) {
     Impl& im = *impl_;
     if (n == 0 || !g) {

@@ -42,6 +42,8 @@ std::optional<Method> parseMethod(std::string_view name) {
 
 namespace {
 
+// A run past 1e8 steps would take hours; a larger budget is no budget.
+constexpr std::int64_t kMaxStepsPerRun = 100'000'000;
 constexpr std::string_view kMethods = "morris, sobol, prcc";
 
 class Checker : public io::detail::ScenarioChecker {
@@ -115,7 +117,7 @@ private:
         a.where = loc(t);
         checkKeys(t, entity, "",
                   {"name", "description", "method", "samples", "seed", "bootstrap", "levels", "candidates", "parameters", "exclude", "log_outputs",
-                   "max_failed"},
+                   "max_failed", "max_steps_per_run"},
                   "[analysis]");
         if (auto v = text(t, "name", entity, true)) {
             if (v->empty()) error(loc(*t.get("name")), entity, "name", "must not be empty");
@@ -155,6 +157,9 @@ private:
             else
                 a.maxFailedShare = *v;
         }
+        if (auto v = optionalInteger(t, "max_steps_per_run", entity, 0, kMaxStepsPerRun,
+                                     "most solver steps of one simulated run (patient or scenario), 0 for no limit"))
+            a.maxStepsPerRun = static_cast<long>(*v);
         a.exclude = strings(t, "exclude", entity);
         a.logOutputs = strings(t, "log_outputs", entity);
     }

@@ -215,6 +215,9 @@ PatientRecord simulatePatient(const LoadedTrial& t, const qsp::EngineModel& shar
         try {
             res = qsp::simulate(engine, s);
             done = true;
+        } catch (const qsp::StepBudgetError& e) {
+            r.failure = fmt::format("{}: {}", who, e.what());
+            break;  // a tighter tolerance would only take more steps
         } catch (const qsp::SolverError& e) {
             r.failure = fmt::format("{}: solver failed at rtol {:g}: {}", who, s.ode.rtol, e.what());
         } catch (const qsp::ModelInputError& e) {

@@ -733,3 +733,27 @@ TEST(Engine, SolverFailureBeforeTheFirstOutputIsAModelInputError) {
         EXPECT_NE(msg.find("largest weighted local error: clone.founding"), std::string::npos) << msg;
     }
 }
+
+// A run's step budget (SimulationSpec::maxRunSteps): a run that needs more steps stops with
+// StepBudgetError; one within it gives the same numbers as a run without a budget (the budget only
+// caps CVODE's steps per stop, it changes no step).
+TEST(Engine, StepBudgetStopsARunAndChangesNothingWithin) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    SimulationSpec s = loaded.spec;
+    s.durationDays = 56;
+    addWeeklyAvelumab(loaded.model, s, 8);
+    const auto free = simulate(loaded.model, s);
+    ASSERT_GT(free.stats.steps, 20);
+    SimulationSpec tight = s;
+    tight.maxRunSteps = free.stats.steps / 2;
+    EXPECT_THROW((void)simulate(loaded.model, tight), StepBudgetError);
+    SimulationSpec loose = s;
+    loose.maxRunSteps = free.stats.steps;  // exactly enough
+    const auto within = simulate(loaded.model, loose);
+    ASSERT_EQ(within.rows.size(), free.rows.size());
+    for (std::size_t i = 0; i < free.rows.size(); ++i)
+        for (std::size_t j = 0; j < free.rows[i].size(); ++j) ASSERT_EQ(within.rows[i][j], free.rows[i][j]) << "row " << i << " column " << j;
+    SimulationSpec negative = s;
+    negative.maxRunSteps = -1;
+    EXPECT_THROW((void)simulate(loaded.model, negative), InputError);
+}

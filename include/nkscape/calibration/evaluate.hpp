@@ -26,6 +26,9 @@ struct EvaluatorOptions {
     std::optional<std::int64_t> trialPatients;
     /// Replaces every trial file's seed; nullopt keeps the files'.
     std::optional<std::uint64_t> trialSeed;
+    /// Most solver steps per simulated run (qsp::SimulationSpec::maxRunSteps; 0 = no limit): a
+    /// scenario past it is a failed evaluation, a trial patient past it a failed patient.
+    long maxStepsPerRun = 0;
 };
 
 /// The outcome of one target in one evaluation.

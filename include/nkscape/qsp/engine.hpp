@@ -124,6 +124,12 @@ struct SimulationSpec {
     /// left it a few per cent loose, and IFN-γ, which the killers' contacts secrete, with it.
     double fractionAtol = 0;
     InitialMediators initialMediators = InitialMediators::SteadyState;
+    /// Most internal solver steps over the whole run (0 = no limit beyond ode.maxSteps per stop);
+    /// past it simulate() throws StepBudgetError. Why: a sensitivity analysis or a fit samples
+    /// parameters from whole ranges, and a few corners (e.g. very fast CD8 T-cell proliferation)
+    /// make the system so stiff that one run takes minutes where a typical patient-year takes ~250
+    /// steps; bounding them keeps an analysis's cost predictable, and the point is reported failed.
+    long maxRunSteps = 0;
 };
 
 /// The model or scenario makes the system impossible to start integrating: a state or derivative
@@ -133,6 +139,13 @@ struct SimulationSpec {
 class ModelInputError : public InputError {
 public:
     using InputError::InputError;
+};
+
+/// The run spent SimulationSpec::maxRunSteps solver steps before its end. A SolverError: the run's
+/// cost, not its inputs; retrying at a tighter tolerance would only cost more.
+class StepBudgetError : public SolverError {
+public:
+    using SolverError::SolverError;
 };
 
 /// A dose or another event, for events.csv.

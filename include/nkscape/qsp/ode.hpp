@@ -347,6 +347,11 @@ public:
     /// Sets n root functions (replacing any); n = 0 or an empty callback removes them.
     void setRoots(std::size_t n, RootFunction g);
 
+    /// Most internal steps of each later advanceTo call (> 0; CVODE's mxstep), replacing
+    /// OdeOptions::maxSteps. For a caller that spends a budget of steps over many calls.
+    /// \throws InputError if steps ≤ 0.
+    void setMaxSteps(long steps);
+
     /// Current time (time unit of the system).
     [[nodiscard]] double time() const noexcept;
     /// Current state, valid until the next call that changes it.

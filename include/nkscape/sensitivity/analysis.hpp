@@ -78,6 +78,9 @@ struct Analysis {
     /// Sobol: the share of base rows (0 to 0.5) that may be dropped because an output failed at one
     /// of their points (sobolIndicesOfFiniteRows); past it, or with the default 0, no indices.
     double maxFailedShare = 0;
+    /// Most solver steps of one simulated run (`max_steps_per_run`; 0 = no limit): a run past it
+    /// is a failed point (qsp::StepBudgetError), counted against max_failed.
+    long maxStepsPerRun = 0;
     std::vector<std::string> exclude;     ///< path prefixes left out of "all-with-range"
     std::vector<std::string> logOutputs;  ///< output ids analysed as log10(1 + x) (a value < 0 is a failed point)
     std::optional<Screening> screening;
