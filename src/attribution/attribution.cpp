@@ -7,12 +7,11 @@
 #include <Random123/philox.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <mutex>
-#include <thread>
+#include <optional>
 
 #include <boost/math/distributions/binomial.hpp>
 #include <fmt/format.h>
@@ -22,6 +21,7 @@
 #include "nkscape/qsp/engine.hpp"
 #include "nkscape/stats/binomial.hpp"
 #include "nkscape/version.hpp"
+#include "io/parallel_for.hpp"
 
 namespace nkscape::attribution {
 
@@ -52,52 +52,33 @@ std::vector<PatientOutcomes> runAttribution(const trial::LoadedTrial& t, const s
     for (std::int64_t i = options.rank; i < t.patients; i += std::max(1, options.ranks)) mine.push_back(static_cast<std::uint64_t>(i));
     std::vector<std::optional<PatientOutcomes>> results(mine.size());
     const qsp::EngineModel shared(t.base->model);
-    std::atomic<std::size_t> next{0}, finished{0};
-    std::mutex mutex;
-    std::exception_ptr failure;
-    std::atomic<bool> stop{false};
-    auto worker = [&] {
-        model::CompiledModel scratch = t.base->model;  // this thread's copy for parameter changes (restored per patient)
-        while (!stop) {
-            const std::size_t k = next++;
-            if (k >= mine.size()) return;
-            try {
-                const trial::PatientDraw draw = trial::drawPatient(t, mine[k]);
-                if (!options.asRandomised || t.crossover || draw.arm == options.arm) {
-                    PatientOutcomes p;
-                    p.index = mine[k];
-                    p.outcomes.push_back(outcomeOf(t, trial::simulatePatient(t, shared, draw, options.arm, &scratch)));
-                    for (const auto& mech : mechanisms) {
-                        if (p.outcomes.front().failed) {
-                            // Nothing to compare with: the patient is left out of every mechanism.
-                            p.outcomes.push_back(Outcome{true, "the patient's own simulation failed", trial::Response::NE, false, false, std::nullopt});
-                            continue;
-                        }
-                        p.outcomes.push_back(outcomeOf(t, trial::simulatePatient(t, shared, draw, options.arm, &scratch, &mech.changes)));
-                    }
-                    results[k] = std::move(p);
+    std::mutex mutex;  // guards `finished` and the progress callback
+    std::size_t finished = 0;
+    // Each worker's copy of the model for parameter changes (restored per patient).
+    std::vector<std::optional<model::CompiledModel>> scratches(static_cast<std::size_t>(std::max(1, options.threads)));
+    io::detail::parallelFor(mine.size(), options.threads, [&](std::size_t k, int w) {
+        auto& own = scratches[static_cast<std::size_t>(w)];
+        if (!own) own.emplace(t.base->model);
+        model::CompiledModel& scratch = *own;
+        const trial::PatientDraw draw = trial::drawPatient(t, mine[k]);
+        if (!options.asRandomised || t.crossover || draw.arm == options.arm) {
+            PatientOutcomes p;
+            p.index = mine[k];
+            p.outcomes.push_back(outcomeOf(t, trial::simulatePatient(t, shared, draw, options.arm, &scratch)));
+            for (const auto& mech : mechanisms) {
+                if (p.outcomes.front().failed) {
+                    // Nothing to compare with: the patient is left out of every mechanism.
+                    p.outcomes.push_back(Outcome{true, "the patient's own simulation failed", trial::Response::NE, false, false, std::nullopt});
+                    continue;
                 }
-                const std::size_t f = ++finished;
-                if (options.progress) {
-                    const std::lock_guard lock(mutex);
-                    options.progress(f, mine.size());
-                }
-            } catch (...) {
-                const std::lock_guard lock(mutex);
-                if (!failure) failure = std::current_exception();
-                stop = true;
+                p.outcomes.push_back(outcomeOf(t, trial::simulatePatient(t, shared, draw, options.arm, &scratch, &mech.changes)));
             }
+            results[k] = std::move(p);
         }
-    };
-    const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(std::max<std::size_t>(1, mine.size()))));
-    if (threads == 1) {
-        worker();
-    } else {
-        std::vector<std::thread> pool;
-        for (int k = 0; k < threads; ++k) pool.emplace_back(worker);
-        for (auto& th : pool) th.join();
-    }
-    if (failure) std::rethrow_exception(failure);
+        const std::lock_guard lock(mutex);
+        ++finished;
+        if (options.progress) options.progress(finished, mine.size());
+    });
     std::vector<PatientOutcomes> out;
     for (auto& r : results)
         if (r) out.push_back(std::move(*r));

@@ -3,17 +3,15 @@
 // row's place, so the matrix is the same whatever thread computed which row.
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
 #include <limits>
 #include <mutex>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "nkscape/error.hpp"
 #include "nkscape/sensitivity/sensitivity.hpp"
+#include "io/parallel_for.hpp"
 
 namespace nkscape::sensitivity {
 
@@ -22,43 +20,17 @@ Matrix evaluateDesign(const Matrix& points, std::size_t outputs, const PointFunc
     Matrix out(points.rows, outputs, std::numeric_limits<double>::quiet_NaN());
     std::vector<std::size_t> mine;
     for (std::size_t r = static_cast<std::size_t>(o.rank); r < points.rows; r += static_cast<std::size_t>(o.ranks)) mine.push_back(r);
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> stop{false};
-    std::mutex lock;  // guards `done`, `failure` and the progress callback
+    std::mutex lock;  // guards `done` and the progress callback
     std::size_t done = 0;
-    std::exception_ptr failure;
-    auto worker = [&] {
-        for (;;) {
-            if (stop.load()) return;
-            const std::size_t q = next.fetch_add(1);
-            if (q >= mine.size()) return;
-            const std::size_t r = mine[q];
-            try {
-                const std::vector<double> v = f(r, points.row(r));
-                if (v.size() != outputs)
-                    throw InputError(fmt::format("sensitivity: the function gave {} outputs at row {}, expected {}", v.size(), r, outputs));
-                std::copy(v.begin(), v.end(), out.row(r).begin());
-            } catch (...) {
-                const std::lock_guard<std::mutex> g(lock);
-                if (!failure) failure = std::current_exception();
-                stop.store(true);
-                return;
-            }
-            const std::lock_guard<std::mutex> g(lock);
-            ++done;
-            if (o.progress) o.progress(done, mine.size());
-        }
-    };
-    const int threads = std::max(1, std::min<int>(o.threads, static_cast<int>(std::max<std::size_t>(1, mine.size()))));
-    if (threads == 1) {
-        worker();
-    } else {
-        std::vector<std::thread> pool;
-        pool.reserve(static_cast<std::size_t>(threads));
-        for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-        for (auto& th : pool) th.join();
-    }
-    if (failure) std::rethrow_exception(failure);
+    io::detail::parallelFor(mine.size(), o.threads, [&](std::size_t q, int) {
+        const std::size_t r = mine[q];
+        const std::vector<double> v = f(r, points.row(r));
+        if (v.size() != outputs) throw InputError(fmt::format("sensitivity: the function gave {} outputs at row {}, expected {}", v.size(), r, outputs));
+        std::copy(v.begin(), v.end(), out.row(r).begin());
+        const std::lock_guard<std::mutex> g(lock);
+        ++done;
+        if (o.progress) o.progress(done, mine.size());
+    });
     return out;
 }
 

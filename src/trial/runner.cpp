@@ -4,7 +4,6 @@
 #include <Random123/philox.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,7 +11,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
-#include <thread>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -21,6 +20,7 @@
 #include "nkscape/qsp/ode.hpp"
 #include "nkscape/trial/trial.hpp"
 #include "nkscape/version.hpp"
+#include "io/parallel_for.hpp"
 #include "trial/patient_setup.hpp"
 
 namespace nkscape::trial {
@@ -443,74 +443,59 @@ TrialRunResult runTrial(const LoadedTrial& t, const TrialRunOptions& options) {
     for (std::int64_t i = options.rank; i < t.patients; i += options.ranks) mine.push_back(static_cast<std::uint64_t>(i));
     std::vector<std::vector<PatientRecord>> results(mine.size());
     const qsp::EngineModel shared(t.base->model);
-    std::atomic<std::size_t> next{0}, finished{0};
-    std::mutex mutex;
-    std::exception_ptr failure;
-    std::atomic<bool> stop{false};
-    auto worker = [&] {
-        // This thread's copy of the model, which patients' parameter priors are set in and restored.
-        model::CompiledModel scratch = t.base->model;
-        while (!stop) {
-            const std::size_t k = next++;
-            if (k >= mine.size()) return;
-            try {
-                const std::uint64_t i = mine[k];
-                std::optional<PatientDraw> draw;
-                std::vector<std::size_t> arms;
-                if (t.crossover)
-                    for (std::size_t a = 0; a < t.arms.size(); ++a) arms.push_back(a);
-                if (!t.crossover) {
-                    // The arm comes with the draw; a journalled patient needs no draw at all.
-                    bool found = false;
-                    for (std::size_t a = 0; a < t.arms.size() && !found; ++a) {
-                        auto it = done.find({i, a});
-                        if (it != done.end()) {
-                            results[k].push_back(it->second);
-                            found = true;
-                        }
-                    }
-                    if (!found) {
-                        draw = drawPatient(t, i);
-                        arms.push_back(draw->arm);
-                    }
-                }
-                for (std::size_t a : arms) {
-                    if (auto it = done.find({i, a}); it != done.end()) {
+    std::mutex mutex;  // guards the journal, `finished` and the progress callback
+    std::size_t finished = 0;
+    // Each worker's copy of the model, which patients' parameter priors are set in and restored.
+    std::vector<std::optional<model::CompiledModel>> scratches(static_cast<std::size_t>(std::max(1, options.threads)));
+    try {
+        io::detail::parallelFor(mine.size(), options.threads, [&](std::size_t k, int w) {
+            auto& own = scratches[static_cast<std::size_t>(w)];
+            if (!own) own.emplace(t.base->model);
+            model::CompiledModel& scratch = *own;
+            const std::uint64_t i = mine[k];
+            std::optional<PatientDraw> draw;
+            std::vector<std::size_t> arms;
+            if (t.crossover)
+                for (std::size_t a = 0; a < t.arms.size(); ++a) arms.push_back(a);
+            if (!t.crossover) {
+                // The arm comes with the draw; a journalled patient needs no draw at all.
+                bool found = false;
+                for (std::size_t a = 0; a < t.arms.size() && !found; ++a) {
+                    auto it = done.find({i, a});
+                    if (it != done.end()) {
                         results[k].push_back(it->second);
-                        continue;
+                        found = true;
                     }
-                    if (!draw) draw = drawPatient(t, i);
-                    PatientRecord r = simulatePatient(t, shared, *draw, a, &scratch);
-                    if (journal) {
-                        const std::string line = encodeRecord(r) + "\n";
-                        const std::lock_guard lock(mutex);
-                        if (std::fwrite(line.data(), 1, line.size(), journal) != line.size() || std::fflush(journal) != 0)
-                            throw IoError("cannot write the trial journal in '" + options.journal.string() + "'");
-                    }
-                    results[k].push_back(std::move(r));
                 }
-                const std::size_t f = ++finished;
-                if (options.progress) {
-                    const std::lock_guard lock(mutex);
-                    options.progress(f, mine.size());
+                if (!found) {
+                    draw = drawPatient(t, i);
+                    arms.push_back(draw->arm);
                 }
-            } catch (...) {
-                const std::lock_guard lock(mutex);
-                if (!failure) failure = std::current_exception();
-                stop = true;
             }
-        }
-    };
-    const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(std::max<std::size_t>(1, mine.size()))));
-    if (threads == 1) {
-        worker();
-    } else {
-        std::vector<std::thread> pool;
-        for (int k = 0; k < threads; ++k) pool.emplace_back(worker);
-        for (auto& th : pool) th.join();
+            for (std::size_t a : arms) {
+                if (auto it = done.find({i, a}); it != done.end()) {
+                    results[k].push_back(it->second);
+                    continue;
+                }
+                if (!draw) draw = drawPatient(t, i);
+                PatientRecord r = simulatePatient(t, shared, *draw, a, &scratch);
+                if (journal) {
+                    const std::string line = encodeRecord(r) + "\n";
+                    const std::lock_guard lock(mutex);
+                    if (std::fwrite(line.data(), 1, line.size(), journal) != line.size() || std::fflush(journal) != 0)
+                        throw IoError("cannot write the trial journal in '" + options.journal.string() + "'");
+                }
+                results[k].push_back(std::move(r));
+            }
+            const std::lock_guard lock(mutex);
+            ++finished;
+            if (options.progress) options.progress(finished, mine.size());
+        });
+    } catch (...) {
+        if (journal) std::fclose(journal);
+        throw;
     }
     if (journal) std::fclose(journal);
-    if (failure) std::rethrow_exception(failure);
     for (auto& v : results)
         for (auto& r : v) out.records.push_back(std::move(r));
     std::sort(out.records.begin(), out.records.end(), [](const PatientRecord& a, const PatientRecord& b) {
