@@ -51,9 +51,7 @@ int runAttributeCommand(const AttributeCommandOptions& o) {
     int threads = 1;
     int rc = kExitOk;
     try {
-        if (o.threads) threads = io::parseThreads(*o.threads);
-        else threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks.size());
-        threads = std::min(threads, io::maxThreads());
+        threads = threadsPerRank(o.threads, ranks);
         if (o.patients && (*o.patients < 1 || *o.patients > trial::kMaxPatients))
             throw InputError(fmt::format("--patients must be in [1, {}], got {}", trial::kMaxPatients, *o.patients));
         if (o.seed && *o.seed < 0) throw InputError(fmt::format("--seed must be >= 0, got {}", *o.seed));

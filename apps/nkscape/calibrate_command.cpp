@@ -108,9 +108,7 @@ int runCalibrateCommand(const CalibrateCommandOptions& o) {
     int rc = kExitOk;
     std::int64_t plannedEvaluations = 0;
     try {
-        if (o.threads) threads = io::parseThreads(*o.threads);
-        else threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks.size());
-        threads = std::min(threads, io::maxThreads());
+        threads = threadsPerRank(o.threads, ranks);
         if (o.maxEvaluations < 2 || o.maxEvaluations > kMaxCalibrationEvaluations)
             throw InputError(fmt::format("--max-evals must be in [2, {}], got {}", kMaxCalibrationEvaluations, o.maxEvaluations));
         if (o.seed < 0) throw InputError(fmt::format("--seed must be >= 0, got {}", o.seed));

@@ -5,8 +5,12 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "nkscape/io/budget.hpp"
 
 #ifdef NKSCAPE_HAVE_MPI
 #include <mpi.h>
@@ -132,5 +136,12 @@ private:
     int rank_ = 0, size_ = 1;
     bool mpi_ = false;
 };
+
+/// Worker threads of each process: --threads when given (1..io::maxThreads(), else InputError),
+/// else the machine's cores shared among the ranks (at least 1, at most io::maxThreads()).
+inline int threadsPerRank(const std::optional<std::string>& given, const Ranks& ranks) {
+    const int t = given ? io::parseThreads(*given) : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks.size());
+    return std::min(t, io::maxThreads());
+}
 
 }  // namespace nkscape::cli

@@ -191,9 +191,7 @@ int runSensitivityCommand(const SensitivityCommandOptions& o) {
     int rc = kExitOk;
     std::optional<std::int64_t> patients;
     try {
-        if (o.threads) threads = io::parseThreads(*o.threads);
-        else threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks.size());
-        threads = std::min(threads, io::maxThreads());
+        threads = threadsPerRank(o.threads, ranks);
         if (o.samples && (*o.samples < 2 || *o.samples > kMaxSamples))
             throw InputError(fmt::format("--samples must be in [2, {}], got {}", kMaxSamples, *o.samples));
         if (o.seed && *o.seed < 0) throw InputError(fmt::format("--seed must be >= 0, got {}", *o.seed));

@@ -59,9 +59,7 @@ int runTrialCommand(const TrialCommandOptions& o) {
     int rc = kExitOk;
     try {
         const io::ResourceLimits limits = o.limits;
-        if (o.threads) threads = io::parseThreads(*o.threads);
-        else threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks.size());
-        threads = std::min(threads, io::maxThreads());
+        threads = threadsPerRank(o.threads, ranks);
         std::optional<std::int64_t> patients;
         if (o.patients) {
             if (*o.patients < 1 || *o.patients > trial::kMaxPatients)
