@@ -207,21 +207,28 @@ private:
         }
         return number(*n, entity, std::string(key));
     }
-    std::optional<std::vector<double>> numbers(const toml::table& t, std::string_view key, const std::string& entity, bool required) {
+    // The non-empty array at `key` of at most kMaxLevels `what` (e.g. "numbers"); nullptr, with
+    // the error reported, if it is not one (or absent: an error only when required).
+    const toml::array* boundedArray(const toml::table& t, std::string_view key, const std::string& entity, bool required, std::string_view what) {
         const toml::node* n = t.get(key);
         if (!n) {
-            if (required) error(loc(t), entity, std::string(key), "missing required key (an array of numbers)");
-            return std::nullopt;
+            if (required) error(loc(t), entity, std::string(key), fmt::format("missing required key (an array of {})", what));
+            return nullptr;
         }
         const auto* a = n->as_array();
         if (!a || a->empty()) {
-            error(loc(*n), entity, std::string(key), "expected a non-empty array of numbers, got " + typeName(*n));
-            return std::nullopt;
+            error(loc(*n), entity, std::string(key), fmt::format("expected a non-empty array of {}, got {}", what, typeName(*n)));
+            return nullptr;
         }
         if (a->size() > kMaxLevels) {
             error(loc(*n), entity, std::string(key), fmt::format("at most {} values, got {}", kMaxLevels, a->size()));
-            return std::nullopt;
+            return nullptr;
         }
+        return a;
+    }
+    std::optional<std::vector<double>> numbers(const toml::table& t, std::string_view key, const std::string& entity, bool required) {
+        const toml::array* a = boundedArray(t, key, entity, required, "numbers");
+        if (!a) return std::nullopt;
         std::vector<double> v;
         for (const auto& e : *a) {
             auto x = number(e, entity, std::string(key));
@@ -231,20 +238,8 @@ private:
         return v;
     }
     std::optional<std::vector<std::string>> strings(const toml::table& t, std::string_view key, const std::string& entity) {
-        const toml::node* n = t.get(key);
-        if (!n) {
-            error(loc(t), entity, std::string(key), "missing required key (an array of names)");
-            return std::nullopt;
-        }
-        const auto* a = n->as_array();
-        if (!a || a->empty()) {
-            error(loc(*n), entity, std::string(key), "expected a non-empty array of strings, got " + typeName(*n));
-            return std::nullopt;
-        }
-        if (a->size() > kMaxLevels) {
-            error(loc(*n), entity, std::string(key), fmt::format("at most {} names, got {}", kMaxLevels, a->size()));
-            return std::nullopt;
-        }
+        const toml::array* a = boundedArray(t, key, entity, true, "strings");
+        if (!a) return std::nullopt;
         std::vector<std::string> v;
         for (const auto& e : *a) {
             const auto* s = e.as_string();
