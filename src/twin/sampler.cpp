@@ -137,7 +137,7 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
         Particle p;
         p.u.resize(d);
         p.attributes.resize(problem.categories.size());
-        for (std::int64_t attempt = 0; attempt < trial::kMaxScreeningAttempts; ++attempt) {
+        for (std::int64_t attempt = 0; attempt < kMaxPriorDraws; ++attempt) {
             Stream s(o.seed, kInitial, i, static_cast<std::uint64_t>(attempt), 0);
             for (auto& x : p.u) x = s.normal();
             for (std::size_t c = 0; c < problem.categories.size(); ++c) p.attributes[c] = category(problem.categories[c], s.uniform());
@@ -151,7 +151,7 @@ SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& o
         }
         throw InputError(fmt::format("no prior draw in {} reproduces the patient's observed biomarkers, attributes and lesions (particle {}); "
                                      "check them against the population's cut-offs",
-                                     trial::kMaxScreeningAttempts, i));
+                                     kMaxPriorDraws, i));
     });
     out.priorDraws = std::accumulate(draws.begin(), draws.end(), std::size_t{0});
     if (std::none_of(ps.begin(), ps.end(), [](const Particle& p) { return std::isfinite(p.logLikelihood); }))

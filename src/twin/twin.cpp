@@ -138,18 +138,32 @@ struct Context {
         return patient.lesions;
     }
 
-    /// The patient's constraints: observed biomarker levels and lesion count.
+    /// Prior i's value at particle `p` with attribute levels `lv` (NaN where its `when` fails):
+    /// values()[i] without the other priors.
+    double valueAt(const Particle& p, std::size_t i, const std::vector<std::size_t>& lv) const {
+        const Prior& pr = t.priors[i];
+        if (!pr.whenAttribute.empty() && t.attributes[pr.whenIndex].levels[lv[pr.whenIndex]] != pr.whenLevel) return std::numeric_limits<double>::quiet_NaN();
+        double z = 0;
+        for (std::size_t j = 0; j <= i; ++j) z += t.cholesky[i][j] * p.u[j];
+        return pr.distribution.quantile(z);
+    }
+
+    /// The patient's constraints: observed biomarker levels and lesion count. Evaluates only the
+    /// priors they read, and stops at the first that fails (the rejection loop calls it up to
+    /// kMaxPriorDraws times per particle).
     bool admissible(const Particle& p) const {
-        const auto v = values(p);
+        const auto lv = attributeLevels(p);
         for (const auto& [b, level] : patient.biomarkers) {
             const auto& bm = t.biomarkers[b];
-            const double x = v[bm.priorIndex];
+            const double x = valueAt(p, bm.priorIndex, lv);
             if (std::isnan(x)) return false;
             std::size_t l = 0;
             while (l < bm.cutoffs.size() && x >= bm.cutoffs[l]) ++l;
             if (bm.levels[l] != level) return false;
         }
-        return lesionCount(v) == patient.lesions;
+        if (!lesionPrior) return true;  // lesionCount() is then the patient's own
+        const double n = valueAt(p, *lesionPrior, lv);
+        return std::isnan(n) || static_cast<std::size_t>(std::lround(n)) == patient.lesions;
     }
 
     /// Lesion fractions: Dirichlet(2) from the particle's lesion scores (each Gamma(2) is a sum

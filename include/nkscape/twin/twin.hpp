@@ -39,6 +39,12 @@ inline constexpr std::size_t kMaxMeasurements = 4;
 inline constexpr std::int64_t kMinParticles = 20;           ///< below this the ESS-based adaptation is noise
 inline constexpr std::int64_t kMaxParticles = 100'000;
 inline constexpr std::int64_t kMaxGenerations = 200;        ///< tempering stages
+/// Prior draws per particle that may be tried for one that reproduces the patient's observed
+/// biomarkers and lesion count (rejection, exact). Why more than a trial's screening: a patient
+/// with several rare levels at once (e.g. HER2 IHC 2+, PD-L1 positive, HLA-G positive and three
+/// lesions) can have a joint prior probability near 1e-5, and each draw costs microseconds (only
+/// the constrained priors are evaluated), so a million draws is seconds, not a refusal.
+inline constexpr std::int64_t kMaxPriorDraws = 1'000'000;
 inline constexpr double kMaxMeasurementSpan_d = 3 * 365.25; ///< first to last measurement (d)
 /// Coefficient of variation of an absolute blood NK count (1). assumption: single-platform flow
 /// cytometric absolute lymphocyte-subset counts repeat within ~10 % (ISHAGE-type protocols); no
@@ -220,7 +226,7 @@ struct SamplerResult {
 /// Samples `problem`'s posterior with `options` (particles, generations, moves, essFraction,
 /// seed, threads, progress; progress counts likelihood evaluations against an upper bound).
 /// \throws InputError if no admissible initial particle is found within
-///         trial::kMaxScreeningAttempts draws for some particle, or every initial likelihood is 0.
+///         kMaxPriorDraws draws for some particle, or every initial likelihood is 0.
 [[nodiscard]] SamplerResult sampleTempered(const SamplerProblem& problem, const TwinOptions& options);
 
 }  // namespace nkscape::twin
