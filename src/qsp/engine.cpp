@@ -124,6 +124,8 @@ public:
         : m_(engine.model()), spec_(spec), c_(readConstants(m_)), regulator_(engine.regulator()), synapse_(engine.synapse()),
           contacts_(synapse::Contacts::none(m_)) {
         const CompiledModel& m = m_;
+        // The CD8 T cells that recognise this tumour: the template's share times its immunogenicity.
+        c_.cd8Specific = cd8TumourReactiveShare(c_.cd8Specific, spec.tumourImmunogenicity);
         const auto& tumour = m.cellTypes()[spec.tumourCellType];
         const std::string& tumourName = m.entities(Kind::CellType)[spec.tumourCellType].name;
         if (tumour.param(CellParam::GrowthRate) != kNoParam) growthRate_ = m.value(tumour.param(CellParam::GrowthRate));
@@ -1628,6 +1630,8 @@ void checkSpec(const CompiledModel& m, const SimulationSpec& s) {
         throw InputError("simulate: the tumour burden that ends the run must be finite and >= 0 cells (0: never)");
     if (!(s.fractionAtol >= 0) || !std::isfinite(s.fractionAtol))
         throw InputError("simulate: the fractions' absolute tolerance must be finite and >= 0 (0: the ODE's own)");
+    if (!(s.tumourImmunogenicity >= 0) || !std::isfinite(s.tumourImmunogenicity))
+        throw InputError(fmt::format("simulate: the tumour's immunogenicity must be finite and >= 0 (1: the template tumour's), got {:g}", s.tumourImmunogenicity));
     if (!(s.durationDays > 0) || !(s.outputIntervalDays > 0) || !std::isfinite(s.durationDays) || !std::isfinite(s.outputIntervalDays))
         throw InputError("simulate: duration and output interval must be finite and > 0 days");
     if (s.maxRunSteps < 0) throw InputError("simulate: the run's step budget must be >= 0 steps (0: none), got " + std::to_string(s.maxRunSteps));
@@ -1738,6 +1742,15 @@ double perTargetKillRate(double pressure, double targets, double halfSaturation,
                                      "be finite and >= 0 (the last two > 0)",
                                      pressure, targets, halfSaturation, maxPerTarget));
     return pressure / killDenominator(pressure, targets, halfSaturation, maxPerTarget);
+}
+
+double cd8TumourReactiveShare(double baseShare, double immunogenicity) {
+    if (!std::isfinite(baseShare) || !std::isfinite(immunogenicity) || baseShare < 0 || baseShare > 1 || immunogenicity < 0)
+        throw InputError(fmt::format("cd8TumourReactiveShare: base share {:g} must be in [0, 1] and immunogenicity {:g} finite and >= 0",
+                                     baseShare, immunogenicity));
+    // Proportional: twice the recognised antigens, twice the T-cell clones that see one of them —
+    // until every infiltrating CD8 T cell does.
+    return std::min(1.0, baseShare * immunogenicity);
 }
 
 std::size_t SimulationResult::column(std::string_view name) const {

@@ -205,13 +205,19 @@ private:
 
     void readTumour(const toml::table& t, SimulationScenario& s) {
         const std::string entity = "[tumour]";
-        checkKeys(t, entity, "", {"cell_type", "initial_cells"}, "[tumour]");
+        checkKeys(t, entity, "", {"cell_type", "initial_cells", "immunogenicity"}, "[tumour]");
         if (auto i = cellType(t, "cell_type", model::CellCategory::Tumour, entity, "the tumour's cells")) s.spec.tumourCellType = *i;
         CloneSpec founding;
         founding.name = std::string(kFoundingClone);
         if (auto v = requiredQuantity(t, "initial_cells", "cell", Sign::Positive, entity, "tumour cells at t = 0, e.g. { value = 1e9, unit = \"cell\" }",
                                       kMaxCells, kMaxCellsWhy))
             founding.initialCells = *v;
+        // Relative to the template tumour (SimulationSpec::tumourImmunogenicity); a share of CD8 T
+        // cells above 1 is capped, so a value past 1/qsp.cd8_tumour_specific_fraction changes nothing.
+        if (const toml::node* n = t.get("immunogenicity"))
+            if (auto v = quantity(*n, "1", Sign::NonNegative, entity, "immunogenicity", 1e3,
+                                  "1e3 times the template's share of tumour-reactive CD8 T cells exceeds every T cell"))
+                s.spec.tumourImmunogenicity = *v;
         s.spec.clones.insert(s.spec.clones.begin(), std::move(founding));
     }
 

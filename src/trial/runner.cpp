@@ -129,6 +129,7 @@ PatientRecord simulatePatient(const LoadedTrial& t, const qsp::EngineModel& shar
                 spec.populations[q].initialCells = base.spec.populations[q].initialCells * scale;
             break;
         }
+        case K::Immunogenicity: spec.tumourImmunogenicity *= v; break;
         case K::Lesions: lesions = static_cast<std::size_t>(std::lround(x)); break;
         case K::PopulationCells:
         case K::PopulationInflux:

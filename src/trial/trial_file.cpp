@@ -448,6 +448,10 @@ private:
             pt.kind = PriorTarget::Kind::TumourCells;
             return std::pair{pt, std::string("cell")};
         }
+        if (s == "tumour.immunogenicity") {
+            pt.kind = PriorTarget::Kind::Immunogenicity;
+            return std::pair{pt, std::string("1")};
+        }
         if (s == "lesions") {
             pt.kind = PriorTarget::Kind::Lesions;
             return std::pair{pt, std::string("1")};
@@ -486,7 +490,7 @@ private:
             return std::pair{pt, std::string("1")};
         }
         return bad("unknown target '" + s +
-                   "'; expected \"parameter:<path>\", \"tumour.initial_cells\", \"lesions\", \"population:<cell type>.initial_cells\", "
+                   "'; expected \"parameter:<path>\", \"tumour.initial_cells\", \"tumour.immunogenicity\", \"lesions\", \"population:<cell type>.initial_cells\", "
                    "\"population:<cell type>.influx\", \"ligand:<name>\", \"secretion:<mediator>\", \"patient.weight\" or "
                    "\"patient.surface\"");
     }

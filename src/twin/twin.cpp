@@ -224,6 +224,7 @@ Setup setUp(const Context& c, const std::vector<double>& values, model::Compiled
             for (std::size_t q = 0; q < s.spec.populations.size(); ++q) s.spec.populations[q].initialCells = base.spec.populations[q].initialCells * scale;
             break;
         }
+        case K::Immunogenicity: s.spec.tumourImmunogenicity *= v; break;
         case K::Lesions: break;  // the patient's own count (a constraint)
         case K::PopulationCells:
         case K::PopulationInflux:

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <fstream>
@@ -228,6 +229,39 @@ TEST(TrialFile, ParsingTextAgainstALoadedBaseEqualsLoadingTheFile) {
         EXPECT_TRUE(a[k] == b[k] || (std::isnan(a[k]) && std::isnan(b[k]))) << k;
     // The `base` key is still required.
     EXPECT_THROW((void)parseTrial("[trial]\nname = \"x\"\n", "x.toml", *loaded.base, units), model::ModelError);
+}
+
+// The metastatic TNBC population draws the tumour's immunogenicity (the multiplier of the 2 %
+// tumour-reactive CD8 share) correlated with PD-L1 (rho 0.85, geometric SD 4): PD-L1+ tumours are
+// the inflamed ones. With PD-L1+ the top ~30 % of the PD-L1 score, the expected median multiplier
+// is 4^(0.85 E[z | z > 0.52]) ~ 3.9 in PD-L1+ and 4^(0.85 E[z | z < 0.52]) ~ 0.56 in PD-L1-.
+TEST(TrialPopulation, TnbcImmunogenicityFollowsPdL1) {
+    const LoadedTrial t = loadTrial(kSource / "scenarios/trials/tnbc-avelumab-weekly-vs-untreated.toml");
+    std::size_t immuno = t.priors.size(), status = t.biomarkers.size();
+    for (std::size_t k = 0; k < t.priors.size(); ++k)
+        if (t.priors[k].name == "tumour immunogenicity") immuno = k;
+    for (std::size_t k = 0; k < t.biomarkers.size(); ++k)
+        if (t.biomarkers[k].name == "PD-L1 status") status = k;
+    ASSERT_LT(immuno, t.priors.size());
+    ASSERT_LT(status, t.biomarkers.size());
+    EXPECT_EQ(t.priors[immuno].target.kind, PriorTarget::Kind::Immunogenicity);
+    std::vector<double> positive, negative;
+    for (std::uint64_t i = 0; i < 3000; ++i) {
+        const PatientDraw d = drawPatient(t, i);
+        (d.biomarkers[status] == "positive" ? positive : negative).push_back(d.values[immuno]);
+    }
+    auto median = [](std::vector<double> v) {
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+        return v[v.size() / 2];
+    };
+    const double share = static_cast<double>(positive.size()) / 3000.0;
+    const double mPos = median(positive), mNeg = median(negative);
+    RecordProperty("PD-L1+ share, median immunogenicity +/-", std::to_string(share) + " " + std::to_string(mPos) + " " + std::to_string(mNeg));
+    EXPECT_NEAR(share, 0.30, 0.04);
+    EXPECT_GT(mPos, 3.0);
+    EXPECT_LT(mPos, 5.5);
+    EXPECT_GT(mNeg, 0.4);
+    EXPECT_LT(mNeg, 0.8);
 }
 
 }  // namespace

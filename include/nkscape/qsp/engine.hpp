@@ -95,6 +95,14 @@ struct SimulationSpec {
     /// it stops at t = 0. For a lethal tumour burden in a virtual trial.
     double stopAtTumourCells = 0;
     model::Index tumourCellType = model::kNoIndex;  ///< category tumour: growth and ligand profile
+    /// The tumour's immunogenicity relative to the template tumour (1; ≥ 0): how many of the CD8 T
+    /// cells it attracts recognise one of its antigens (neoantigen load and clonality, the TIL-rich
+    /// "inflamed" phenotype). The tumour-reactive share of every CD8 T-cell population is
+    /// cd8TumourReactiveShare(qsp.cd8_tumour_specific_fraction, this): the template's share at 1, a
+    /// share proportional to it, at most 1. Whether those cells kill is still the synapse's (TCR on
+    /// HLA-I, PD-1 on PD-L1), so an HLA-I-lost clone escapes them and PD-L1 holds them back until a
+    /// PD-1/PD-L1 antibody blocks it (docs/qsp.md, "Tumour-reactive CD8 T cells").
+    double tumourImmunogenicity = 1;
     std::vector<CloneSpec> clones;                   ///< clone 0 is the founding clone (no multipliers)
     std::vector<PopulationSpec> populations;
     std::vector<DrugRegimen> drugs;
@@ -219,6 +227,12 @@ struct SimulationResult {
 /// computes every clone's kills with this function's denominator.
 /// \throws InputError if an argument is negative or not finite, or halfSaturation or maxPerTarget is 0.
 [[nodiscard]] double perTargetKillRate(double pressure, double targets, double halfSaturation, double maxPerTarget);
+
+/// The share of a tumour's infiltrating CD8 T cells that recognise it (1): `baseShare` (1,
+/// qsp.cd8_tumour_specific_fraction, the template tumour's) times `immunogenicity` (1,
+/// SimulationSpec::tumourImmunogenicity), at most 1 — every infiltrating CD8 T cell at most.
+/// \throws InputError if an argument is negative or not finite, or baseShare > 1.
+[[nodiscard]] double cd8TumourReactiveShare(double baseShare, double immunogenicity);
 
 /// What the engine prepares from a model once and reuses for every simulation of it: the
 /// Regulator (set-point plans) and the Synapse (decision tables). Why: a virtual trial simulates

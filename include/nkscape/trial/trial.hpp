@@ -56,6 +56,7 @@ struct PriorTarget {
     enum class Kind {
         Parameter,       ///< a model parameter (path, with {subtype} resolved per patient)
         TumourCells,     ///< the founding clone's cells at baseline (cell)
+        Immunogenicity,  ///< the tumour's immunogenicity (multiplier of the base scenario's; SimulationSpec::tumourImmunogenicity)
         Lesions,         ///< the number of target lesions (1..5)
         PopulationCells, ///< a population's cells at baseline (multiplier of the base scenario's)
         PopulationInflux,///< a population's recruitment (multiplier of both influx terms)
