@@ -772,34 +772,3 @@ TEST(Engine, FeedbackFactorRelaxesWithItsRegulationsTau) {
     // The tumour's NK cells keep their own CIS (the tumour milieu's IL-15), also a column.
     EXPECT_NO_THROW((void)column(r, "feedback.CD56dim NK.CIS"));
 }
-
-// Desensitisation and contraction in the blood: weekly N-803 (6 ug/kg SC, TC7's arm) expands the
-// blood NK pool less after the fourth dose than after the first, and the pool then contracts
-// below its first-week peak, because CIS induced by each dose outlasts the drug.
-TEST(Engine, RepeatedN803DosesExpandBloodNkLessThanTheFirst) {
-    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/calibration/scenarios/tc5-n803-single-dose.toml"));
-    const auto& m = loaded.model;
-    SimulationSpec s = loaded.spec;
-    s.durationDays = 28;
-    s.outputIntervalDays = 0.25;
-    const Index t = m.require(Kind::Therapy, "N-803");
-    DosingSpec d;
-    d.amount = "6 ug/kg";
-    d.schedule = "qw x 4";
-    s.drugs.clear();
-    s.drugs.push_back(DrugRegimen{t, DosingRegimen::parse(d, DrugPk::fromTherapy(m, t), BodySize{70.0, 1.8})});
-    const auto r = simulate(m, s);
-    const std::size_t j = column(r, "blood.CD56dim NK");
-    // Fold gained within week k (k = 0…3): the pool's largest value in the week over its value at the dose.
-    auto weekGain = [&](int k) {
-        const std::size_t a = static_cast<std::size_t>(28 * k), b = static_cast<std::size_t>(28 * (k + 1));
-        double hi = 0;
-        for (std::size_t i = a; i <= b && i < r.rows.size(); ++i) hi = std::max(hi, r.rows[i][j]);
-        return hi / r.rows[a][j];
-    };
-    const double first = weekGain(0), fourth = weekGain(3);
-    EXPECT_GT(first, 1.5);
-    EXPECT_LT(fourth, 0.8 * first) << "first week x" << first << ", fourth x" << fourth;
-    RecordProperty("first_week_gain", std::to_string(first));
-    RecordProperty("fourth_week_gain", std::to_string(fourth));
-}

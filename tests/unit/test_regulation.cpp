@@ -1160,7 +1160,7 @@ TEST(RegulationDefaultModel, PartialVariantSetPointEqualsTheFullOne) {
 // Held feedback factors (issue 12, desensitisation): CIS, role "feedback", is induced by IL-15 and
 // lowers NK proliferation. Held at its own set-point the result is setPoint()'s exactly; held at
 // another level, the proliferation factor is the unheld IL-15 response times (1 − Emax·h(CIS))
-// over the same at the set-point's CIS, with h = c⁴/(c⁴ + 4⁴), Emax 0.9 (regulations.toml).
+// over the same at the set-point's CIS, with h = c⁴/(c⁴ + 8⁴), Emax 0.7 (regulations.toml).
 TEST(RegulationDefaultModel, HeldFeedbackFactorIsReadDownstreamAndItsSetPointIsReported) {
     const CompiledModel& m = defaultModel();
     const Regulator reg(m);
@@ -1180,7 +1180,7 @@ TEST(RegulationDefaultModel, HeldFeedbackFactorIsReadDownstreamAndItsSetPointIsR
     EXPECT_EQ(set[0], free.factors[cis]);
     EXPECT_EQ(heldAtSet.factors, free.factors);
     EXPECT_EQ(heldAtSet.receptors, free.receptors);
-    auto damp = [](double c) { return 1.0 - 0.9 * std::pow(c, 4) / (std::pow(c, 4) + 256.0); };
+    auto damp = [](double c) { return 1.0 - 0.7 * std::pow(c, 4) / (std::pow(c, 4) + 4096.0); };
     level[0] = 10.0;
     CellLevels desensitised;
     reg.setPoint(nk, milieu, contacts, HeldFactors{f, level, set}, desensitised);
