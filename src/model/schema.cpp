@@ -68,7 +68,7 @@ const TableSchema& mediatorSchema() {
 const TableSchema& factorSchema() {
     static const TableSchema s{
         "factor",
-        {en("role", {"enzyme", "signalling", "effector", "state", "epigenetic", "microrna", "receptor_intracellular"}, true),
+        {en("role", {"enzyme", "signalling", "effector", "state", "epigenetic", "microrna", "receptor_intracellular", "feedback"}, true),
          enl("cells", kCellCategories, true), par("baseline", "1", C::NonNegative)}};
     return s;
 }

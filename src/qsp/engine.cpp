@@ -179,6 +179,28 @@ public:
                 const model::ParamId refill = ct.param(CellParam::GranuleRefillTime);
                 p.refillDays = (refill != kNoParam ? m.value(refill) : m.constant("assay.granule_refill_time")) / kHoursPerDay;
             }
+            // Feedback factors (role "feedback": CIS induced by IL-15) are states relaxing toward
+            // their set-points with their regulations' tau, one set for the cells in the tumour and
+            // one for the blood pool, so that desensitisation builds up and wears off with time.
+            p.feedback = regulator_.feedbackFactors(p.cellType);
+            if (!p.feedback.empty()) {
+                const auto& tau = regulator_.relaxationHours(p.cellType).factors;
+                const synapse::CellLevels base = regulator_.baseline(p.cellType);
+                for (const Index f : p.feedback) {
+                    p.feedbackRate.push_back(kHoursPerDay / tau[f]);
+                    p.feedbackStart.push_back(base.factors[f]);
+                }
+                p.feedbackState = off;
+                off += p.feedback.size();
+                p.heldTumour = p.feedbackStart;
+                p.feedbackSet = p.feedbackStart;
+                if (p.bloodState != kNone) {
+                    p.bloodFeedbackState = off;
+                    off += p.feedback.size();
+                    p.heldPlasma = p.feedbackStart;
+                    p.bloodFeedbackSet = p.feedbackStart;
+                }
+            }
             if (const std::string why = populationProblem(m, ps.cellType, spec.tumourCellType); !why.empty())
                 throw InputError("simulate: " + why);
             pops_.push_back(p);
@@ -346,6 +368,10 @@ public:
             if (p.bloodState == kNone) continue;
             const auto lv = regulator_.setPoint(p.cellType, basalPlasma_, contacts_);
             p.restingNet = gainRate(p, lv.factors) - lossRate(p, lv.factors);
+            // The blood pool's feedback levels start at their resting set-points (held there, the
+            // set-point is the one above, so restingNet is the held pool's too).
+            for (std::size_t k = 0; k < p.feedback.size(); ++k) p.bloodStart.push_back(lv.factors[p.feedback[k]]);
+            if (!p.feedback.empty()) p.heldPlasma = p.bloodFeedbackSet = p.bloodStart;
         }
     }
 
@@ -366,8 +392,14 @@ public:
         std::vector<char> diagonal(size_, 0);
         for (std::size_t k = 0; k < nMed_; ++k) diagonal[offsetMed_ + k] = 1;
         for (std::size_t k = 0; k < 3 * nClones_; ++k) diagonal[offsetQuad_ + k] = 1;  // no equation reads them
-        for (const auto& p : pops_)
+        for (const auto& p : pops_) {
             for (const auto& rx : p.relaxing) diagonal[rx.state] = 1;
+            // Feedback levels likewise: the set-points they move are frozen in the Jacobian.
+            for (std::size_t k = 0; k < p.feedback.size(); ++k) {
+                diagonal[p.feedbackState + k] = 1;
+                if (p.bloodFeedbackState != kNone) diagonal[p.bloodFeedbackState + k] = 1;
+            }
+        }
         std::vector<std::size_t> others;
         for (std::size_t j = 0; j < size_; ++j)
             if (diagonal[j] == 0) others.push_back(j);
@@ -390,6 +422,11 @@ public:
             if (i == p.exhaustionState) return "exhaustion." + n;
             for (const auto& rx : p.relaxing)
                 if (i == rx.state) return "receptor." + n + "." + m_.entities(Kind::Receptor)[rx.receptor].name;
+            for (std::size_t k = 0; k < p.feedback.size(); ++k) {
+                const std::string& f = m_.entities(Kind::Factor)[p.feedback[k]].name;
+                if (i == p.feedbackState + k) return "feedback." + n + "." + f;
+                if (p.bloodFeedbackState != kNone && i == p.bloodFeedbackState + k) return "blood feedback." + n + "." + f;
+            }
         }
         if (i >= offsetMed_ && i < offsetMed_ + nMed_) return "mediator." + m_.entities(Kind::Mediator)[i - offsetMed_].name;
         for (std::size_t d = 0; d < drugs_.size(); ++d)
@@ -407,6 +444,10 @@ public:
             y[p.tumourState] = p.spec->initialCells;
             if (p.bloodState != kNone) y[p.bloodState] = p.blood0;
             if (p.granuleState != kNone) y[p.granuleState] = 1.0;
+            for (std::size_t k = 0; k < p.feedback.size(); ++k) {
+                y[p.feedbackState + k] = p.feedbackStart[k];
+                if (p.bloodFeedbackState != kNone) y[p.bloodFeedbackState + k] = p.bloodStart[k];
+            }
         }
         for (std::size_t k = 0; k < nMed_; ++k) y[offsetMed_ + k] = basal_[k];
         return y;
@@ -519,6 +560,23 @@ public:
         const double tissueCells = nTot + immune + 1.0;  // +1: never divide by zero
         for (const auto& p : pops_)
             if (p.contact) contacts_.cellTypes[p.cellType] += std::max(0.0, y[p.tumourState]) * tumourDensity_ / tissueCells;
+        // Feedback levels (states) the set-points read: a change invalidates the cached set-points.
+        // Inside a Jacobian they stay those of the state it is taken at, as the set-points do.
+        if (!inJacobian_)
+            for (auto& p : pops_)
+                for (std::size_t k = 0; k < p.feedback.size(); ++k) {
+                    const double tumourLevel = std::max(0.0, y[p.feedbackState + k]);
+                    if (tumourLevel != p.heldTumour[k]) {
+                        p.heldTumour[k] = tumourLevel;
+                        tumourValid_ = false;
+                    }
+                    if (p.bloodFeedbackState == kNone) continue;
+                    const double bloodLevel = std::max(0.0, y[p.bloodFeedbackState + k]);
+                    if (bloodLevel != p.heldPlasma[k]) {
+                        p.heldPlasma[k] = bloodLevel;
+                        plasmaValid_ = false;
+                    }
+                }
         refreshTumourSide();
 
         // ---- plasma, for the blood pools: drug concentrations and the cytokines they supply ------
@@ -701,6 +759,12 @@ public:
                 const double room = excess > 0 ? std::max(0.0, 1.0 - fill * fill * fill * fill) : 1.0;
                 dydt[p.bloodState] = p.death * (p.blood0 - b) + b * (excess * room - deplete);
             }
+            // Feedback levels relax toward their set-points (tumour milieu; plasma for the pool).
+            for (std::size_t k = 0; k < p.feedback.size(); ++k) {
+                dydt[p.feedbackState + k] = p.feedbackRate[k] * (p.feedbackSet[k] - y[p.feedbackState + k]);
+                if (p.bloodFeedbackState != kNone)
+                    dydt[p.bloodFeedbackState + k] = p.feedbackRate[k] * (p.bloodFeedbackSet[k] - y[p.bloodFeedbackState + k]);
+            }
         }
 
         // TAM polarisation: M1 -> M2 at r·f/(1 + f), M2 -> M1 at r/(1 + f), with f each
@@ -863,8 +927,11 @@ public:
     void settleRelaxingLevels(std::vector<double>& y) {
         std::vector<double> dydt(size_, 0.0);
         rhs(0.0, y, dydt);
-        for (const auto& p : pops_)
+        for (const auto& p : pops_) {
             for (std::size_t k = 0; k < p.relaxing.size(); ++k) y[p.relaxing[k].state] = p.setReceptors[k];
+            // The tumour's feedback levels likewise (the blood pool's start at rest already).
+            for (std::size_t k = 0; k < p.feedback.size(); ++k) y[p.feedbackState + k] = p.feedbackSet[k];
+        }
     }
 
     /// Sets the mediators of `y` to their steady state with every other state held: each mediator
@@ -882,8 +949,10 @@ public:
             rhs(0.0, y, dydt);
             // The receptors follow at once (their set-points in this round's milieu), so that the
             // contacts' IFN-γ and TNF-α settle with them.
-            for (const auto& p : pops_)
+            for (const auto& p : pops_) {
                 for (std::size_t k = 0; k < p.relaxing.size(); ++k) y[p.relaxing[k].state] = p.setReceptors[k];
+                for (std::size_t k = 0; k < p.feedback.size(); ++k) y[p.feedbackState + k] = p.feedbackSet[k];
+            }
             double worst = 0;
             std::size_t worstK = 0;
             for (std::size_t k = 0; k < nMed_; ++k) {
@@ -945,6 +1014,11 @@ public:
         for (const auto& p : pops_) {
             if (p.granuleState != kNone) out.push_back(p.granuleState);
             if (p.exhaustionState != kNone) out.push_back(p.exhaustionState);
+            // Feedback levels are relative (1 at rest) too.
+            for (std::size_t k = 0; k < p.feedback.size(); ++k) {
+                out.push_back(p.feedbackState + k);
+                if (p.bloodFeedbackState != kNone) out.push_back(p.bloodFeedbackState + k);
+            }
         }
         return out;
     }
@@ -956,6 +1030,10 @@ public:
             if (p.granuleState != kNone) cols.emplace_back(p.granuleState, stateName(p.granuleState), "1");
             if (p.exhaustionState != kNone) cols.emplace_back(p.exhaustionState, stateName(p.exhaustionState), "1");
             for (const auto& rx : p.relaxing) cols.emplace_back(rx.state, stateName(rx.state), "molecule/cell");
+            for (std::size_t k = 0; k < p.feedback.size(); ++k) {
+                cols.emplace_back(p.feedbackState + k, stateName(p.feedbackState + k), "1");
+                if (p.bloodFeedbackState != kNone) cols.emplace_back(p.bloodFeedbackState + k, stateName(p.bloodFeedbackState + k), "1");
+            }
         }
         return cols;
     }
@@ -985,6 +1063,13 @@ private:
         std::vector<Relaxing> relaxing;    // killers: receptors that relax toward their set-points
         std::vector<double> setReceptors;  // their set-points (nk.receptors before y's levels replace them)
         std::vector<double> plasmaFactors; // factor levels in plasma (blood pool)
+        // Feedback factors (Regulator::feedbackFactors): their states, relaxation rates (1/d),
+        // starting levels (1), the held levels the cached set-points were computed with, and
+        // their own set-points (what the states relax toward), in the tumour and in plasma.
+        std::vector<Index> feedback;
+        std::vector<double> feedbackRate, feedbackStart, bloodStart;
+        std::size_t feedbackState = kNone, bloodFeedbackState = kNone;
+        std::vector<double> heldTumour, heldPlasma, feedbackSet, bloodFeedbackSet;
         std::size_t group = kNone;         // killers: index in groups_ at the last rhs()
     };
     // An engaging group of effector cells at the last rhs(): a killer population or a cell
@@ -1080,14 +1165,18 @@ private:
             for (const auto& [med, mult] : cs.secretionMultipliers) clones_[c].secretion[med] *= mult;
         }
         for (auto& p : pops_) {
+            const synapse::HeldFactors held{p.feedback, p.heldTumour, p.feedbackSet};
             if (p.killer) {
-                regulator_.nkState(p.cellType, milieu_, contacts_, p.nk, levelScratch_);
+                if (p.feedback.empty()) regulator_.nkState(p.cellType, milieu_, contacts_, p.nk, levelScratch_);
+                else regulator_.nkState(p.cellType, milieu_, contacts_, held, p.nk, levelScratch_);
                 p.levels.factors = p.nk.factors;
                 p.levels.secretion = p.nk.secretion;
                 p.setReceptors.resize(p.relaxing.size());
                 for (std::size_t k = 0; k < p.relaxing.size(); ++k) p.setReceptors[k] = p.nk.receptors[p.relaxing[k].receptor];
-            } else {
+            } else if (p.feedback.empty()) {
                 regulator_.setPoint(p.cellType, milieu_, contacts_, p.levels);
+            } else {
+                regulator_.setPoint(p.cellType, milieu_, contacts_, held, p.levels);
             }
         }
         products_.clear();
@@ -1099,7 +1188,8 @@ private:
         plasmaValid_ = true;
         for (auto& p : pops_)
             if (p.bloodState != kNone) {
-                regulator_.setPoint(p.cellType, plasma_, noContacts_, levelScratch_);
+                if (p.feedback.empty()) regulator_.setPoint(p.cellType, plasma_, noContacts_, levelScratch_);
+                else regulator_.setPoint(p.cellType, plasma_, noContacts_, synapse::HeldFactors{p.feedback, p.heldPlasma, p.bloodFeedbackSet}, levelScratch_);
                 p.plasmaFactors = levelScratch_.factors;
             }
     }

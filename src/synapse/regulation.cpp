@@ -551,8 +551,30 @@ void Regulator::setPoint(const VariantPlan& variant, const CellLevels& own, cons
     setPointFrom(variant.cellType, variant.base, milieu, contacts, out, variant.partial ? &variant : nullptr, &own);
 }
 
+void Regulator::setPoint(Index cellType, const Milieu& milieu, const Contacts& contacts, const HeldFactors& held, CellLevels& out) const {
+    checkSizes(cellType, milieu, contacts);
+    if (held.levels.size() != held.factors.size() || held.setPoints.size() != held.factors.size())
+        throw Error("regulation: held factors for cell type '" + model_->entities(Kind::CellType)[cellType].name + "' give " +
+                    std::to_string(held.factors.size()) + " factors, " + std::to_string(held.levels.size()) + " levels and " +
+                    std::to_string(held.setPoints.size()) + " set-point slots");
+    for (const Index f : held.factors)
+        if (f >= model_->factors().size())
+            throw Error("regulation: held factor #" + std::to_string(f) + " does not exist (the model has " +
+                        std::to_string(model_->factors().size()) + " factors)");
+    setPointFrom(cellType, baselines_[cellType], milieu, contacts, out, nullptr, nullptr, held.factors.empty() ? nullptr : &held);
+}
+
+std::vector<Index> Regulator::feedbackFactors(Index cellType) const {
+    const CellLevels& tau = relaxationHours(cellType);
+    std::vector<Index> out;
+    for (std::size_t f = 0; f < tau.factors.size(); ++f)
+        if (model_->factors()[f].role == model::FactorRole::Feedback && std::isfinite(tau.factors[f]) && tau.factors[f] > 0)
+            out.push_back(static_cast<Index>(f));
+    return out;
+}
+
 void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts, CellLevels& lv,
-                             const VariantPlan* variant, const CellLevels* own) const {
+                             const VariantPlan* variant, const CellLevels* own, const HeldFactors* held) const {
     const CategoryPlan& plan = plans_[slotOf(model_->cellTypes()[cellType].category)];
     // Copy-assignment reuses lv's storage: no allocation when the caller passes the same buffer again.
     lv.receptors = base.receptors;
@@ -627,6 +649,13 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
         for (std::size_t l = 0; l < lv.ligands.size(); ++l)
             if (restoreLigand[l] > 0 && !plan.computedLigand[l]) lv.ligands[l] = restoreLigandLevel(static_cast<Index>(l), lv.ligands[l]);
     }
+    if (held != nullptr)
+        for (std::size_t j = 0; j < held->factors.size(); ++j) {
+            const Index f = held->factors[j];
+            if (plan.computedFactor[f]) continue;  // a node: held where it is evaluated (hold below)
+            held->setPoints[j] = lv.factors[f];
+            lv.factors[f] = held->levels[j];
+        }
     if (plan.nodes.empty()) return;
 
     // (2) Regulations and (3) pathway edges, node by node in dependency order. The four level
@@ -684,10 +713,28 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
         }
         return x;
     };
+    // A held factor (HeldFactors): its evaluated level is its set-point, reported; what the
+    // levels downstream read is the held level (an engine's state lagging the set-point).
+    auto hold = [&](const Node& node, double x) {
+        if (held == nullptr || node.kind != Kind::Factor) return x;
+        for (std::size_t j = 0; j < held->factors.size(); ++j)
+            if (held->factors[j] == node.index) {
+                held->setPoints[j] = x;
+                return held->levels[j];
+            }
+        return x;
+    };
     if (!plan.cyclic) {
         // One pass is exact: every node reads only nodes evaluated before it, and no node's level
         // changes before its own evaluation (each level is one node), so it starts from itself.
         if (variant == nullptr) {
+            if (held != nullptr) {
+                for (const Node& node : plan.nodes) {
+                    double& level = levels[node.array][node.index];
+                    level = hold(node, evaluate(node, level));
+                }
+                return;
+            }
             for (const Node& node : plan.nodes) {
                 double& level = levels[node.array][node.index];
                 level = evaluate(node, level);
@@ -718,7 +765,7 @@ void Regulator::setPointFrom(Index cellType, const CellLevels& base, const Milie
         for (std::size_t k = 0; k < plan.nodes.size(); ++k) {
             const Node& node = plan.nodes[k];
             double& level = levels[node.array][node.index];
-            const double x = evaluate(node, start[k]);
+            const double x = hold(node, evaluate(node, start[k]));
             if (!measure) {
                 level = x;
                 continue;
@@ -813,6 +860,19 @@ NkState Regulator::nkState(Index cellType, const Milieu& milieu, const Contacts&
 void Regulator::nkState(Index cellType, const Milieu& milieu, const Contacts& contacts, NkState& out, CellLevels& scratch) const {
     setPoint(cellType, milieu, contacts, scratch);
     // Copy-assignment reuses out's storage (no allocation once out has been filled before).
+    out.receptors = scratch.receptors;
+    out.factors = scratch.factors;
+    out.secretion = scratch.secretion;
+    out.exhaustion = 0;
+    out.fitness = 1;
+    out.cd16Affinity = 1;
+    out.car.reset();
+    finishNkState(cellType, out);
+}
+
+void Regulator::nkState(Index cellType, const Milieu& milieu, const Contacts& contacts, const HeldFactors& held, NkState& out,
+                        CellLevels& scratch) const {
+    setPoint(cellType, milieu, contacts, held, scratch);
     out.receptors = scratch.receptors;
     out.factors = scratch.factors;
     out.secretion = scratch.secretion;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <tuple>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -756,4 +757,41 @@ TEST(Engine, StepBudgetStopsARunAndChangesNothingWithin) {
     SimulationSpec negative = s;
     negative.maxRunSteps = -1;
     EXPECT_THROW((void)simulate(loaded.model, negative), InputError);
+
+// Desensitisation (issue 12): the feedback factor CIS (role "feedback") is a state per blood pool
+// and per population, relaxing toward its set-point with the tau of "IL-15 induces CIS". After a
+// 10-day rhIL-15 infusion (TC1) plasma IL-15 is back at its basal level within hours (t1/2 45 min),
+// so from day 12 the blood pool's CIS decays exactly as S0 + (c0 − S0)·e^{−t/τ} with S0 its
+// resting set-point: the ratio of its excess over S0 at day 16 and day 12 is e^{−96 h/τ}.
+TEST(Engine, FeedbackFactorRelaxesWithItsRegulationsTau) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/calibration/scenarios/tc1-il15-civ.toml"));
+    const auto& m = loaded.model;
+    SimulationSpec s = loaded.spec;
+    s.durationDays = 16;
+    s.outputIntervalDays = 1;
+    s.ode.rtol = 1e-9;
+    s.ode.atol = 1e-9;
+    s.mediatorAtol = 1e-9;
+    s.fractionAtol = 1e-10;
+    const auto r = simulate(m, s);
+    const Index nk = m.require(Kind::CellType, "CD56dim NK");
+    const Index cis = m.require(Kind::Factor, "CIS");
+    const EngineModel engine(m);
+    const double tau = engine.regulator().relaxationHours(nk).factors[cis];
+    ASSERT_TRUE(std::isfinite(tau));
+    const auto feedback = engine.regulator().feedbackFactors(nk);
+    ASSERT_EQ(feedback.size(), 1u);
+    EXPECT_EQ(feedback[0], cis);
+    const double s0 = engine.regulator().setPoint(nk, synapse::basalMilieu(m), synapse::Contacts::none(m)).factors[cis];
+    const std::size_t j = column(r, "blood feedback.CD56dim NK.CIS");
+    EXPECT_EQ(r.units[j], "1");
+    EXPECT_NEAR(r.rows[0][j], s0, 1e-12);  // the pool starts at rest
+    const double peak = r.rows[10][j];
+    EXPECT_GT(peak, 3.0) << "ten days of IL-15 induce CIS well above rest (" << s0 << ")";
+    const double ratio = (r.rows[16][j] - s0) / (r.rows[12][j] - s0);
+    EXPECT_NEAR(ratio, std::exp(-96.0 / tau), 1e-4) << "tau " << tau << " h";
+    RecordProperty("cis_day10", std::to_string(peak));
+    RecordProperty("decay_ratio", std::to_string(ratio));
+    // The tumour's NK cells keep their own CIS (the tumour milieu's IL-15), also a column.
+    EXPECT_NO_THROW((void)column(r, "feedback.CD56dim NK.CIS"));
 }

@@ -1156,3 +1156,43 @@ TEST(RegulationDefaultModel, PartialVariantSetPointEqualsTheFullOne) {
     EXPECT_TRUE(anySkipped) << "a single trait leaves most of the tumour's regulated levels alone";
     EXPECT_THROW(reg.setPoint(reg.variantPlan(tnbc, variants[0]), CellLevels{}, milieus[0], none, out), nkscape::Error);
 }
+
+// Held feedback factors (issue 12, desensitisation): CIS, role "feedback", is induced by IL-15 and
+// lowers NK proliferation. Held at its own set-point the result is setPoint()'s exactly; held at
+// another level, the proliferation factor is the unheld IL-15 response times (1 − Emax·h(CIS))
+// over the same at the set-point's CIS, with h = c⁴/(c⁴ + 8⁴), Emax 0.7 (regulations.toml).
+TEST(RegulationDefaultModel, HeldFeedbackFactorIsReadDownstreamAndItsSetPointIsReported) {
+    const CompiledModel& m = defaultModel();
+    const Regulator reg(m);
+    const Index nk = m.require(Kind::CellType, "CD56dim NK");
+    const Index cis = m.require(Kind::Factor, "CIS"), prolif = m.require(Kind::Factor, "proliferation");
+    ASSERT_EQ(reg.feedbackFactors(nk), std::vector<Index>{cis});
+    EXPECT_TRUE(reg.feedbackFactors(m.require(Kind::CellType, "TNBC")).empty());
+    Milieu milieu = basalMilieu(m);
+    milieu.mediators[m.require(Kind::Mediator, "IL-15")] = 150;  // the EC50 of "IL-15 induces CIS"
+    const Contacts contacts = Contacts::none(m);
+    const CellLevels free = reg.setPoint(nk, milieu, contacts);
+    EXPECT_NEAR(free.factors[cis], 1.0 + 9.0 * 0.5, 1e-12);  // 1 + Emax·c/(c + EC50)
+    const std::vector<Index> f{cis};
+    std::vector<double> level{free.factors[cis]}, set{0.0};
+    CellLevels heldAtSet;
+    reg.setPoint(nk, milieu, contacts, HeldFactors{f, level, set}, heldAtSet);
+    EXPECT_EQ(set[0], free.factors[cis]);
+    EXPECT_EQ(heldAtSet.factors, free.factors);
+    EXPECT_EQ(heldAtSet.receptors, free.receptors);
+    auto damp = [](double c) { return 1.0 - 0.7 * std::pow(c, 4) / (std::pow(c, 4) + 4096.0); };
+    level[0] = 10.0;
+    CellLevels desensitised;
+    reg.setPoint(nk, milieu, contacts, HeldFactors{f, level, set}, desensitised);
+    EXPECT_EQ(set[0], free.factors[cis]);  // the set-point does not depend on the held level
+    EXPECT_EQ(desensitised.factors[cis], 10.0);
+    EXPECT_NEAR(desensitised.factors[prolif] / free.factors[prolif], damp(10.0) / damp(free.factors[cis]), 1e-12);
+    level[0] = 1.0;  // a cell that has not yet induced CIS: the full IL-15 response
+    CellLevels fresh;
+    reg.setPoint(nk, milieu, contacts, HeldFactors{f, level, set}, fresh);
+    EXPECT_NEAR(fresh.factors[prolif] / free.factors[prolif], damp(1.0) / damp(free.factors[cis]), 1e-12);
+    EXPECT_GT(fresh.factors[prolif], 1.5 * desensitised.factors[prolif]);
+    // Sizes must agree.
+    std::vector<double> none;
+    EXPECT_THROW(reg.setPoint(nk, milieu, contacts, HeldFactors{f, none, set}, fresh), nkscape::Error);
+}

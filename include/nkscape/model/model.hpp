@@ -94,7 +94,10 @@ enum class LigandCategory : std::uint8_t { Activating, Inhibitory, Dual, Antigen
 enum class MediatorKind : std::uint8_t {
     Cytokine, Chemokine, Lipid, Metabolite, Gas, SolubleLigand, GrowthFactor, Enzyme, Drug
 };
-enum class FactorRole : std::uint8_t { Enzyme, Signalling, Effector, State, Epigenetic, MicroRna, ReceptorIntracellular };
+/// Feedback: a negative-feedback signalling node (CIS/SOCS) whose level the engines keep as a state
+/// relaxing toward its set-point with its regulations' tau, so that what it regulates lags the
+/// signal that induces it (desensitisation; docs/qsp.md).
+enum class FactorRole : std::uint8_t { Enzyme, Signalling, Effector, State, Epigenetic, MicroRna, ReceptorIntracellular, Feedback };
 enum class CellCategory : std::uint8_t { Nk, Tumour, Caf, Mdsc, Tam, Treg, Cd8T, Dc };
 inline constexpr std::size_t kCellCategoryCount = 8;
 enum class TumourSubtype : std::uint8_t { None, LuminalA, LuminalB, Her2Enriched, Tnbc };

@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +52,16 @@ struct CellLevels {
 /// Factor levels that replace a cell type's own baseline: (factor index, relative level ≥ 0).
 /// Later entries for the same factor win.
 using FactorBaselines = std::vector<std::pair<model::Index, double>>;
+
+/// Factor levels an engine keeps as states (FactorRole::Feedback: CIS induced by IL-15), for
+/// setPoint(…, HeldFactors, …): each listed factor's level is replaced by its held level before any
+/// level downstream reads it, and its own set-point in the milieu (what the state relaxes toward)
+/// is written to `setPoints`. The three spans have one entry per held factor.
+struct HeldFactors {
+    std::span<const model::Index> factors;  ///< factor indices
+    std::span<const double> levels;         ///< their held levels (1, relative)
+    std::span<double> setPoints;            ///< out: their set-points in the milieu (1)
+};
 
 /// Precompiled regulations, pathways and therapy effects of a model.
 class Regulator {
@@ -119,6 +130,19 @@ public:
     /// \throws Error if cellType is not a cell type of the model.
     [[nodiscard]] std::vector<model::Index> mediatorsRead(model::Index cellType) const;
 
+    /// The set-point with the factors of `held` held at their levels (see HeldFactors): what a
+    /// cell reads while a slow feedback node lags its signal. With every held level equal to its
+    /// set-point the result equals setPoint(cellType, milieu, contacts) exactly. Allocation-free
+    /// when `out` is reused.
+    /// \throws Error if the spans' sizes differ or an index is not a factor of the model.
+    void setPoint(model::Index cellType, const Milieu& milieu, const Contacts& contacts, const HeldFactors& held, CellLevels& out) const;
+
+    /// The factors of role `feedback` that regulations set in cells of `cellType` with a finite
+    /// relaxation time (relaxationHours()): the levels an engine keeps as states relaxing toward
+    /// their set-points, in factor order. Empty for a model without feedback factors.
+    /// \throws Error if cellType is not a cell type of the model.
+    [[nodiscard]] std::vector<model::Index> feedbackFactors(model::Index cellType) const;
+
     /// Moves `levels` toward `target` over `dt` hours: each level relaxes with the time constant of
     /// the regulations acting on it (the fastest one; levels without a regulation stay put).
     void relax(model::Index cellType, CellLevels& levels, const CellLevels& target, double dtHours) const;
@@ -138,6 +162,10 @@ public:
     /// The same with the cell type's baseline factor levels replaced (see setPoint()).
     [[nodiscard]] NkState nkState(model::Index cellType, const Milieu& milieu, const Contacts& contacts,
                                   const FactorBaselines& factorBaselines) const;
+    /// nkState(cellType, milieu, contacts, out, scratch) with the factors of `held` held (see
+    /// setPoint(…, HeldFactors, …)).
+    void nkState(model::Index cellType, const Milieu& milieu, const Contacts& contacts, const HeldFactors& held, NkState& out,
+                 CellLevels& scratch) const;
 
     /// A target state at the set-point of `cellType`.
     [[nodiscard]] TargetState targetState(model::Index cellType, const Milieu& milieu, const Contacts& contacts) const;
@@ -210,8 +238,9 @@ private:
     /// `out` (must not alias `base`).
     /// With `variant` and `own` (both or neither): nodes the variant does not affect take their
     /// level from `own` instead of being evaluated (see setPoint(const VariantPlan&, …)).
+    /// With `held`: the held factors' levels replace their evaluated ones (HeldFactors); not with `variant`.
     void setPointFrom(model::Index cellType, const CellLevels& base, const Milieu& milieu, const Contacts& contacts, CellLevels& out,
-                      const VariantPlan* variant = nullptr, const CellLevels* own = nullptr) const;
+                      const VariantPlan* variant = nullptr, const CellLevels* own = nullptr, const HeldFactors* held = nullptr) const;
     /// The NkState fields that do not come from the set-point: granules, kill time, CAR.
     void finishNkState(model::Index cellType, NkState& s) const;
 
