@@ -620,7 +620,7 @@ struct Engine::Impl {
                 agents.contactIfng[i] = p.ifng;
                 ++contactsStarted;
                 if (record) {
-                    contactStart[i] = static_cast<double>(stepIndex) * dt;
+                    contactStart[i] = static_cast<double>(stepIndex + 1) * dt;  // the contact holds from the end of this step
                     contactP[i] = p.killProbability;
                 }
             } else if (p.what == 3) {
