@@ -178,6 +178,7 @@ int runAbmCommand(const AbmCommandOptions& o) {
     const int layer = sc.snapshotLayer >= 0 ? sc.snapshotLayer : sc.grid.nz / 2;
     double outputSeconds = 0;
     auto snapshot = [&] {
+        if (!sc.snapshots) return;
         const auto t0 = std::chrono::steady_clock::now();
         WrittenSnapshot w;
         w.timeMin = engine.timeMin();
@@ -219,7 +220,7 @@ int runAbmCommand(const AbmCommandOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::pair<std::filesystem::path, abm::Snapshot>> series;
     for (const auto& w : snaps) series.emplace_back(work / w.h5, abm::Snapshot{w.timeMin, w.step, &engine.grid(), &engine.fields(), &w.agents});
-    abm::writeXdmf(work / "series.xdmf", series);
+    if (sc.snapshots) abm::writeXdmf(work / "series.xdmf", series);
     const auto& ts = engine.timeseries();
     io::CsvTable table(ts.columns);
     for (const auto& r : ts.rows) {
@@ -232,7 +233,7 @@ int runAbmCommand(const AbmCommandOptions& o) {
         run.add(w.h5, io::readFile(work / w.h5, std::size_t{1} << 40));
         run.add(w.png, io::readFile(work / w.png, std::size_t{1} << 40));
     }
-    run.add("series.xdmf", io::readFile(work / "series.xdmf"));
+    if (sc.snapshots) run.add("series.xdmf", io::readFile(work / "series.xdmf"));
     const double outputWrite = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto& times = engine.phaseTimes();
     const auto& last = ts.rows.back();

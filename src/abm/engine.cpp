@@ -119,6 +119,7 @@ struct Engine::Impl {
     synapse::Milieu baseMilieu;
     std::vector<Scratch> scratch;
     std::vector<Proposal> proposals;
+    std::vector<std::uint32_t> mobile;  // indices of the non-tumour agents (the effector phase loops over these only)
     std::int64_t nextId = 0;
     double necrotic = 0, divisions = 0, killsTotal = 0, contactsStarted = 0;
     double agentStepsDone = 0;
@@ -239,6 +240,7 @@ struct Engine::Impl {
         const auto i = static_cast<std::int32_t>(agents.size() - 1);
         if (kind == 0) tumourAt[static_cast<std::size_t>(v)] = i;
         else {
+            mobile.push_back(static_cast<std::uint32_t>(i));
             ++immuneAt[static_cast<std::size_t>(v)];
             ++kindAt[static_cast<std::size_t>(kind)][static_cast<std::size_t>(v)];
         }
@@ -311,7 +313,14 @@ struct Engine::Impl {
         vessels.erase(std::unique(vessels.begin(), vessels.end()), vessels.end());
     }
 
+    void rebuildMobile() {
+        mobile.clear();
+        for (std::size_t i = 0; i < agents.size(); ++i)
+            if (agents.kind[i] != 0) mobile.push_back(static_cast<std::uint32_t>(i));
+    }
+
     void rebuildOccupancy() {
+        rebuildMobile();
         std::fill(tumourAt.begin(), tumourAt.end(), -1);
         std::fill(immuneAt.begin(), immuneAt.end(), 0);
         for (auto& k : kindAt) std::fill(k.begin(), k.end(), 0);
@@ -439,6 +448,7 @@ struct Engine::Impl {
         computeSecretion();
     }
 
+
     void compact() {
         const std::vector<std::uint8_t> alive = agents.alive;
         if (std::all_of(alive.begin(), alive.end(), [](std::uint8_t a) { return a != 0; })) return;
@@ -483,17 +493,17 @@ struct Engine::Impl {
 
     void effectorsAndMoves(std::int64_t stepIndex) {
         const double dt = s.agentStepMin;
-        const std::size_t n = agents.size();
+        const std::size_t n = mobile.size();
         proposals.assign(n, Proposal{});
         const auto& syn = prepared.synapse();
         const auto& reg = prepared.regulator();
         const double sigma2 = std::log1p(s.killTimeCv * s.killTimeCv);
 #pragma omp parallel for schedule(static) num_threads(threads)
-        for (std::int64_t ii = 0; ii < static_cast<std::int64_t>(n); ++ii) {
-            const auto i = static_cast<std::size_t>(ii);
-            if (!agents.alive[i] || agents.kind[i] == 0) continue;
+        for (std::int64_t jj = 0; jj < static_cast<std::int64_t>(n); ++jj) {
+            const auto i = static_cast<std::size_t>(mobile[static_cast<std::size_t>(jj)]);
+            if (!agents.alive[i]) continue;
             const auto& k = kinds[static_cast<std::size_t>(agents.kind[i])];
-            Proposal& p = proposals[i];
+            Proposal& p = proposals[static_cast<std::size_t>(jj)];
             const auto v = agents.voxel[i];
             const auto id = static_cast<std::uint64_t>(agents.id[i]);
             if (k.killer) {
@@ -580,8 +590,9 @@ struct Engine::Impl {
             p.dir = static_cast<std::int8_t>(d);
         }
         // Apply in agent order.
-        for (std::size_t i = 0; i < n; ++i) {
-            const Proposal& p = proposals[i];
+        for (std::size_t j = 0; j < n; ++j) {
+            const std::size_t i = mobile[j];
+            const Proposal& p = proposals[j];
             if (p.what == 0) {
                 if (agents.contact[i] != static_cast<std::uint8_t>(ContactState::Free)) agents.contactLeftMin[i] -= dt;
                 else if (kinds[static_cast<std::size_t>(agents.kind[i])].killer) refill(i, dt);

@@ -376,6 +376,7 @@ private:
 
     void readSnapshots(const toml::table& t, AbmScenario& s) {
         const std::string entity = "[snapshots]";
+        s.snapshots = true;
         checkKeys(t, entity, "", {"interval", "layer", "field"}, "[snapshots]");
         if (const toml::node* n = t.get("interval")) s.where.snapshot = loc(*n);
         else s.where.snapshot = loc(t);

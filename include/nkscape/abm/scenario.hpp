@@ -73,7 +73,8 @@ struct AbmScenario {
     double phenotypeStepMin = 6;     ///< division, necrosis, secretion set-points
     double fieldStepMin = 1;         ///< fields advance by this (FieldSet::step sub-cycles inside)
     double outputIntervalMin = 6;    ///< a timeseries.csv row every this
-    double snapshotIntervalMin = 0;  ///< a snapshot every this; 0 = only at the end
+    bool snapshots = false;          ///< a [snapshots] table is given: write HDF5 snapshots, series.xdmf and section PNGs
+    double snapshotIntervalMin = 0;  ///< a snapshot every this; 0 = at the start and the end only
     int snapshotLayer = -1;          ///< z layer of the section PNG; -1 = the middle
     std::string snapshotField;       ///< field drawn in the PNG; "" = the first field
     int threadsCap = 0;              ///< at most this many threads (0 = no cap beyond --threads)
