@@ -20,7 +20,9 @@
 
 namespace nkscape::abm {
 
-/// Boundary condition on all six faces of the box (four in 2-D).
+/// Boundary condition on all six faces of the box (four in 2-D). An axis one voxel long (the z of
+/// a 2-D grid, the y of an nx × 1 line) is not a dimension of the domain: nothing diffuses along
+/// it and it has no faces.
 enum class Boundary {
     Dirichlet,  ///< the value just outside each face (a ghost voxel centre, one voxel beyond) is boundaryValue
     Neumann,    ///< no flux through the faces: the amount of substance changes only by decay, uptake and sources
