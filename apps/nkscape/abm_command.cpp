@@ -141,6 +141,8 @@ double peakRssBytes() {
 int runAbmCommand(const AbmCommandOptions& o) {
     int threads = o.threads ? io::parseThreads(*o.threads) : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     threads = std::min(threads, io::maxThreads());
+    if (o.stopAtMin && !(*o.stopAtMin > 0 && std::isfinite(*o.stopAtMin)))
+        throw InputError(fmt::format("--stop-at must be a positive number of simulated minutes, got {}", *o.stopAtMin));
     if (o.checkpointEveryMin && !(*o.checkpointEveryMin > 0 && std::isfinite(*o.checkpointEveryMin)))
         throw InputError(fmt::format("--checkpoint-every must be a positive number of simulated minutes, got {}", *o.checkpointEveryMin));
     std::optional<abm::LoadedAbmScenario> loaded;
@@ -212,6 +214,14 @@ int runAbmCommand(const AbmCommandOptions& o) {
         if (engine.snapshotDue()) snapshot();
         if (checkpointEvery > 0 && engine.step() % checkpointEvery == 0 && !engine.done()) checkpoint();
         if (bar) bar->update(static_cast<std::size_t>(engine.step()), static_cast<std::size_t>(engine.totalSteps()));
+        if (o.stopAtMin && engine.timeMin() >= *o.stopAtMin - 1e-9 && !engine.done()) {
+            checkpoint();
+            bar.reset();
+            if (!o.quiet)
+                fmt::print("abm '{}': stopped at {:g} min; the state is in {} (continue with --resume {})\n", sc.name, engine.timeMin(),
+                           work.string(), work.string());
+            return kExitOk;  // --out is not written: the RunFolder's staging folder is removed
+        }
     }
     bar.reset();
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -14,6 +14,7 @@ struct AbmCommandOptions {
     std::optional<std::string> threads;       ///< --threads, parsed by io::parseThreads
     std::optional<double> checkpointEveryMin; ///< --checkpoint-every: simulated minutes between checkpoints
     std::string resumeDir;                    ///< --resume: a checkpoint folder written by --checkpoint-every
+    std::optional<double> stopAtMin;          ///< --stop-at: checkpoint at this simulated time and stop (no --out written)
     io::ResourceLimits limits;
     bool quiet = false;
 };

@@ -471,6 +471,8 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     auto* abmThreadsOpt = abmCmd->add_option("-t,--threads", abmThreads, "Worker threads, 1 to 4 per core (default: the cores); results do not depend on it");
     auto* abmCheckpointOpt = abmCmd->add_option("--checkpoint-every", abmCheckpointEvery,
                                                 "Write the whole state every this many simulated minutes into OUT.checkpoint (for --resume)");
+    double abmStopAt = 0;
+    auto* abmStopOpt = abmCmd->add_option("--stop-at", abmStopAt, "Checkpoint at this simulated minute into OUT.checkpoint and stop without writing OUT (continue with --resume)");
     abmCmd->add_option("--resume", abmOptions.resumeDir, "Continue from a checkpoint folder (OUT.checkpoint of an interrupted run); same results as an uninterrupted run");
     abmCmd->add_flag("--allow-large", abmLimits.allowLarge, allowLargeHelp);
     abmCmd->add_option("--max-memory", abmLimits.maxMemory, maxMemoryHelp);
@@ -517,6 +519,7 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
         if (*abmCmd) {
             if (abmThreadsOpt->count()) abmOptions.threads = abmThreads;
             if (abmCheckpointOpt->count()) abmOptions.checkpointEveryMin = abmCheckpointEvery;
+            if (abmStopOpt->count()) abmOptions.stopAtMin = abmStopAt;
             abmOptions.limits = abmLimits.limits();
             return nkscape::cli::runAbmCommand(abmOptions);
         }
