@@ -161,6 +161,19 @@ int runAbmCommand(const AbmCommandOptions& o) {
     const std::filesystem::path work = o.resumeDir.empty() ? std::filesystem::path(o.outDir + ".checkpoint") : std::filesystem::path(o.resumeDir);
     std::error_code ec;
     if (o.resumeDir.empty()) {
+        // Only a folder of ours is replaced: state.bin, snapshots, section PNGs, series.xdmf.
+        if (std::filesystem::exists(work, ec)) {
+            if (!std::filesystem::is_directory(work, ec))
+                throw InputError("the work folder '" + work.string() + "' exists and is not a folder; remove it or choose another --out");
+            for (const auto& e : std::filesystem::directory_iterator(work)) {
+                const std::string n = e.path().filename().string();
+                const bool ours = n == kStateFile || n == "series.xdmf" || (n.rfind("snapshot_", 0) == 0 && n.ends_with(".h5")) ||
+                                  (n.rfind("section_", 0) == 0 && n.ends_with(".png")) || (n.rfind(".", 0) == 0 && n.ends_with(".tmp"));
+                if (!ours || !e.is_regular_file())
+                    throw InputError("the work folder '" + work.string() + "' holds '" + n +
+                                     "', which nkscape did not write; remove it or choose another --out");
+            }
+        }
         std::filesystem::remove_all(work, ec);
         std::filesystem::create_directories(work, ec);
         if (ec) throw InputError("cannot create the work folder '" + work.string() + "': " + ec.message());
