@@ -226,3 +226,36 @@ TEST(AbmEngine, CheckpointOfAnotherScenarioIsRefused) {
     std::stringstream junk("not a checkpoint");
     EXPECT_THROW(b.load(junk), IoError);
 }
+
+namespace {
+/// Kills after `minutes` of the shipped scenario `name` (2 threads).
+double killsAfter(const std::string& name, double minutes) {
+    const LoadedAbmScenario l = loadAbmScenario(NKSCAPE_SOURCE_DIR "/scenarios/abm/" + name + ".toml");
+    AbmScenario s = l.scenario;
+    s.durationMin = minutes;
+    Engine e(l.model, s, 2);
+    while (!e.done()) e.advance();
+    const auto& ts = e.timeseries();
+    const std::size_t kills = ts.columns.size() - 3 * e.fields().size() - 3;
+    EXPECT_EQ(ts.columns[kills], "kills_total");
+    return ts.rows.back()[kills];
+}
+}  // namespace
+
+// Spatial V12 (shared/VALIDATION.md): in a hypoxic core, adenosine lowers NK killing; A2AR blockade
+// restores it. Same seed, same placement: the only difference is the antagonist in the milieu.
+TEST(AbmValidation, SpatialV12A2arBlockadeRestoresKilling) {
+    const double untreated = killsAfter("hypoxic-core", 240);
+    const double blocked = killsAfter("hypoxic-core-a2ar-blockade", 240);
+    std::cout << "hypoxic core, 4 h: kills " << untreated << " untreated, " << blocked << " with A2AR blockade\n";
+    EXPECT_GT(blocked, 1.1 * untreated);
+}
+
+// V10 in space: TGF-b from the CAF rim and the tumour lowers NKG2D/NKp30; neutralising it raises
+// the kills of NK cells that reach the tumour.
+TEST(AbmValidation, CafBarrierTgfbBlockadeRaisesKilling) {
+    const double untreated = killsAfter("caf-barrier", 480);
+    const double blocked = killsAfter("caf-barrier-tgfb-blockade", 480);
+    std::cout << "CAF barrier, 8 h: kills " << untreated << " untreated, " << blocked << " with TGF-b blockade\n";
+    EXPECT_GT(blocked, 1.2 * untreated);
+}
