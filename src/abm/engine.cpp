@@ -119,6 +119,7 @@ struct Engine::Impl {
     synapse::Milieu baseMilieu;
     std::vector<Scratch> scratch;
     std::vector<Proposal> proposals;
+    std::vector<std::uint32_t> decideList;  // proposals (indices into mobile) that need a synapse decision this step
     std::vector<std::uint32_t> mobile;  // indices of the non-tumour agents (the effector phase loops over these only)
     std::int64_t nextId = 0;
     double necrotic = 0, divisions = 0, killsTotal = 0, contactsStarted = 0;
@@ -498,7 +499,11 @@ struct Engine::Impl {
         const auto& syn = prepared.synapse();
         const auto& reg = prepared.regulator();
         const double sigma2 = std::log1p(s.killTimeCv * s.killTimeCv);
-#pragma omp parallel for schedule(static) num_threads(threads)
+        // Pass 1 (cheap, serial): contact ends, which free effectors meet a target, moves. The
+        // synapse decisions, the expensive part, are listed and computed in pass 2 in parallel.
+        // Why two passes: a parallel region per agent step over thousands of cheap agents costs
+        // more in barriers than it saves (badly so on a loaded machine); decisions are few and dear.
+        decideList.clear();
         for (std::int64_t jj = 0; jj < static_cast<std::int64_t>(n); ++jj) {
             const auto i = static_cast<std::size_t>(mobile[static_cast<std::size_t>(jj)]);
             if (!agents.alive[i]) continue;
@@ -522,30 +527,10 @@ struct Engine::Impl {
                 if (nNear > 0) {
                     const auto u = uniforms(s.seed, kEngage, id, static_cast<std::uint64_t>(stepIndex));
                     const auto tv = near[static_cast<std::size_t>(std::min(nNear - 1, static_cast<int>(u[0] * nNear)))];
-                    const auto t = static_cast<std::size_t>(tumourAt[static_cast<std::size_t>(tv)]);
-                    Scratch& sc = scratch[static_cast<std::size_t>(threadIndex())];
-                    // The effector in its milieu and contacts (MDSC contact lowers NKG2D/CD247 through
-                    // the Regulator's contact regulations); the target in its own voxel's milieu.
-                    milieuAt(v, sc.milieu);
-                    contactsAt(v, sc.contacts);
-                    reg.nkState(k.cellType, sc.milieu, sc.contacts, sc.nk, sc.levels2);
-                    sc.nk.granules = agents.granules[i];
-                    syn.context(sc.milieu, sc.ctx);
-                    milieuAt(tv, sc.milieu);
-                    std::fill(sc.contacts.cellTypes.begin(), sc.contacts.cellTypes.end(), 0.0);
-                    tumourLevels(t, sc);
-                    sc.target.ligands = sc.levels.ligands;
-                    const synapse::SynapseOutcome o = syn.decide(sc.ctx, sc.nk, sc.target);
                     p.what = 2;
                     p.voxel = tv;
-                    p.partner = agents.id[t];
-                    p.kill = u[1] < o.killProbability;
-                    p.killProbability = o.killProbability;
-                    const double mean = p.kill ? o.killTime : (o.contactTime > 0 ? o.contactTime : o.killTime);
-                    // Log-normal duration with the stated mean and CV (Jenkins et al. 2015: 12.8 ± 1.1 min).
-                    const double z = std::sqrt(-2.0 * std::log(u[2])) * std::cos(2.0 * std::numbers::pi * u[3]);
-                    p.durationMin = mean * std::exp(std::sqrt(sigma2) * z - 0.5 * sigma2);
-                    p.ifng = o.ifng;
+                    p.partner = agents.id[static_cast<std::size_t>(tumourAt[static_cast<std::size_t>(tv)])];
+                    decideList.push_back(static_cast<std::uint32_t>(jj));
                     continue;
                 }
             }
@@ -588,6 +573,40 @@ struct Engine::Impl {
             p.what = 3;
             p.voxel = to;
             p.dir = static_cast<std::int8_t>(d);
+        }
+        // Pass 2: the synapse decisions of this step's engagements (pure functions of the state at
+        // the start of the step and of (seed, id, step): the same for any thread count).
+        const auto nd = static_cast<std::int64_t>(decideList.size());
+#pragma omp parallel for schedule(static) num_threads(threads) if (nd >= 64)
+        for (std::int64_t q = 0; q < nd; ++q) {
+            const std::size_t j = decideList[static_cast<std::size_t>(q)];
+            const auto i = static_cast<std::size_t>(mobile[j]);
+            Proposal& p = proposals[j];
+            const auto& k = kinds[static_cast<std::size_t>(agents.kind[i])];
+            const auto v = agents.voxel[i];
+            const auto tv = p.voxel;
+            const auto t = static_cast<std::size_t>(tumourAt[static_cast<std::size_t>(tv)]);
+            const auto u = uniforms(s.seed, kEngage, static_cast<std::uint64_t>(agents.id[i]), static_cast<std::uint64_t>(stepIndex));
+            Scratch& sc = scratch[static_cast<std::size_t>(threadIndex())];
+            // The effector in its milieu and contacts (MDSC contact lowers NKG2D/CD247 through
+            // the Regulator's contact regulations); the target in its own voxel's milieu.
+            milieuAt(v, sc.milieu);
+            contactsAt(v, sc.contacts);
+            reg.nkState(k.cellType, sc.milieu, sc.contacts, sc.nk, sc.levels2);
+            sc.nk.granules = agents.granules[i];
+            syn.context(sc.milieu, sc.ctx);
+            milieuAt(tv, sc.milieu);
+            std::fill(sc.contacts.cellTypes.begin(), sc.contacts.cellTypes.end(), 0.0);
+            tumourLevels(t, sc);
+            sc.target.ligands = sc.levels.ligands;
+            const synapse::SynapseOutcome o = syn.decide(sc.ctx, sc.nk, sc.target);
+            p.kill = u[1] < o.killProbability;
+            p.killProbability = o.killProbability;
+            const double mean = p.kill ? o.killTime : (o.contactTime > 0 ? o.contactTime : o.killTime);
+            // Log-normal duration with the stated mean and CV (Jenkins et al. 2015: 12.8 ± 1.1 min).
+            const double z = std::sqrt(-2.0 * std::log(u[2])) * std::cos(2.0 * std::numbers::pi * u[3]);
+            p.durationMin = mean * std::exp(std::sqrt(sigma2) * z - 0.5 * sigma2);
+            p.ifng = o.ifng;
         }
         // Apply in agent order.
         for (std::size_t j = 0; j < n; ++j) {
