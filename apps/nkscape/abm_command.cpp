@@ -141,6 +141,8 @@ double peakRssBytes() {
 int runAbmCommand(const AbmCommandOptions& o) {
     int threads = o.threads ? io::parseThreads(*o.threads) : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     threads = std::min(threads, io::maxThreads());
+    if (o.replicates < 1) throw InputError(fmt::format("--replicates must be >= 1, got {}", o.replicates));
+    if (o.replicates > 1) throw NotImplementedError("nkscape abm --replicates: ensembles of replicates across MPI ranks (docs/abm.md, \"Not yet\")");
     if (o.stopAtMin && !(*o.stopAtMin > 0 && std::isfinite(*o.stopAtMin)))
         throw InputError(fmt::format("--stop-at must be a positive number of simulated minutes, got {}", *o.stopAtMin));
     if (o.checkpointEveryMin && !(*o.checkpointEveryMin > 0 && std::isfinite(*o.checkpointEveryMin)))

@@ -1,6 +1,7 @@
 #pragma once
 // `nkscape abm` (docs/abm.md).
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -15,6 +16,7 @@ struct AbmCommandOptions {
     std::optional<double> checkpointEveryMin; ///< --checkpoint-every: simulated minutes between checkpoints
     std::string resumeDir;                    ///< --resume: a checkpoint folder written by --checkpoint-every
     std::optional<double> stopAtMin;          ///< --stop-at: checkpoint at this simulated time and stop (no --out written)
+    std::int64_t replicates = 1;              ///< --replicates: > 1 is an ensemble across MPI ranks (not built yet)
     io::ResourceLimits limits;
     bool quiet = false;
 };

@@ -474,6 +474,7 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     double abmStopAt = 0;
     auto* abmStopOpt = abmCmd->add_option("--stop-at", abmStopAt, "Checkpoint at this simulated minute into OUT.checkpoint and stop without writing OUT (continue with --resume)");
     abmCmd->add_option("--resume", abmOptions.resumeDir, "Continue from a checkpoint folder (OUT.checkpoint of an interrupted run); same results as an uninterrupted run");
+    abmCmd->add_option("--replicates", abmOptions.replicates, "Replicates with seeds seed, seed+1, ... as an ensemble across MPI ranks (not implemented yet)");
     abmCmd->add_flag("--allow-large", abmLimits.allowLarge, allowLargeHelp);
     abmCmd->add_option("--max-memory", abmLimits.maxMemory, maxMemoryHelp);
     abmCmd->add_flag("-q,--quiet", abmOptions.quiet, "No progress bar and no summary; errors only");

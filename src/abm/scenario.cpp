@@ -57,6 +57,10 @@ public:
                     continue;
                 }
                 (k == "clone" ? clones : k == "population" ? pops : k == "field" ? fields : drugs) = a;
+            } else if (k == "dose") {
+                error(loc(key), "", k,
+                      "not implemented: dosing with pharmacokinetics in the spatial engine (vessel sources from the well-mixed engine's PK); "
+                      "give a constant tissue concentration with [[drug]] therapy, concentration");
             } else {
                 std::vector<std::string_view> all = tables;
                 all.insert(all.end(), arrays.begin(), arrays.end());
