@@ -229,17 +229,20 @@ int stepsFor(double dtMin, double maxStep, const std::string& field) {
     return std::max(1, static_cast<int>(n));
 }
 
+// The sub-cycling rule (docs/abm.md, "Fields").
+int substepsFor(const FieldSpec& s, double dtMin, double maxUptake, double limit) {
+    const double k = s.decayPerMin + maxUptake;
+    const int byCap = stepsFor(dtMin, s.maxStepMin, s.name);
+    const int byReaction = k > 0.0 ? stepsFor(dtMin, limit / k, s.name) : 1;
+    return std::max(byCap, byReaction);
+}
+
 }  // namespace
 
 int FieldSet::substeps(std::size_t f, double dtMin) const {
-    const auto& u = uptake_.at(f);
     double maxU = 0.0;
-    for (const double v : u) maxU = std::max(maxU, v);
-    const FieldSpec& s = specs_[f];
-    const double k = s.decayPerMin + maxU;
-    const int byCap = stepsFor(dtMin, s.maxStepMin, s.name);
-    const int byReaction = k > 0.0 ? stepsFor(dtMin, reactionStepLimit_ / k, s.name) : 1;
-    return std::max(byCap, byReaction);
+    for (const double v : uptake_.at(f)) maxU = std::max(maxU, v);
+    return substepsFor(specs_.at(f), dtMin, maxU, reactionStepLimit_);
 }
 
 void FieldSet::step(double dtMin, int threads) {
@@ -266,11 +269,14 @@ void FieldSet::step(double dtMin, int threads) {
         // The agents' inputs must be usable: a negative or non-finite source or uptake is a bug
         // upstream, reported with the voxel rather than turned into a wrong field.
         bool bad = false;
-        NK_PRAGMA(omp parallel for num_threads(threads) schedule(static) reduction(|| : bad))
-        for (std::size_t i = 0; i < nv; ++i)
+        double maxU = 0.0;
+        NK_PRAGMA(omp parallel for num_threads(threads) schedule(static) reduction(|| : bad) reduction(max : maxU))
+        for (std::size_t i = 0; i < nv; ++i) {
             if (!(src[i] >= 0.0 && src[i] < std::numeric_limits<double>::infinity()) ||
                 !(upt[i] >= 0.0 && upt[i] < std::numeric_limits<double>::infinity()))
                 bad = true;
+            maxU = std::max(maxU, upt[i]);
+        }
         if (bad) {
             for (std::size_t i = 0; i < nv; ++i) {
                 const bool badS = !(src[i] >= 0.0 && std::isfinite(src[i]));
@@ -281,7 +287,7 @@ void FieldSet::step(double dtMin, int threads) {
             }
         }
 
-        const int n = substeps(f, dtMin);
+        const int n = substepsFor(spec, dtMin, maxU, reactionStepLimit_);
         const double h = dtMin / n;
         const double a = spec.diffusionUm2PerMin / (grid_.voxelUm * grid_.voxelUm);  // 1/min
         const double r = a * h;
@@ -295,76 +301,101 @@ void FieldSet::step(double dtMin, int threads) {
         const Tridiag tz = factorise(grid_.nz, r, spec);
         const Side noFace = dirichlet ? Side::Ghost : Side::None;
 
-        for (int sub = 0; sub < n; ++sub) {
-            NK_PRAGMA(omp parallel num_threads(threads)) {
-                std::vector<double> rhs(nx * kRowBlock), hk(nx * kRowBlock), res(nx);
-                // x factor: per block of rows, the residual h·F(c) and h·K transposed into the
-                // buffers, solved, and put into delta.
-                NK_PRAGMA(omp for schedule(static))
-                for (std::size_t b = 0; b < rowBlocks; ++b) {
-                    const std::size_t r0 = b * kRowBlock;
-                    const std::size_t m = std::min(kRowBlock, rows - r0);
-                    for (std::size_t q = 0; q < m; ++q) {
-                        const std::size_t row = r0 + q;
-                        const std::size_t y = row % ny, z = row / ny;
-                        const std::size_t base = row * nx;
-                        const double* cr = c + base;
-                        // D∇²c along y and z, one neighbour row at a time (vectorised over x).
-                        for (std::size_t i = 0; i < nx; ++i) res[i] = 0.0;
-                        const auto side = [&](bool axis, bool atFace, std::ptrdiff_t offset) {
-                            const Side kind = !axis ? Side::None : (atFace ? noFace : Side::Row);
-                            if (kind == Side::Row) {
-                                const double* nb = cr + offset;
-                                NK_PRAGMA(omp simd)
-                                for (std::size_t i = 0; i < nx; ++i) res[i] += nb[i] - cr[i];
-                            } else if (kind == Side::Ghost) {
-                                NK_PRAGMA(omp simd)
-                                for (std::size_t i = 0; i < nx; ++i) res[i] += bv - cr[i];
-                            }
-                        };
-                        const auto sx = static_cast<std::ptrdiff_t>(nx), sp = static_cast<std::ptrdiff_t>(plane);
-                        side(ny > 1, y == 0, -sx);
-                        side(ny > 1, y + 1 == ny, sx);
-                        side(nz > 1, z == 0, -sp);
-                        side(nz > 1, z + 1 == nz, sp);
-                        // Along x, then the reaction: res = h·(a·Σ(neighbour − c) + s − K·c).
-                        for (std::size_t i = 0; i < nx; ++i) {
-                            double lap = res[i];
-                            if (nx > 1) {
-                                lap += (i > 0) ? cr[i - 1] - cr[i] : (dirichlet ? bv - cr[i] : 0.0);
-                                lap += (i + 1 < nx) ? cr[i + 1] - cr[i] : (dirichlet ? bv - cr[i] : 0.0);
-                            }
-                            const double k = lambda + upt[base + i];
-                            rhs[i * m + q] = h * (a * lap + src[base + i] - k * cr[i]);
-                            hk[i * m + q] = h * k;
+        const bool threeD = nz > 1;
+        const std::size_t rowBlocksPerSlab = (ny + kRowBlock - 1) / kRowBlock;
+
+        // The x factor for rows [r0, r0 + m): the residual h·F(c) and h·K transposed into the
+        // buffers, solved, and the increment put into delta. Reads c only (c changes in the last
+        // phase of a sub-step, after a barrier).
+        const auto xRows = [&](std::size_t r0, std::size_t m, std::vector<double>& rhs, std::vector<double>& hk, std::vector<double>& res) {
+            for (std::size_t q = 0; q < m; ++q) {
+                const std::size_t row = r0 + q;
+                const std::size_t y = row % ny, z = row / ny;
+                const std::size_t base = row * nx;
+                const double* cr = c + base;
+                // D∇²c along y and z, one neighbour row at a time (vectorised over x).
+                for (std::size_t i = 0; i < nx; ++i) res[i] = 0.0;
+                const auto side = [&](bool axis, bool atFace, std::ptrdiff_t offset) {
+                    const Side kind = !axis ? Side::None : (atFace ? noFace : Side::Row);
+                    if (kind == Side::Row) {
+                        const double* nb = cr + offset;
+                        NK_PRAGMA(omp simd)
+                        for (std::size_t i = 0; i < nx; ++i) res[i] += nb[i] - cr[i];
+                    } else if (kind == Side::Ghost) {
+                        NK_PRAGMA(omp simd)
+                        for (std::size_t i = 0; i < nx; ++i) res[i] += bv - cr[i];
+                    }
+                };
+                const auto sx = static_cast<std::ptrdiff_t>(nx), sp = static_cast<std::ptrdiff_t>(plane);
+                side(ny > 1, y == 0, -sx);
+                side(ny > 1, y + 1 == ny, sx);
+                side(nz > 1, z == 0, -sp);
+                side(nz > 1, z + 1 == nz, sp);
+                // Along x, then the reaction: res = h·(a·Σ(neighbour − c) + s − K·c).
+                for (std::size_t i = 0; i < nx; ++i) {
+                    double lap = res[i];
+                    if (nx > 1) {
+                        lap += (i > 0) ? cr[i - 1] - cr[i] : (dirichlet ? bv - cr[i] : 0.0);
+                        lap += (i + 1 < nx) ? cr[i + 1] - cr[i] : (dirichlet ? bv - cr[i] : 0.0);
+                    }
+                    const double k = lambda + upt[base + i];
+                    rhs[i * m + q] = h * (a * lap + src[base + i] - k * cr[i]);
+                    hk[i * m + q] = h * k;
+                }
+            }
+            solveRowsWithReaction(rhs.data(), hk.data(), nx, m, rx, endX);
+            for (std::size_t q = 0; q < m; ++q) {
+                double* d = delta + (r0 + q) * nx;
+                for (std::size_t i = 0; i < nx; ++i) d[i] = rhs[i * m + q];
+            }
+        };
+
+        // One parallel region for all sub-steps, two barriers per sub-step. 3-D: per z slab the
+        // x factor then the y factor (the slab stays in cache), then per slice of the xy plane the
+        // z factor and cⁿ⁺¹ = cⁿ + Δ. 2-D (and lines): x per block of rows, then per slice of x the
+        // y factor and the update.
+        NK_PRAGMA(omp parallel num_threads(threads)) {
+            std::vector<double> rhs(nx * kRowBlock), hk(nx * kRowBlock), res(nx);
+            for (int sub = 0; sub < n; ++sub) {
+                if (threeD) {
+                    NK_PRAGMA(omp for schedule(static))
+                    for (std::size_t z = 0; z < nz; ++z) {
+                        for (std::size_t b = 0; b < rowBlocksPerSlab; ++b) {
+                            const std::size_t y0 = b * kRowBlock;
+                            xRows(z * ny + y0, std::min(kRowBlock, ny - y0), rhs, hk, res);
+                        }
+                        if (ty.active)
+                            for (std::size_t x0 = 0; x0 < nx; x0 += kColBlock) solveLines(delta + z * plane + x0, ny, nx, std::min(kColBlock, nx - x0), ty);
+                    }
+                    NK_PRAGMA(omp for schedule(static))
+                    for (std::size_t task = 0; task < planeChunks; ++task) {
+                        const std::size_t p0 = task * kColBlock;
+                        const std::size_t m = std::min(kColBlock, plane - p0);
+                        if (tz.active) solveLines(delta + p0, nz, plane, m, tz);
+                        for (std::size_t z = 0; z < nz; ++z) {
+                            double* cz = c + z * plane + p0;
+                            const double* dz = delta + z * plane + p0;
+                            NK_PRAGMA(omp simd)
+                            for (std::size_t j = 0; j < m; ++j) cz[j] += dz[j];
                         }
                     }
-                    solveRowsWithReaction(rhs.data(), hk.data(), nx, m, rx, endX);
-                    for (std::size_t q = 0; q < m; ++q) {
-                        double* d = delta + (r0 + q) * nx;
-                        for (std::size_t i = 0; i < nx; ++i) d[i] = rhs[i * m + q];
-                    }
-                }
-                // y factor: per z layer and slice of x, the lines along y (stride nx).
-                if (ty.active) {
+                } else {
                     NK_PRAGMA(omp for schedule(static))
-                    for (std::size_t task = 0; task < nz * xChunks; ++task) {
-                        const std::size_t z = task / xChunks;
-                        const std::size_t x0 = (task % xChunks) * kColBlock;
-                        solveLines(delta + z * plane + x0, ny, nx, std::min(kColBlock, nx - x0), ty);
+                    for (std::size_t b = 0; b < rowBlocks; ++b) {
+                        const std::size_t r0 = b * kRowBlock;
+                        xRows(r0, std::min(kRowBlock, rows - r0), rhs, hk, res);
                     }
-                }
-                // z factor, per slice of the xy plane (stride nx·ny); then cⁿ⁺¹ = cⁿ + Δ.
-                NK_PRAGMA(omp for schedule(static))
-                for (std::size_t task = 0; task < planeChunks; ++task) {
-                    const std::size_t p0 = task * kColBlock;
-                    const std::size_t m = std::min(kColBlock, plane - p0);
-                    if (tz.active) solveLines(delta + p0, nz, plane, m, tz);
-                    for (std::size_t z = 0; z < nz; ++z) {
-                        double* cz = c + z * plane + p0;
-                        const double* dz = delta + z * plane + p0;
-                        NK_PRAGMA(omp simd)
-                        for (std::size_t j = 0; j < m; ++j) cz[j] += dz[j];
+                    NK_PRAGMA(omp for schedule(static))
+                    for (std::size_t task = 0; task < xChunks; ++task) {
+                        const std::size_t x0 = task * kColBlock;
+                        const std::size_t m = std::min(kColBlock, nx - x0);
+                        if (ty.active) solveLines(delta + x0, ny, nx, m, ty);
+                        for (std::size_t y = 0; y < ny; ++y) {
+                            double* cy = c + y * nx + x0;
+                            const double* dy = delta + y * nx + x0;
+                            NK_PRAGMA(omp simd)
+                            for (std::size_t j = 0; j < m; ++j) cy[j] += dy[j];
+                        }
                     }
                 }
             }
