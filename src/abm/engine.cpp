@@ -135,7 +135,7 @@ struct Engine::Impl {
 
     Impl(const model::CompiledModel& model, const AbmScenario& sc, int nThreads)
         : m(model), s(sc), threads(std::max(1, nThreads)), prepared(model), grid(sc.grid), fields(sc.grid, fieldSpecs(sc)) {
-        fields.setReactionStepLimit(s.reactionStepLimit);
+        if (s.reactionStepLimit > 0) fields.setReactionStepLimit(s.reactionStepLimit);
         voxelMl = grid.voxelVolumeUm3() * 1e-12;
         secScale = 1.0 / (voxelMl * kMinutesPerHour);
         blockMl = voxelMl * (grid.is3d() ? 27.0 : 9.0);

@@ -1,15 +1,23 @@
 // The reaction–diffusion fields of the spatial engine (docs/abm.md, "Fields").
 //
-// One sub-step of length h is Lie-split: the reaction part exactly per voxel, then backward-Euler
-// diffusion along x, along y, then along z (locally one-dimensional, LOD). Each direction is a
-// set of independent tridiagonal systems with the same constant coefficients (D and the voxel
-// size are the same everywhere; uptake lives in the reaction part), so the Thomas factorisation is
-// computed once per direction and sub-step length, and a line costs two multiply–adds per voxel.
-// Lines are solved many at a time with the lines' index as the inner loop, contiguous in memory:
-// the y and z sweeps are already laid out that way (x is fastest), the x sweep transposes a block
-// of rows into a small buffer first. The blocks are fixed by the grid, not by the thread count,
-// and every line is solved by one thread with the same operations, so the result is bit-identical
-// for any number of threads.
+// Scheme: Douglas–Gunn approximate factorisation of backward Euler, in delta form (Douglas &
+// Gunn 1964, Numer. Math. 6:428; the "stabilised correction" form of ADI). With F(c) = D∇²c −
+// K·c + s (K = λ + u per voxel), a sub-step of length h solves
+//
+//     (1 − hD∂xx + hK) Δ1 = h·F(cⁿ),   (1 − hD∂yy) Δ2 = Δ1,   (1 − hD∂zz) Δ3 = Δ2,   cⁿ⁺¹ = cⁿ + Δ3.
+//
+// Each factor is a set of independent tridiagonal systems (one per grid line). It is first order
+// in time, second order in space, unconditionally stable (every Fourier mode's amplification lies
+// in [0, 1) however large h is), the reaction is implicit (inside the x factor), and — unlike
+// plain locally one-dimensional splitting — its fixed point is exactly the discrete steady state
+// F(c) = 0 whatever h, which is what matters for quasi-steady fields such as O₂ around consuming
+// cells. The y and z factors have constant coefficients, so their Thomas factorisation is computed
+// once per step length and a line costs two multiply–adds per voxel; the x factor carries the
+// per-voxel uptake and is factorised on the fly. Lines are solved many at a time with the lines'
+// index as the inner, contiguous loop: the y and z sweeps are laid out that way already (x is
+// fastest); the x sweep works on a block of rows transposed into a small buffer. The blocks are
+// fixed by the grid, not by the thread count, and every line is solved by one thread with the same
+// operations, so results are bit-identical for any number of threads.
 
 #include "nkscape/abm/field.hpp"
 
@@ -45,36 +53,31 @@ constexpr std::size_t kRowBlock = 16;
 // forward pass's rows stay in L2 for the backward pass.
 constexpr std::size_t kColBlock = 256;
 
-// The factorised operator (1 − h·D·∂²) of one direction with n points: rows −r·c[i−1] + b_i·c[i]
-// − r·c[i+1] = rhs[i], with r = D·h/Δx². Neumann (no flux): the end rows have b = 1 + r, so the
-// column sums are 1 and the amount of substance is conserved. Dirichlet: the end rows keep
-// b = 1 + 2r and gain r·boundaryValue on the right (the ghost voxel beyond the face holds it).
+// The factorised operator (1 − h·D·∂²) of one direction with n points, acting on the increment Δ:
+// rows −r·Δ[i−1] + b_i·Δ[i] − r·Δ[i+1] = rhs[i], with r = D·h/Δx². Neumann (no flux): the end rows
+// have b = 1 + r, so column sums are 1 and the amount of substance is conserved. Dirichlet: the end
+// rows keep b = 1 + 2r (the ghost voxel beyond the face is fixed, so its increment is 0).
 struct Tridiag {
     bool active = false;       // false: the operator is the identity (D = 0, or an axis one voxel long)
     double r = 0.0;
-    double firstAdd = 0.0;     // added to rhs[0] (Dirichlet)
-    double lastAdd = 0.0;      // added to rhs[n−1] (Dirichlet)
     std::vector<double> inv;   // 1 / (b_i + r·cp[i−1]), the forward pass's pivots
     std::vector<double> cp;    // −r·inv[i], the eliminated super-diagonal
 };
 
+// The end rows' diagonal of a direction: 1 + r (Neumann) or 1 + 2r (Dirichlet).
+double endDiagonal(double r, const FieldSpec& spec) { return spec.boundary == Boundary::Dirichlet ? 1.0 + 2.0 * r : 1.0 + r; }
+
 Tridiag factorise(int points, double r, const FieldSpec& spec) {
     Tridiag t;
     const auto n = static_cast<std::size_t>(points);
-    const bool dirichlet = spec.boundary == Boundary::Dirichlet;
     // An axis one voxel long is not a dimension of the domain (the z of a 2-D grid, the y of a
     // line): nothing diffuses along it and it has no faces.
     if (r == 0.0 || n == 1) return t;
     t.active = true;
     t.r = r;
     std::vector<double> diag(n, 1.0 + 2.0 * r);
-    if (!dirichlet) {
-        diag.front() = 1.0 + r;
-        diag.back() = 1.0 + r;
-    } else {
-        t.firstAdd = r * spec.boundaryValue;
-        t.lastAdd = r * spec.boundaryValue;
-    }
+    diag.front() = endDiagonal(r, spec);
+    diag.back() = endDiagonal(r, spec);
     t.inv.resize(n);
     t.cp.resize(n);
     t.inv[0] = 1.0 / diag[0];
@@ -93,22 +96,15 @@ void solveLines(double* data, std::size_t n, std::size_t stride, std::size_t m, 
     {
         double* row = data;
         const double inv = t.inv[0];
-        const double add = t.firstAdd;
         NK_PRAGMA(omp simd)
-        for (std::size_t j = 0; j < m; ++j) row[j] = (row[j] + add) * inv;
+        for (std::size_t j = 0; j < m; ++j) row[j] *= inv;
     }
     for (std::size_t i = 1; i < n; ++i) {
         double* row = data + i * stride;
         const double* prev = row - stride;
         const double inv = t.inv[i];
-        if (i + 1 == n && t.lastAdd != 0.0) {
-            const double add = t.lastAdd;
-            NK_PRAGMA(omp simd)
-            for (std::size_t j = 0; j < m; ++j) row[j] = (row[j] + add + r * prev[j]) * inv;
-        } else {
-            NK_PRAGMA(omp simd)
-            for (std::size_t j = 0; j < m; ++j) row[j] = (row[j] + r * prev[j]) * inv;
-        }
+        NK_PRAGMA(omp simd)
+        for (std::size_t j = 0; j < m; ++j) row[j] = (row[j] + r * prev[j]) * inv;
     }
     for (std::size_t i = n - 1; i-- > 0;) {
         double* row = data + i * stride;
@@ -119,29 +115,44 @@ void solveLines(double* data, std::size_t n, std::size_t stride, std::size_t m, 
     }
 }
 
-// The exact solution over h of dc/dt = s − k·c with k = λ + u (s, u constant over the sub-step).
-// Voxels without uptake (most of them) use the factors precomputed for k = λ.
-struct Reaction {
-    double lambda = 0.0;
-    double h = 0.0;
-    double keep = 1.0;   // e^{−λh}
-    double gain = 0.0;   // (1 − e^{−λh})/λ, or h when λ = 0
-    Reaction(double lambdaPerMin, double stepMin) : lambda(lambdaPerMin), h(stepMin) {
-        if (lambda > 0.0) {
-            const double em = std::expm1(-lambda * h);
-            keep = 1.0 + em;
-            gain = -em / lambda;
+// The x factor (1 − hD∂xx + hK) for m rows transposed into rhs[i·m + q] (point i of row q), with
+// h·K of each point in hk[i·m + q]; solved in place in rhs. The pivots depend on the voxel's uptake,
+// so the elimination is done here (hk is overwritten by the eliminated super-diagonal).
+void solveRowsWithReaction(double* rhs, double* hk, std::size_t n, std::size_t m, double r, double endDiag) {
+    const double mid = 1.0 + 2.0 * r;
+    for (std::size_t i = 0; i < n; ++i) {
+        double* w = rhs + i * m;
+        double* cp = hk + i * m;
+        const double b = (i == 0 || i + 1 == n) ? (n == 1 ? 1.0 : endDiag) : mid;
+        if (i == 0) {
+            NK_PRAGMA(omp simd)
+            for (std::size_t q = 0; q < m; ++q) {
+                const double inv = 1.0 / (b + cp[q]);
+                w[q] *= inv;
+                cp[q] = -r * inv;
+            }
         } else {
-            gain = h;
+            const double* wPrev = w - m;
+            const double* cpPrev = cp - m;
+            NK_PRAGMA(omp simd)
+            for (std::size_t q = 0; q < m; ++q) {
+                const double inv = 1.0 / (b + cp[q] + r * cpPrev[q]);
+                w[q] = (w[q] + r * wPrev[q]) * inv;
+                cp[q] = -r * inv;
+            }
         }
     }
-    double operator()(double c, double s, double u) const {
-        if (u == 0.0) return c * keep + s * gain;
-        const double k = lambda + u;
-        const double em = std::expm1(-k * h);
-        return c * (1.0 + em) - s * (em / k);
+    for (std::size_t i = n - 1; i-- > 0;) {
+        double* w = rhs + i * m;
+        const double* wNext = w + m;
+        const double* cp = hk + i * m;
+        NK_PRAGMA(omp simd)
+        for (std::size_t q = 0; q < m; ++q) w[q] -= cp[q] * wNext[q];
     }
-};
+}
+
+// How a voxel row sees its neighbour row on one side along y or z.
+enum class Side { Row, Ghost, None };  // a neighbour row; a Dirichlet face (ghost value); no flux / no axis
 
 bool usableName(const std::string& name) {
     if (name.empty() || name.front() == '.') return false;
@@ -218,17 +229,20 @@ int stepsFor(double dtMin, double maxStep, const std::string& field) {
     return std::max(1, static_cast<int>(n));
 }
 
+// The sub-cycling rule (docs/abm.md, "Fields").
+int substepsFor(const FieldSpec& s, double dtMin, double maxUptake, double limit) {
+    const double k = s.decayPerMin + maxUptake;
+    const int byCap = stepsFor(dtMin, s.maxStepMin, s.name);
+    const int byReaction = k > 0.0 ? stepsFor(dtMin, limit / k, s.name) : 1;
+    return std::max(byCap, byReaction);
+}
+
 }  // namespace
 
 int FieldSet::substeps(std::size_t f, double dtMin) const {
-    const auto& u = uptake_.at(f);
     double maxU = 0.0;
-    for (const double v : u) maxU = std::max(maxU, v);
-    const FieldSpec& s = specs_[f];
-    const double k = s.decayPerMin + maxU;
-    const int byCap = stepsFor(dtMin, s.maxStepMin, s.name);
-    const int byReaction = k > 0.0 ? stepsFor(dtMin, reactionStepLimit_ / k, s.name) : 1;
-    return std::max(byCap, byReaction);
+    for (const double v : uptake_.at(f)) maxU = std::max(maxU, v);
+    return substepsFor(specs_.at(f), dtMin, maxU, reactionStepLimit_);
 }
 
 void FieldSet::step(double dtMin, int threads) {
@@ -243,6 +257,8 @@ void FieldSet::step(double dtMin, int threads) {
     const std::size_t xChunks = (nx + kColBlock - 1) / kColBlock;
     const std::size_t plane = nx * ny;
     const std::size_t planeChunks = (plane + kColBlock - 1) / kColBlock;
+    delta_.resize(nv);
+    double* delta = delta_.data();
 
     for (std::size_t f = 0; f < specs_.size(); ++f) {
         const FieldSpec& spec = specs_[f];
@@ -253,11 +269,14 @@ void FieldSet::step(double dtMin, int threads) {
         // The agents' inputs must be usable: a negative or non-finite source or uptake is a bug
         // upstream, reported with the voxel rather than turned into a wrong field.
         bool bad = false;
-        NK_PRAGMA(omp parallel for num_threads(threads) schedule(static) reduction(|| : bad))
-        for (std::size_t i = 0; i < nv; ++i)
+        double maxU = 0.0;
+        NK_PRAGMA(omp parallel for num_threads(threads) schedule(static) reduction(|| : bad) reduction(max : maxU))
+        for (std::size_t i = 0; i < nv; ++i) {
             if (!(src[i] >= 0.0 && src[i] < std::numeric_limits<double>::infinity()) ||
                 !(upt[i] >= 0.0 && upt[i] < std::numeric_limits<double>::infinity()))
                 bad = true;
+            maxU = std::max(maxU, upt[i]);
+        }
         if (bad) {
             for (std::size_t i = 0; i < nv; ++i) {
                 const bool badS = !(src[i] >= 0.0 && std::isfinite(src[i]));
@@ -268,51 +287,115 @@ void FieldSet::step(double dtMin, int threads) {
             }
         }
 
-        const int n = substeps(f, dtMin);
+        const int n = substepsFor(spec, dtMin, maxU, reactionStepLimit_);
         const double h = dtMin / n;
-        const double r = spec.diffusionUm2PerMin * h / (grid_.voxelUm * grid_.voxelUm);
-        const Tridiag tx = factorise(grid_.nx, r, spec);
+        const double a = spec.diffusionUm2PerMin / (grid_.voxelUm * grid_.voxelUm);  // 1/min
+        const double r = a * h;
+        const bool dirichlet = spec.boundary == Boundary::Dirichlet;
+        const double bv = spec.boundaryValue;
+        const double lambda = spec.decayPerMin;
+        // The x factor: r along x when x is an axis of the domain, else only the reaction.
+        const double rx = (nx > 1) ? r : 0.0;
+        const double endX = endDiagonal(rx, spec);
         const Tridiag ty = factorise(grid_.ny, r, spec);
         const Tridiag tz = factorise(grid_.nz, r, spec);
-        const Reaction react(spec.decayPerMin, h);
+        const Side noFace = dirichlet ? Side::Ghost : Side::None;
 
-        for (int sub = 0; sub < n; ++sub) {
-            NK_PRAGMA(omp parallel num_threads(threads)) {
-                std::vector<double> buffer(tx.active ? nx * kRowBlock : 0);
-                // Reaction, then x: a block of rows transposed into the buffer (point-major), solved, put back.
-                NK_PRAGMA(omp for schedule(static))
-                for (std::size_t b = 0; b < rowBlocks; ++b) {
-                    const std::size_t r0 = b * kRowBlock;
-                    const std::size_t m = std::min(kRowBlock, rows - r0);
-                    if (!tx.active) {
-                        for (std::size_t i = r0 * nx; i < (r0 + m) * nx; ++i) c[i] = react(c[i], src[i], upt[i]);
-                        continue;
+        const bool threeD = nz > 1;
+        const std::size_t rowBlocksPerSlab = (ny + kRowBlock - 1) / kRowBlock;
+
+        // The x factor for rows [r0, r0 + m): the residual h·F(c) and h·K transposed into the
+        // buffers, solved, and the increment put into delta. Reads c only (c changes in the last
+        // phase of a sub-step, after a barrier).
+        const auto xRows = [&](std::size_t r0, std::size_t m, std::vector<double>& rhs, std::vector<double>& hk, std::vector<double>& res) {
+            for (std::size_t q = 0; q < m; ++q) {
+                const std::size_t row = r0 + q;
+                const std::size_t y = row % ny, z = row / ny;
+                const std::size_t base = row * nx;
+                const double* cr = c + base;
+                // D∇²c along y and z, one neighbour row at a time (vectorised over x).
+                for (std::size_t i = 0; i < nx; ++i) res[i] = 0.0;
+                const auto side = [&](bool axis, bool atFace, std::ptrdiff_t offset) {
+                    const Side kind = !axis ? Side::None : (atFace ? noFace : Side::Row);
+                    if (kind == Side::Row) {
+                        const double* nb = cr + offset;
+                        NK_PRAGMA(omp simd)
+                        for (std::size_t i = 0; i < nx; ++i) res[i] += nb[i] - cr[i];
+                    } else if (kind == Side::Ghost) {
+                        NK_PRAGMA(omp simd)
+                        for (std::size_t i = 0; i < nx; ++i) res[i] += bv - cr[i];
                     }
-                    for (std::size_t q = 0; q < m; ++q) {
-                        const std::size_t base = (r0 + q) * nx;
-                        for (std::size_t i = 0; i < nx; ++i) buffer[i * m + q] = react(c[base + i], src[base + i], upt[base + i]);
+                };
+                const auto sx = static_cast<std::ptrdiff_t>(nx), sp = static_cast<std::ptrdiff_t>(plane);
+                side(ny > 1, y == 0, -sx);
+                side(ny > 1, y + 1 == ny, sx);
+                side(nz > 1, z == 0, -sp);
+                side(nz > 1, z + 1 == nz, sp);
+                // Along x, then the reaction: res = h·(a·Σ(neighbour − c) + s − K·c).
+                for (std::size_t i = 0; i < nx; ++i) {
+                    double lap = res[i];
+                    if (nx > 1) {
+                        lap += (i > 0) ? cr[i - 1] - cr[i] : (dirichlet ? bv - cr[i] : 0.0);
+                        lap += (i + 1 < nx) ? cr[i + 1] - cr[i] : (dirichlet ? bv - cr[i] : 0.0);
                     }
-                    solveLines(buffer.data(), nx, m, m, tx);
-                    for (std::size_t q = 0; q < m; ++q) {
-                        const std::size_t base = (r0 + q) * nx;
-                        for (std::size_t i = 0; i < nx; ++i) c[base + i] = buffer[i * m + q];
-                    }
+                    const double k = lambda + upt[base + i];
+                    rhs[i * m + q] = h * (a * lap + src[base + i] - k * cr[i]);
+                    hk[i * m + q] = h * k;
                 }
-                // y: per z layer and slice of x, the lines along y (stride nx).
-                if (ty.active) {
+            }
+            solveRowsWithReaction(rhs.data(), hk.data(), nx, m, rx, endX);
+            for (std::size_t q = 0; q < m; ++q) {
+                double* d = delta + (r0 + q) * nx;
+                for (std::size_t i = 0; i < nx; ++i) d[i] = rhs[i * m + q];
+            }
+        };
+
+        // One parallel region for all sub-steps, two barriers per sub-step. 3-D: per z slab the
+        // x factor then the y factor (the slab stays in cache), then per slice of the xy plane the
+        // z factor and cⁿ⁺¹ = cⁿ + Δ. 2-D (and lines): x per block of rows, then per slice of x the
+        // y factor and the update.
+        NK_PRAGMA(omp parallel num_threads(threads)) {
+            std::vector<double> rhs(nx * kRowBlock), hk(nx * kRowBlock), res(nx);
+            for (int sub = 0; sub < n; ++sub) {
+                if (threeD) {
                     NK_PRAGMA(omp for schedule(static))
-                    for (std::size_t task = 0; task < nz * xChunks; ++task) {
-                        const std::size_t z = task / xChunks;
-                        const std::size_t x0 = (task % xChunks) * kColBlock;
-                        solveLines(c + z * plane + x0, ny, nx, std::min(kColBlock, nx - x0), ty);
+                    for (std::size_t z = 0; z < nz; ++z) {
+                        for (std::size_t b = 0; b < rowBlocksPerSlab; ++b) {
+                            const std::size_t y0 = b * kRowBlock;
+                            xRows(z * ny + y0, std::min(kRowBlock, ny - y0), rhs, hk, res);
+                        }
+                        if (ty.active)
+                            for (std::size_t x0 = 0; x0 < nx; x0 += kColBlock) solveLines(delta + z * plane + x0, ny, nx, std::min(kColBlock, nx - x0), ty);
                     }
-                }
-                // z: per slice of the xy plane, the lines along z (stride nx·ny).
-                if (tz.active) {
                     NK_PRAGMA(omp for schedule(static))
                     for (std::size_t task = 0; task < planeChunks; ++task) {
                         const std::size_t p0 = task * kColBlock;
-                        solveLines(c + p0, nz, plane, std::min(kColBlock, plane - p0), tz);
+                        const std::size_t m = std::min(kColBlock, plane - p0);
+                        if (tz.active) solveLines(delta + p0, nz, plane, m, tz);
+                        for (std::size_t z = 0; z < nz; ++z) {
+                            double* cz = c + z * plane + p0;
+                            const double* dz = delta + z * plane + p0;
+                            NK_PRAGMA(omp simd)
+                            for (std::size_t j = 0; j < m; ++j) cz[j] += dz[j];
+                        }
+                    }
+                } else {
+                    NK_PRAGMA(omp for schedule(static))
+                    for (std::size_t b = 0; b < rowBlocks; ++b) {
+                        const std::size_t r0 = b * kRowBlock;
+                        xRows(r0, std::min(kRowBlock, rows - r0), rhs, hk, res);
+                    }
+                    NK_PRAGMA(omp for schedule(static))
+                    for (std::size_t task = 0; task < xChunks; ++task) {
+                        const std::size_t x0 = task * kColBlock;
+                        const std::size_t m = std::min(kColBlock, nx - x0);
+                        if (ty.active) solveLines(delta + x0, ny, nx, m, ty);
+                        for (std::size_t y = 0; y < ny; ++y) {
+                            double* cy = c + y * nx + x0;
+                            const double* dy = delta + y * nx + x0;
+                            NK_PRAGMA(omp simd)
+                            for (std::size_t j = 0; j < m; ++j) cy[j] += dy[j];
+                        }
                     }
                 }
             }

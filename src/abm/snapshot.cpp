@@ -104,11 +104,19 @@ void stringListAttribute(hid_t owner, const char* name, const std::vector<std::s
     check(H5Awrite(attr.get(), type.get(), ptrs.data()), fmt::format("write attribute '{}'", name));
 }
 
+// Object creation without modification times, so identical runs write identical bytes.
+H5Id untimed(hid_t cls) {
+    H5Id p(H5Pcreate(cls), H5Pclose, "make a property list");
+    check(H5Pset_obj_track_times(p.get(), false), "switch off object time stamps");
+    return p;
+}
+
 template <class T>
 void dataset(hid_t group, const std::string& name, hid_t fileType, hid_t memType, const std::vector<hsize_t>& dims, const T* data,
              hid_t lcpl) {
     H5Id space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose, "make a dataspace");
-    H5Id ds(H5Dcreate2(group, name.c_str(), fileType, space.get(), lcpl, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+    const H5Id dcpl = untimed(H5P_DATASET_CREATE);
+    H5Id ds(H5Dcreate2(group, name.c_str(), fileType, space.get(), lcpl, dcpl.get(), H5P_DEFAULT), H5Dclose,
             fmt::format("create dataset '{}'", name));
     bool empty = false;
     for (const hsize_t d : dims) empty = empty || d == 0;
@@ -166,6 +174,7 @@ void writeSnapshotHdf5(const std::filesystem::path& file, const Snapshot& s) {
     const std::string where = file.string();
     H5Id f(H5Fcreate(where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose, fmt::format("create '{}'", where));
     const H5Id lcpl = utf8Links();
+    const H5Id gcpl = untimed(H5P_GROUP_CREATE);
 
     stringAttribute(f.get(), "format", "nkscape-abm-snapshot 1");
     scalarAttribute(f.get(), "time", H5T_NATIVE_DOUBLE, s.timeMin);
@@ -174,7 +183,7 @@ void writeSnapshotHdf5(const std::filesystem::path& file, const Snapshot& s) {
     scalarAttribute(f.get(), "step", H5T_STD_I32LE, step);
 
     {
-        H5Id grid(H5Gcreate2(f.get(), "grid", lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group /grid");
+        H5Id grid(H5Gcreate2(f.get(), "grid", lcpl.get(), gcpl.get(), H5P_DEFAULT), H5Gclose, "create group /grid");
         const std::int32_t nx = g.nx, ny = g.ny, nz = g.nz;
         scalarAttribute(grid.get(), "nx", H5T_STD_I32LE, nx);
         scalarAttribute(grid.get(), "ny", H5T_STD_I32LE, ny);
@@ -182,7 +191,7 @@ void writeSnapshotHdf5(const std::filesystem::path& file, const Snapshot& s) {
         scalarAttribute(grid.get(), "voxel_um", H5T_IEEE_F64LE, g.voxelUm);
     }
     if (s.fields != nullptr) {
-        H5Id group(H5Gcreate2(f.get(), "fields", lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group /fields");
+        H5Id group(H5Gcreate2(f.get(), "fields", lcpl.get(), gcpl.get(), H5P_DEFAULT), H5Gclose, "create group /fields");
         const std::vector<hsize_t> dims{static_cast<hsize_t>(g.nz), static_cast<hsize_t>(g.ny), static_cast<hsize_t>(g.nx)};
         for (std::size_t k = 0; k < s.fields->size(); ++k) {
             const FieldSpec& spec = s.fields->spec(k);
@@ -196,7 +205,7 @@ void writeSnapshotHdf5(const std::filesystem::path& file, const Snapshot& s) {
     if (s.agents != nullptr) {
         const AgentColumns& a = *s.agents;
         const std::size_t n = a.id.size();
-        H5Id group(H5Gcreate2(f.get(), "agents", lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group /agents");
+        H5Id group(H5Gcreate2(f.get(), "agents", lcpl.get(), gcpl.get(), H5P_DEFAULT), H5Gclose, "create group /agents");
         const std::int64_t count = static_cast<std::int64_t>(n);
         scalarAttribute(group.get(), "count", H5T_STD_I64LE, count);
         stringListAttribute(group.get(), "kind_names", a.kindNames);

@@ -74,7 +74,7 @@ double maxDiff(const std::vector<double>& a, const std::vector<double>& b) {
 
 }  // namespace
 
-// Backward Euler is first order in time: on a fixed grid, the error against a run with a 64 times
+// The scheme is first order in time (backward Euler, approximately factorised): on a fixed grid, the error against a run with a 64 times
 // smaller step halves when the step halves.
 TEST(AbmField, Gaussian1dFirstOrderInTime) {
     const double d = 1000.0, h = 10.0, sigma0 = 100.0, t = 10.0;
@@ -103,19 +103,18 @@ TEST(AbmField, Gaussian1dSecondOrderAgainstExact) {
     EXPECT_NEAR(p2, 2.0, 0.1);
 }
 
-// 1-D steady state with decay between Dirichlet walls: c = cosh(x/L)/cosh(a/L) with the walls at
-// the ghost voxels' centres, half a voxel beyond each face (±a). The split
-// scheme's fixed point is the exact discrete steady state for the effective decay λ' = (1 −
-// e^{−λh})/h, so against that profile only the spatial error is left: second order.
+// 1-D steady state with decay between Dirichlet walls: c = cosh(x/L)/cosh(a/L), L = √(D/λ), with
+// the walls at the ghost voxels' centres, half a voxel beyond each face (±a). The scheme's fixed
+// point is the exact discrete steady state whatever the step (here 5 min, λh = 0.5), so only the
+// spatial error is left: second order.
 TEST(AbmField, SteadyCosh1dSecondOrderInSpace) {
-    const double d = 1000.0, lambda = 0.1, dt = 1.0, width = 1000.0, bv = 2.0;
-    const double lambdaEff = -std::expm1(-lambda * dt) / dt;
-    const double len = std::sqrt(d / lambdaEff);
+    const double d = 1000.0, lambda = 0.1, dt = 5.0, width = 1000.0, bv = 2.0;
+    const double len = std::sqrt(d / lambda);
     std::vector<double> errs;
     for (const int n : {25, 50, 100, 200}) {
         const double h = width / n;
         FieldSet fs(Grid{n, 1, 1, h}, {spec("c", d, lambda, Boundary::Dirichlet, bv)});
-        for (int k = 0; k < 3000; ++k) fs.step(dt, 1);
+        for (int k = 0; k < 2000; ++k) fs.step(dt, 1);
         const double a = width / 2 + h / 2;
         double err = 0.0;
         for (int i = 0; i < n; ++i) {
@@ -131,10 +130,10 @@ TEST(AbmField, SteadyCosh1dSecondOrderInSpace) {
     for (std::size_t k = 1; k < errs.size(); ++k) EXPECT_NEAR(std::log2(errs[k - 1] / errs[k]), 2.0, 0.05) << k;
 }
 
-// 3-D Gaussian spreading in a 41³ box of 20 µm voxels (the engine's voxel), D of a chemokine.
+// 3-D Gaussian spreading in a 33³ box of 20 µm voxels (the engine's voxel), D of a chemokine.
 TEST(AbmField, Gaussian3d) {
-    const int n = 41;
-    const double h = 20.0, d = 1000.0, sigma0 = 60.0, t = 4.0, mid = n * h / 2.0;
+    const int n = 33;
+    const double h = 20.0, d = 1000.0, sigma0 = 50.0, t = 3.0, mid = n * h / 2.0;
     const auto run = [&](double dt, int threads) {
         FieldSet fs(Grid{n, n, n, h}, {spec("c", d, 0.0)});
         auto c = fs.values(0);
@@ -167,42 +166,45 @@ TEST(AbmField, Gaussian3d) {
     std::printf("3-D errors vs exact %.3e %.3e %.3e; vs small step %.3e %.3e %.3e, time orders %.3f %.3f\n", e1, e2, e3, t1, t2, t3,
                 std::log2(t1 / t2), std::log2(t2 / t3));
     EXPECT_LT(e1, 0.05);
-    EXPECT_LT(e3, 0.02);
+    EXPECT_LT(e3, 0.025);
     EXPECT_NEAR(std::log2(t1 / t2), 1.0, 0.15);
     EXPECT_NEAR(std::log2(t2 / t3), 1.0, 0.15);
 }
 
-// Steady point source with decay in 3-D: c(r) = S/(4πD r)·e^{−r/L}, L = √(D/λ') (λ' as above),
-// for S amount/min released in one voxel, Dirichlet 0 on a box ≥ 5 L from the source. The
-// locally one-dimensional splitting leaves an O(dt) error in the steady state (its fixed point is
-// not the unsplit one; docs/abm.md): 6–10 voxels from the source it is ~26 % at dt = 0.5 min and
-// ~6 % at 0.1 min, then the 7-point stencil's error near the source dominates (~2 % at 0.02).
+// Steady point source with decay in 3-D: c(r) = S/(4πD r)·e^{−r/L}, L = √(D/λ), for S amount/min
+// released in one voxel, Dirichlet 0 on a box 5 L from the source. The steady state does not
+// depend on the step (runs with 0.25 and 0.5 min agree to 1e-7 of the peak after 200 min); what
+// is left is the 7-point stencil's error near a one-voxel source, ~2 % at 6–10 voxels (120–200 µm).
+// (Longer steps converge to the same state but slowly: grid-scale modes decay by ~1 − 3/(rx·ry·rz)
+// per step when r = D·h/Δx² ≫ 1 — docs/abm.md.)
 TEST(AbmField, SteadyPointSource3d) {
     const int n = 51;
     const double h = 20.0, d = 1000.0, lambda = 0.1, rate = 1e6;  // rate: amount/min
-    const auto worstError = [&](double dt) {
+    const auto steady = [&](double dt) {
         FieldSet fs(Grid{n, n, n, h}, {spec("c", d, lambda, Boundary::Dirichlet, 0.0)});
         const int m = n / 2;
         fs.source(0)[fs.grid().index(m, m, m)] = rate / fs.grid().voxelVolumeUm3();
-        const int steps = static_cast<int>(std::lround(80.0 / dt));  // 8 decay times
+        const int steps = static_cast<int>(std::lround(200.0 / dt));
         for (int k = 0; k < steps; ++k) fs.step(dt, 2);
-        const double lambdaEff = -std::expm1(-lambda * dt) / dt;
-        const double len = std::sqrt(d / lambdaEff);
-        double worst = 0.0;
-        for (int k = 6; k <= 10; ++k) {
-            for (const auto& [dx, dy, dz] : {std::array{k, 0, 0}, std::array{0, 0, k}, std::array{k / 2, k / 2, 0}, std::array{k / 2, k / 2, k / 2}}) {
-                const double r = h * std::sqrt(double(dx * dx + dy * dy + dz * dz));
-                const double exact = rate / (4 * std::numbers::pi * d * r) * std::exp(-r / len);
-                const double got = fs.values(0)[fs.grid().index(m + dx, m + dy, m + dz)];
-                worst = std::max(worst, std::abs(got / exact - 1.0));
-            }
-        }
-        return worst;
+        return std::vector<double>(fs.values(0).begin(), fs.values(0).end());
     };
-    const double e1 = worstError(0.5), e2 = worstError(0.1);
-    std::printf("3-D point source: worst relative error 6-10 voxels from the source %.3e (dt 0.5), %.3e (dt 0.1)\n", e1, e2);
-    EXPECT_LT(e2, 0.08);
-    EXPECT_LT(e2, e1 / 3.0);
+    const auto c1 = steady(0.5), c2 = steady(0.25);
+    const Grid g{n, n, n, h};
+    const int m = n / 2;
+    const double len = std::sqrt(d / lambda);
+    double worst = 0.0, stepDiff = 0.0;
+    for (std::size_t i = 0; i < c1.size(); ++i) stepDiff = std::max(stepDiff, std::abs(c1[i] - c2[i]) / c1[g.index(m, m, m)]);
+    for (int k = 6; k <= 10; ++k) {
+        for (const auto& [dx, dy, dz] : {std::array{k, 0, 0}, std::array{0, 0, k}, std::array{k / 2, k / 2, 0}, std::array{k / 2, k / 2, k / 2}}) {
+            const double r = h * std::sqrt(double(dx * dx + dy * dy + dz * dz));
+            const double exact = rate / (4 * std::numbers::pi * d * r) * std::exp(-r / len);
+            worst = std::max(worst, std::abs(c1[g.index(m + dx, m + dy, m + dz)] / exact - 1.0));
+        }
+    }
+    std::printf("3-D point source: worst relative error 6-10 voxels from the source %.3e; dt 0.5 vs 0.25 min differ by %.3e of the peak\n", worst,
+                stepDiff);
+    EXPECT_LT(worst, 0.04);
+    EXPECT_LT(stepDiff, 1e-7);
 }
 
 // No-flux faces: without decay or uptake the amount changes only by the sources, to round-off.
@@ -220,7 +222,7 @@ TEST(AbmField, NeumannConservesMass) {
     for (int k = 0; k < steps; ++k) fs.step(dt, 2);
     const double expected = before + (7.0 + 2.5) * g.voxelVolumeUm3() * dt * steps;
     std::printf("mass: %.17g expected %.17g, relative %.3e\n", fs.total(0), expected, fs.total(0) / expected - 1);
-    EXPECT_NEAR(fs.total(0) / expected, 1.0, 1e-12);
+    EXPECT_NEAR(fs.total(0) / expected, 1.0, 1e-13);
 }
 
 namespace {
@@ -325,17 +327,17 @@ TEST(AbmField, BadSpecsNameTheField) {
     }
 }
 
-// The sub-cycling rule: (λ + max uptake)·h ≤ the reaction step limit, and h ≤ maxStepMin.
+// The sub-cycling rule: (λ + max uptake)·h ≤ the reaction step limit (2 by default), and h ≤ maxStepMin.
 TEST(AbmField, SubstepRule) {
     const Grid g{4, 4, 1, 20.0};
     FieldSpec capped = spec("capped", 1.0, 0.0);
     capped.maxStepMin = 0.1;
     FieldSet fs(g, {spec("O2", 1e5, 0.1), capped});
     EXPECT_EQ(fs.substeps(0, 1.0), 1);   // λh = 0.1
-    EXPECT_EQ(fs.substeps(0, 30.0), 3);  // λh = 3 → 3 sub-steps of 10 min
+    EXPECT_EQ(fs.substeps(0, 50.0), 3);  // λh = 5 → 3 sub-steps of 16.7 min (λh ≤ 2)
     fs.uptake(0)[5] = 9.9;               // k = 10 /min
-    EXPECT_EQ(fs.substeps(0, 0.1), 1);
-    EXPECT_EQ(fs.substeps(0, 0.25), 3);
+    EXPECT_EQ(fs.substeps(0, 0.2), 1);
+    EXPECT_EQ(fs.substeps(0, 0.25), 2);
     EXPECT_EQ(fs.substeps(1, 0.3), 3);
     EXPECT_EQ(fs.substeps(1, 0.05), 1);
     fs.setReactionStepLimit(0.5);

@@ -9,11 +9,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include <unistd.h>
 
 #include "nkscape/abm/snapshot.hpp"
 #include "nkscape/error.hpp"
+#include "nkscape/io/file.hpp"
 
 using namespace nkscape;
 using namespace nkscape::abm;
@@ -93,8 +95,12 @@ TEST(AbmSnapshot, BadInputsNameTheProblem) {
     EXPECT_THROW(writeSectionPng(dir / "a.png", s, 0, "O2", 1.0, 1.0), InputError);
     EXPECT_THROW(writeSnapshotHdf5(dir / "no-such-folder" / "a.h5", s), IoError);
     EXPECT_THROW(writeXdmf(dir / "no-such-folder" / "series.xdmf", {{dir / "a.h5", s}}), IoError);
-    // And a good write leaves the files there.
+    // And a good write leaves the files there; the same snapshot twice gives the same bytes (no
+    // object time stamps).
     writeSnapshotHdf5(dir / "a.h5", s);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    writeSnapshotHdf5(dir / "b.h5", s);
+    EXPECT_EQ(io::readFile(dir / "a.h5", 1 << 24), io::readFile(dir / "b.h5", 1 << 24));
     writeSectionPng(dir / "a.png", s, 0, "O2");
     EXPECT_GT(fs::file_size(dir / "a.h5"), 6u * 5u * 4u * 8u * 2u);
     EXPECT_GT(fs::file_size(dir / "a.png"), 100u);

@@ -78,7 +78,7 @@ struct AbmScenario {
     int snapshotLayer = -1;          ///< z layer of the section PNG; -1 = the middle
     std::string snapshotField;       ///< field drawn in the PNG; "" = the first field
     int threadsCap = 0;              ///< at most this many threads (0 = no cap beyond --threads)
-    double reactionStepLimit = 1;    ///< FieldSet::setReactionStepLimit
+    double reactionStepLimit = 0;    ///< FieldSet::setReactionStepLimit; 0 = the solver's default
 
     // Tumour.
     model::Index tumourCellType = model::kNoIndex;
