@@ -12,6 +12,7 @@ packages=(
   valgrind
   openmpi-bin libopenmpi-dev
   libnlopt-dev libnlopt-cxx-dev
+  libhdf5-dev libpng-dev python3-h5py python3-numpy
 )
 
 missing=()

@@ -32,6 +32,7 @@
 #include "nkscape/stats/report.hpp"
 #include "nkscape/version.hpp"
 #include "progress.hpp"
+#include "abm_command.hpp"
 #include "attribute_command.hpp"
 #include "calibrate_command.hpp"
 #include "sensitivity_command.hpp"
@@ -314,6 +315,8 @@ int main(int argc, char** argv) {
                                                 run a killing assay: lysis.csv, ifng.csv, summary.json
   nkscape simulate scenarios/simulate/tnbc-untreated.toml --out out/tnbc
                                                 simulate a tumour: timeseries.csv, events.csv, summary.json
+  nkscape abm scenarios/abm/tnbc-immunoediting-2d.toml --out out/abm
+                                                a spatial run: timeseries.csv, HDF5 snapshots + series.xdmf, PNGs
   nkscape stats logrank --data trial.csv --time weeks --event relapse --group arm
                                                 Kaplan-Meier curves, medians and the log-rank test
   nkscape stats binom --successes 7 --trials 20  a response rate with its exact 95 % CI
@@ -458,6 +461,24 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
     sensitivityCmd->add_option("--max-memory", sensLimits.maxMemory, maxMemoryHelp);
     sensitivityCmd->add_flag("-q,--quiet", sensitivityOptions.quiet, "No progress bar and no summary; errors and warnings only");
 
+    auto* abmCmd = app.add_subcommand("abm", "Run a spatial (agent-based) scenario; write timeseries.csv, HDF5 snapshots with series.xdmf, section PNGs and summary.json (docs/abm.md)");
+    nkscape::cli::AbmCommandOptions abmOptions;
+    std::string abmThreads;
+    double abmCheckpointEvery = 0;
+    RunLimitOptions abmLimits;
+    abmCmd->add_option("SCENARIO", abmOptions.scenarioPath, "Spatial scenario file (TOML, docs/abm.md)")->required();
+    abmCmd->add_option("-o,--out", abmOptions.outDir, "Output folder (created if missing)")->required();
+    auto* abmThreadsOpt = abmCmd->add_option("-t,--threads", abmThreads, "Worker threads, 1 to 4 per core (default: the cores); results do not depend on it");
+    auto* abmCheckpointOpt = abmCmd->add_option("--checkpoint-every", abmCheckpointEvery,
+                                                "Write the whole state every this many simulated minutes into OUT.checkpoint (for --resume)");
+    double abmStopAt = 0;
+    auto* abmStopOpt = abmCmd->add_option("--stop-at", abmStopAt, "Checkpoint at this simulated minute into OUT.checkpoint and stop without writing OUT (continue with --resume)");
+    abmCmd->add_option("--resume", abmOptions.resumeDir, "Continue from a checkpoint folder (OUT.checkpoint of an interrupted run); same results as an uninterrupted run");
+    abmCmd->add_option("--replicates", abmOptions.replicates, "Replicates with seeds seed, seed+1, ... as an ensemble across MPI ranks (not implemented yet)");
+    abmCmd->add_flag("--allow-large", abmLimits.allowLarge, allowLargeHelp);
+    abmCmd->add_option("--max-memory", abmLimits.maxMemory, maxMemoryHelp);
+    abmCmd->add_flag("-q,--quiet", abmOptions.quiet, "No progress bar and no summary; errors only");
+
     auto* statsCmd = app.add_subcommand("stats", "Survival statistics of trial data (Kaplan-Meier, log-rank, Cox) and binomial intervals (docs/stats.md)");
     statsCmd->require_subcommand(1);
     StatsOptions statsOptions;
@@ -496,6 +517,13 @@ The default model is models/default.toml, or $NKSCAPE_MODEL.)");
             return runAssay(scenarioPath, outDir, threadsOption->count() ? std::optional<std::string>(threads) : std::nullopt, assayLimits, assayQuiet);
         if (*simulateCmd) return runSimulate(simScenarioPath, simOutDir, simLimits, simQuiet);
         if (*statsCmd) return runStats(statsAnalysis, statsOptions);
+        if (*abmCmd) {
+            if (abmThreadsOpt->count()) abmOptions.threads = abmThreads;
+            if (abmCheckpointOpt->count()) abmOptions.checkpointEveryMin = abmCheckpointEvery;
+            if (abmStopOpt->count()) abmOptions.stopAtMin = abmStopAt;
+            abmOptions.limits = abmLimits.limits();
+            return nkscape::cli::runAbmCommand(abmOptions);
+        }
         if (*calibrateCmd) {
             if (calPatientsOpt->count()) calOptions.patients = calPatients;
             if (calThreadsOpt->count()) calOptions.threads = calThreads;
