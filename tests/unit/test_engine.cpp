@@ -757,6 +757,7 @@ TEST(Engine, StepBudgetStopsARunAndChangesNothingWithin) {
     SimulationSpec negative = s;
     negative.maxRunSteps = -1;
     EXPECT_THROW((void)simulate(loaded.model, negative), InputError);
+}
 
 // Desensitisation (issue 12): the feedback factor CIS (role "feedback") is a state per blood pool
 // and per population, relaxing toward its set-point with the tau of "IL-15 induces CIS". After a
