@@ -184,24 +184,6 @@ public:
         }
         offsetMed_ = off;
         off += nMed_;
-        // Plasma compartments of the mediators that declare one (plasma_half_life): a linear state
-        // each, fed by the tumour's interstitial drainage (docs/qsp.md, "Structure added for
-        // calibration"). The constants are read only then, so models without them still run.
-        for (Index k = 0; k < nMed_; ++k) {
-            const auto& med = m.mediators()[k];
-            if (med.plasmaHalfLife == kNoParam) continue;
-            if (plasmaMeds_.empty()) {
-                drainagePerDay_ = m.constant("qsp.tumour_fluid_drainage");
-                plasmaVolumeMl_ = m.constant("qsp.plasma_volume") * kMillilitresPerLitre;
-            }
-            PlasmaMediator pm;
-            pm.mediator = k;
-            pm.state = off++;
-            pm.clearance = std::numbers::ln2 / m.value(med.plasmaHalfLife) * kHoursPerDay;
-            pm.baseline = m.valueOr(med.plasmaBaseline, 0.0);
-            pm.formRatio = m.valueOr(med.plasmaFormRatio, 1.0);
-            plasmaMeds_.push_back(pm);
-        }
         for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
             const Index t = spec.drugs[d].therapy;
             const auto& th = m.therapies()[t];
@@ -292,6 +274,25 @@ public:
         // it is a small clone: SmallCloneTracker advances it with their means over an interval.
         offsetQuad_ = off;
         off += 3 * nClones_;
+        // Plasma compartments of the mediators that declare one (plasma_half_life): a linear state
+        // each, fed by the tumour's interstitial drainage (docs/qsp.md, "Structure added for
+        // calibration"). The constants are read only then, so models without them still run. Last in
+        // the state vector, so that they take the colouring's last colour together (jacobianSparsity).
+        for (Index k = 0; k < nMed_; ++k) {
+            const auto& med = m.mediators()[k];
+            if (med.plasmaHalfLife == kNoParam) continue;
+            if (plasmaMeds_.empty()) {
+                drainagePerDay_ = m.constant("qsp.tumour_fluid_drainage");
+                plasmaVolumeMl_ = m.constant("qsp.plasma_volume") * kMillilitresPerLitre;
+            }
+            PlasmaMediator pm;
+            pm.mediator = k;
+            pm.state = off++;
+            pm.clearance = std::numbers::ln2 / m.value(med.plasmaHalfLife) * kHoursPerDay;
+            pm.baseline = m.valueOr(med.plasmaBaseline, 0.0);
+            pm.formRatio = m.valueOr(med.plasmaFormRatio, 1.0);
+            plasmaMeds_.push_back(pm);
+        }
         size_ = off;
         // Which cell mechanisms act on which cells, resolved once (not per RHS): a population's
         // recruit/deplete, a cell product's recruit, and the lysis of the tumour cell type.
@@ -383,6 +384,7 @@ public:
         std::vector<char> diagonal(size_, 0);
         for (std::size_t k = 0; k < nMed_; ++k) diagonal[offsetMed_ + k] = 1;
         for (std::size_t k = 0; k < 3 * nClones_; ++k) diagonal[offsetQuad_ + k] = 1;  // no equation reads them
+        for (const auto& pm : plasmaMeds_) diagonal[pm.state] = 1;  // no other equation reads a plasma level
         for (const auto& p : pops_)
             for (const auto& rx : p.relaxing) diagonal[rx.state] = 1;
         std::vector<std::size_t> others;
