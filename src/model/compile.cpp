@@ -290,7 +290,7 @@ private:
         // The baseline and the form ratio describe the plasma compartment; without its half-life
         // there is none, and silently ignoring them would hide a typo.
         for (const char* key : {"plasma_baseline", "plasma_form_ratio"})
-            if (e.table.get(key) && !e.table.get("plasma_half_life"))
+            if (e.table.get(key) && !e.table.has("plasma_half_life"))
                 diag_.error(e.table.get(key)->where, e.label(), key, "needs plasma_half_life (the plasma compartment it describes)");
         if (e.table.get("decay_rate") && e.table.get("half_life")) {
             diag_.error(e.table.get("half_life")->where, e.label(), "half_life", "give decay_rate or half_life, not both");
