@@ -272,6 +272,7 @@ private:
         }
         if (unitOk) {
             convertDeferred(e, e.table, "basal_level", med.unit);
+            convertDeferred(e, e.table, "plasma_baseline", med.unit);
             // Conversion factors for the engines, resolved once here (the unit system is loaded)
             // rather than by each Synapse, which would otherwise need a unit system of its own.
             if (units_.convertible(med.unit, "nM")) med.nanomolarPerUnit = units_.convertOrThrow(1.0, med.unit, "nM");
@@ -283,6 +284,14 @@ private:
         med.halfLife = param(e, e.table, "half_life", inf);
         med.molecularWeight = param(e, e.table, "molecular_weight", inf);
         med.basalLevel = param(e, e.table, "basal_level", inf);
+        med.plasmaHalfLife = param(e, e.table, "plasma_half_life", inf);
+        med.plasmaBaseline = param(e, e.table, "plasma_baseline", inf);
+        med.plasmaFormRatio = param(e, e.table, "plasma_form_ratio", inf);
+        // The baseline and the form ratio describe the plasma compartment; without its half-life
+        // there is none, and silently ignoring them would hide a typo.
+        for (const char* key : {"plasma_baseline", "plasma_form_ratio"})
+            if (e.table.get(key) && !e.table.has("plasma_half_life"))
+                diag_.error(e.table.get(key)->where, e.label(), key, "needs plasma_half_life (the plasma compartment it describes)");
         if (e.table.get("decay_rate") && e.table.get("half_life")) {
             diag_.error(e.table.get("half_life")->where, e.label(), "half_life", "give decay_rate or half_life, not both");
         }

@@ -61,7 +61,12 @@ const TableSchema& mediatorSchema() {
          par("decay_rate", "1/h", C::NonNegative), par("half_life", "h", C::Positive),
          par("molecular_weight", "kDa", C::Positive),
          // Unit decided at compile: the mediator's own `unit`.
-         par("basal_level", "", C::NonNegative)}};
+         par("basal_level", "", C::NonNegative),
+         // A plasma compartment fed by the tumour's interstitial drainage (docs/qsp.md,
+         // "Structure added for calibration"): the measured form's serum half-life, its healthy
+         // level (the mediator's own `unit`) and the measured form per unit of the modelled one.
+         par("plasma_half_life", "h", C::Positive), par("plasma_baseline", "", C::NonNegative),
+         par("plasma_form_ratio", "1", C::Positive)}};
     return s;
 }
 

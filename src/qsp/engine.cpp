@@ -37,6 +37,7 @@ namespace {
 constexpr double kHoursPerDay = 24.0;
 constexpr double kMinutesPerDay = 1440.0;
 constexpr double kMicrolitresPerLitre = 1e6;
+constexpr double kMillilitresPerLitre = 1e3;
 
 struct Constants {
     double encounterRate;          // 1/d per effector cell, at target saturation
@@ -297,6 +298,25 @@ public:
         // it is a small clone: SmallCloneTracker advances it with their means over an interval.
         offsetQuad_ = off;
         off += 3 * nClones_;
+        // Plasma compartments of the mediators that declare one (plasma_half_life): a linear state
+        // each, fed by the tumour's interstitial drainage (docs/qsp.md, "Structure added for
+        // calibration"). The constants are read only then, so models without them still run. Last in
+        // the state vector, so that they take the colouring's last colour together (jacobianSparsity).
+        for (Index k = 0; k < nMed_; ++k) {
+            const auto& med = m.mediators()[k];
+            if (med.plasmaHalfLife == kNoParam) continue;
+            if (plasmaMeds_.empty()) {
+                drainagePerDay_ = m.constant("qsp.tumour_fluid_drainage");
+                plasmaVolumeMl_ = m.constant("qsp.plasma_volume") * kMillilitresPerLitre;
+            }
+            PlasmaMediator pm;
+            pm.mediator = k;
+            pm.state = off++;
+            pm.clearance = std::numbers::ln2 / m.value(med.plasmaHalfLife) * kHoursPerDay;
+            pm.baseline = m.valueOr(med.plasmaBaseline, 0.0);
+            pm.formRatio = m.valueOr(med.plasmaFormRatio, 1.0);
+            plasmaMeds_.push_back(pm);
+        }
         size_ = off;
         // Which cell mechanisms act on which cells, resolved once (not per RHS): a population's
         // recruit/deplete, a cell product's recruit, and the lysis of the tumour cell type.
@@ -392,6 +412,7 @@ public:
         std::vector<char> diagonal(size_, 0);
         for (std::size_t k = 0; k < nMed_; ++k) diagonal[offsetMed_ + k] = 1;
         for (std::size_t k = 0; k < 3 * nClones_; ++k) diagonal[offsetQuad_ + k] = 1;  // no equation reads them
+        for (const auto& pm : plasmaMeds_) diagonal[pm.state] = 1;  // no other equation reads a plasma level
         for (const auto& p : pops_) {
             for (const auto& rx : p.relaxing) diagonal[rx.state] = 1;
             // Feedback levels likewise: the set-points they move are frozen in the Jacobian.
@@ -406,6 +427,14 @@ public:
         std::vector<std::vector<std::size_t>> deps(size_, others);
         for (std::size_t j = 0; j < size_; ++j)
             if (diagonal[j] != 0) deps[j].push_back(j);
+        // A plasma level reads its own mediator's interstitial level (the drained flux) and the
+        // cells (the tumour's volume); nothing reads it. Declared, so that its column is not
+        // perturbed with its mediator's: one more colour, one more RHS per Jacobian.
+        for (const auto& pm : plasmaMeds_) {
+            deps[pm.state] = others;
+            deps[pm.state].push_back(offsetMed_ + pm.mediator);
+            deps[pm.state].push_back(pm.state);
+        }
         return deps;
     }
     [[nodiscard]] std::string stateName(std::size_t i) const override {
@@ -429,6 +458,8 @@ public:
             }
         }
         if (i >= offsetMed_ && i < offsetMed_ + nMed_) return "mediator." + m_.entities(Kind::Mediator)[i - offsetMed_].name;
+        for (const auto& pm : plasmaMeds_)
+            if (i == pm.state) return "plasma." + m_.entities(Kind::Mediator)[pm.mediator].name;
         for (std::size_t d = 0; d < drugs_.size(); ++d)
             if (drugInfo_[d].ke0 > 0 && i == drugInfo_[d].effectState) return drugs_[d].name() + ".effect";
         for (std::size_t d = 0; d < drugs_.size(); ++d)
@@ -450,6 +481,7 @@ public:
             }
         }
         for (std::size_t k = 0; k < nMed_; ++k) y[offsetMed_ + k] = basal_[k];
+        for (const auto& pm : plasmaMeds_) y[pm.state] = pm.baseline;  // a healthy plasma until equilibratePlasma
         return y;
     }
 
@@ -865,6 +897,14 @@ public:
             dydt[i] = secretion_[k] * kHoursPerDay / volume - decay_[k] * (y[i] - basal_[k] - supplied_[k]) -
                       uptake_[k] * kHoursPerDay / volume * std::max(0.0, y[i]);
         }
+        // Plasma: the drained interstitial fluid (drainage × volume, mL/d) carries the mediator at
+        // its interstitial level, as the measured form (× form ratio), into the plasma volume;
+        // the plasma clears it toward the healthy baseline with the measured form's half-life.
+        // One-way: the drained amount is part of the interstitial loss (decay_), not taken again.
+        for (const auto& pm : plasmaMeds_) {
+            const double c = std::max(0.0, y[offsetMed_ + pm.mediator]);
+            dydt[pm.state] = drainagePerDay_ * volume * c * pm.formRatio / plasmaVolumeMl_ - pm.clearance * (y[pm.state] - pm.baseline);
+        }
         for (std::size_t d = 0; d < drugs_.size(); ++d) {
             if (!drugInfo_[d].analytic) {
                 double targetNm = 0;
@@ -973,6 +1013,25 @@ public:
                                               "after {} rounds); start from the basal levels instead ([simulation] initial_mediators = \"basal\")",
                                               m_.entities(Kind::Mediator)[worstK].name, worst, kRounds));
         }
+    }
+
+    /// Sets every plasma level of `y` to its steady state with the tumour side held: the plasma
+    /// equation is linear in its own level, so one step y += f/clearance is exact —
+    /// P = baseline + drainage·V·C·ratio/(V_plasma·clearance). An established tumour has fed its
+    /// plasma for months; the slowest half-life is days.
+    void equilibratePlasma(std::vector<double>& y) {
+        if (plasmaMeds_.empty()) return;
+        std::vector<double> dydt(size_, 0.0);
+        rhs(0.0, y, dydt);
+        for (const auto& pm : plasmaMeds_) y[pm.state] += dydt[pm.state] / pm.clearance;
+    }
+    /// The plasma-level columns: (index in y, "plasma.<mediator>", the mediator's unit), and the
+    /// reference level for tolerances (the healthy baseline, else 1 of the unit).
+    [[nodiscard]] std::vector<std::tuple<std::size_t, std::string, std::string, double>> plasmaColumns() const {
+        std::vector<std::tuple<std::size_t, std::string, std::string, double>> cols;
+        for (const auto& pm : plasmaMeds_)
+            cols.emplace_back(pm.state, stateName(pm.state), m_.mediators()[pm.mediator].unit, pm.baseline > 0 ? pm.baseline : 1.0);
+        return cols;
     }
 
     /// Each clone's ligand and soluble-ligand secretion ratios to the founding clone at state y
@@ -1247,6 +1306,17 @@ private:
     std::vector<synapse::Regulator::VariantPlan> cloneVariant_;  // each clone's variant plan (empty: the cell type's own)
     synapse::CellLevels foundingLevels_;                          // the founding clone's whole set-point
     std::vector<double> decay_, basal_;
+    // A mediator's plasma compartment (Mediator::plasmaHalfLife).
+    struct PlasmaMediator {
+        Index mediator = kNoIndex;
+        std::size_t state = static_cast<std::size_t>(-1);
+        double clearance = 0;   // 1/d, ln 2 / plasma half-life
+        double baseline = 0;    // healthy plasma level, the mediator's unit
+        double formRatio = 1;   // measured form per unit of the modelled interstitial form
+    };
+    std::vector<PlasmaMediator> plasmaMeds_;
+    double drainagePerDay_ = 0;   // qsp.tumour_fluid_drainage, mL of fluid per mL of tumour per day
+    double plasmaVolumeMl_ = 1;   // qsp.plasma_volume, mL
     Index prolifFactor_ = kNoIndex, viabilityFactor_ = kNoIndex, m2Factor_ = kNoIndex;
     std::size_t tamM1_ = static_cast<std::size_t>(-1), tamM2_ = static_cast<std::size_t>(-1);  // population indices
     std::size_t ifng_ = 0, tnfa_ = 0;  // mediator indices; nMed_ when the model has none
@@ -1891,6 +1961,12 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
         res.units.push_back(m.mediators()[k].unit);
         stateOfColumn.push_back(sys.mediatorOffset() + k);
     }
+    const auto plasmaCols = sys.plasmaColumns();
+    for (const auto& [i, name, unit, reference] : plasmaCols) {
+        res.columns.push_back(name);
+        res.units.push_back(unit);
+        stateOfColumn.push_back(i);
+    }
     for (std::size_t d = 0; d < spec.drugs.size(); ++d) {
         res.columns.push_back("drug." + m.entities(Kind::Therapy)[spec.drugs[d].therapy].name);
         res.units.push_back(sys.drugUnit(d));
@@ -1934,6 +2010,7 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
     std::vector<double> y = sys.initialState();
     if (spec.initialMediators == InitialMediators::SteadyState) sys.equilibrateMediators(y);  // before any dose
     sys.settleRelaxingLevels(y);
+    if (spec.initialMediators == InitialMediators::SteadyState) sys.equilibratePlasma(y);  // fed by the settled tumour
     // The name of state i in the result (its column), for errors; the solver's name otherwise.
     auto columnOfState = [&](std::size_t i) {
         for (std::size_t j = 0; j < stateOfColumn.size(); ++j)
@@ -2034,6 +2111,7 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
     if (spec.mediatorRtol > 0 && ode.rtolPerState.empty()) {
         ode.rtolPerState.assign(sys.size(), ode.rtol);
         for (std::size_t k = 0; k < sys.mediatorCount(); ++k) ode.rtolPerState[sys.mediatorOffset() + k] = spec.mediatorRtol;
+        for (const auto& pc : plasmaCols) ode.rtolPerState[std::get<0>(pc)] = spec.mediatorRtol;
     }
     if ((spec.mediatorAtol > 0 || spec.fractionAtol > 0) && ode.atolPerState.empty()) {
         ode.atolPerState.assign(sys.size(), ode.atol);
@@ -2043,6 +2121,8 @@ SimulationResult simulate(const EngineModel& engine, const SimulationSpec& spec)
                 const double basal = med.basalLevel != kNoParam ? m.value(med.basalLevel) : 0.0;
                 ode.atolPerState[sys.mediatorOffset() + k] = spec.mediatorAtol * (basal > 0 ? basal : 1.0);
             }
+        if (spec.mediatorAtol > 0)
+            for (const auto& pc : plasmaCols) ode.atolPerState[std::get<0>(pc)] = spec.mediatorAtol * std::get<3>(pc);
         if (spec.fractionAtol > 0)
             for (std::size_t i : sys.fractionStates()) ode.atolPerState[i] = spec.fractionAtol;
     }

@@ -209,7 +209,8 @@ private:
         if (auto i = cellType(t, "cell_type", model::CellCategory::Tumour, entity, "the tumour's cells")) s.spec.tumourCellType = *i;
         CloneSpec founding;
         founding.name = std::string(kFoundingClone);
-        if (auto v = requiredQuantity(t, "initial_cells", "cell", Sign::Positive, entity, "tumour cells at t = 0, e.g. { value = 1e9, unit = \"cell\" }",
+        // 0 is allowed: a healthy donor (no tumour), whose blood pools and plasma are then at rest.
+        if (auto v = requiredQuantity(t, "initial_cells", "cell", Sign::NonNegative, entity, "tumour cells at t = 0 (0: no tumour, a healthy donor), e.g. { value = 1e9, unit = \"cell\" }",
                                       kMaxCells, kMaxCellsWhy))
             founding.initialCells = *v;
         // Relative to the template tumour (SimulationSpec::tumourImmunogenicity); a share of CD8 T

@@ -421,3 +421,41 @@ TEST(Constants, EveryRegisteredConstantIsDocumented) {
         EXPECT_NE(doc.find(row), std::string::npos) << "docs/model-format.md lacks the constants-table row for " << c.name << " (" << c.unit << ")";
     }
 }
+
+// A mediator's plasma compartment (docs/model-format.md): the baseline is converted to the
+// mediator's own unit; a baseline or form ratio without plasma_half_life, a non-positive half-life
+// and a baseline that is not a concentration are refused, all in one report with file:line.
+TEST(Loader, MediatorPlasmaCompartmentKeys) {
+    std::string good = kMini;
+    const std::string tgf = "half_life = { value = 3, unit = \"min\", source = \"assumption: test\" }\n";
+    const auto at = good.find(tgf);
+    ASSERT_NE(at, std::string::npos);
+    good.insert(at + tgf.size(),
+                "plasma_half_life = { value = 100, unit = \"min\", source = \"pmid:2254455\" }\n"
+                "plasma_baseline = { value = 1300, unit = \"pg/mL\", source = \"pmid:12751375\" }\n"
+                "plasma_form_ratio = { value = 80, unit = \"1\", source = \"fit: TD6\" }\n");
+    const CompiledModel m = loadModelFromString(good, "mini.toml");
+    const auto& med = m.mediators()[m.require(Kind::Mediator, "TGF-b")];
+    EXPECT_NEAR(m.value(med.plasmaHalfLife), 100.0 / 60.0, 1e-12);  // h
+    EXPECT_NEAR(m.value(med.plasmaBaseline), 1.3, 1e-12);           // ng/mL, the mediator's unit
+    EXPECT_DOUBLE_EQ(m.value(med.plasmaFormRatio), 80.0);
+    EXPECT_TRUE(m.findParameter("mediator/TGF-b/plasma_half_life"));
+    const auto& smica = m.mediators()[m.require(Kind::Mediator, "sMICA")];
+    EXPECT_EQ(smica.plasmaHalfLife, kNoParam) << "no plasma compartment unless declared";
+
+    std::string bad = kMini;
+    const std::string smicaLine = "basal_level = { value = 0.161, unit = \"ng/mL\", source = \"paper: Holdenrieder et al. 2006 Int J Cancer 118:684\" }\n";
+    const auto s = bad.find(smicaLine);
+    ASSERT_NE(s, std::string::npos);
+    bad.insert(s + smicaLine.size(), "plasma_baseline = { value = 10, unit = \"pg/mL\", source = \"assumption: test\" }\n");
+    const auto t = bad.find(tgf);
+    bad.insert(t + tgf.size(),
+               "plasma_half_life = { value = 0, unit = \"h\", source = \"assumption: test\" }\n"
+               "plasma_baseline = { value = 1, unit = \"h\", source = \"assumption: test\" }\n");
+    const auto errs = errorsOf(bad);
+    EXPECT_EQ(errs.size(), 3u) << ::testing::PrintToString(errs);
+    EXPECT_TRUE(anyContains(errs, "mediator 'sMICA': key 'plasma_baseline': needs plasma_half_life")) << ::testing::PrintToString(errs);
+    EXPECT_TRUE(anyContains(errs, "mediator 'TGF-b': key 'plasma_half_life':")) << ::testing::PrintToString(errs);
+    EXPECT_TRUE(anyContains(errs, "mediator 'TGF-b': key 'plasma_baseline':")) << ::testing::PrintToString(errs);
+    for (const auto& e : errs) EXPECT_NE(e.find("t.toml:"), std::string::npos) << e;
+}

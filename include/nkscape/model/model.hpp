@@ -138,6 +138,12 @@ struct Mediator {
     ParamId halfLife = kNoParam;             ///< h
     ParamId molecularWeight = kNoParam;      ///< kDa
     ParamId basalLevel = kNoParam;           ///< in `unit`
+    /// Plasma compartment (all kNoParam when the mediator has none): the serum/plasma half-life
+    /// of the form the clinical assay measures (h), its healthy plasma level (in `unit`) and that
+    /// form per unit of the modelled interstitial one (1; total/active for TGF-β1, 1 by default).
+    ParamId plasmaHalfLife = kNoParam;
+    ParamId plasmaBaseline = kNoParam;
+    ParamId plasmaFormRatio = kNoParam;
     /// `unit` per nM when `unit` is an amount concentration (mM, nM…), else 0.
     double unitPerNanomolar = 0;
     /// `unit` per ng/mL when `unit` is a mass concentration (pg/mL…), else 0. With the molecular

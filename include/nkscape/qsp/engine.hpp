@@ -175,7 +175,7 @@ struct SimulationResult {
     /// Quantity names: "tumour.cells", "clone.<name>", "<category>.<cell type>" (cells in the
     /// tumour), "blood.<cell type>", "exhaustion.<cell type>", "granules.<cell type>",
     /// "receptor.<cell type>.<receptor>" (a killer's relaxing receptor level), "mediator.<name>",
-    /// "drug.<therapy>".
+    /// "plasma.<mediator>" (the plasma level of a mediator with plasma_half_life), "drug.<therapy>".
     std::vector<std::string> columns;
     std::vector<std::string> units;    ///< unit of each column
     std::vector<double> times;         ///< d
