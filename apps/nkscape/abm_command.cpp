@@ -33,7 +33,6 @@ namespace nkscape::cli {
 namespace {
 
 constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
 constexpr int kExitBadInput = 2;
 constexpr std::string_view kStateFile = "state.bin";
 
