@@ -149,6 +149,51 @@ TEST(V17, EvasiveVariantsEscapeAndTheEscapedTumourIsEnrichedForThem) {
     EXPECT_GT(evasive / total, 25 * early);
 }
 
+// V17 without constructed pressure: the shipped untreated TNBC scenario (its own infiltrate per
+// tumour cell, its three evasive variants arising at 1e-4 per division), followed over five years
+// of its natural history from 1e7 cells (every population's starting size scaled with the tumour's,
+// so the immune cells per tumour cell are the scenario's), untreated. Selection must emerge from
+// the endogenous NK and CD8 T-cell killing alone: compared with the same tumour without killers
+// (the counterfactual of neutral drift, where every variant keeps its switching share), the clones
+// that evade T cells (HLA-I loss with HLA-E up; PD-L1 high) are enriched. The tumour is at the
+// immunogenicity of the median PD-L1+ metastatic TNBC of the shipped population (3.6,
+// TrialPopulation.TnbcImmunogenicityFollowsPdL1); measured 2026-12-03: HLA-I loss 1.61x, PD-L1
+// high 1.82x, MICA shedding 1.14x their neutral shares (at immunogenicity 1: 1.28x, 1.35x, 1.13x;
+// at 10: 6.4x, 8.1x). The MICA-shedding clone gains least: it escapes NK cells, which hold back
+// less of this tumour than its reactive T cells do.
+TEST(V17, UntreatedTnbcSelectsEvasiveVariantsWithoutConstructedPressure) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    const auto& m = loaded.model;
+    SimulationSpec s = loaded.spec;
+    const double scale = 1e7 / s.clones[0].initialCells;
+    s.clones[0].initialCells = 1e7;
+    for (auto& p : s.populations) p.initialCells *= scale;
+    s.durationDays = 5 * 365.25;
+    s.outputIntervalDays = 30;
+    s.tumourImmunogenicity = 3.6;
+    SimulationSpec neutral = s;
+    const Index nk = cell(m, "CD56dim NK"), cd8 = cell(m, "CD8 T");
+    std::erase_if(neutral.populations, [&](const PopulationSpec& p) { return p.cellType == nk || p.cellType == cd8; });
+    ASSERT_EQ(neutral.populations.size() + 2, s.populations.size());
+    const auto edited = simulate(m, s);
+    const auto drift = simulate(m, neutral);
+    auto share = [](const SimulationResult& r, const char* clone) { return r.final(std::string("clone.") + clone) / r.final("tumour.cells"); };
+    const double hla = share(edited, "HLA-I loss, HLA-E up") / share(drift, "HLA-I loss, HLA-E up");
+    const double pdl1 = share(edited, "PD-L1 high") / share(drift, "PD-L1 high");
+    const double mica = share(edited, "MICA shedding") / share(drift, "MICA shedding");
+    RecordProperty("enrichment", std::to_string(hla) + " " + std::to_string(pdl1) + " " + std::to_string(mica));
+    // Without killers the variants keep nearly one share (same switching; their traits move the
+    // milieu a little: 0.16 % apart).
+    EXPECT_NEAR(share(drift, "HLA-I loss, HLA-E up") / share(drift, "PD-L1 high"), 1.0, 1e-2);
+    // Selection: far beyond solver error (rtol 1e-5), and strongest for the T-cell escapes.
+    EXPECT_GT(hla, 1.4);
+    EXPECT_GT(pdl1, 1.4);
+    EXPECT_GT(mica, 1.0);
+    EXPECT_GT(hla, 1.2 * mica);
+    // Still an untreated tumour that grows (not eliminated): escape, not control.
+    EXPECT_GT(edited.final("tumour.cells"), 100 * 1e7);
+}
+
 // ---- V18: CAR-NK cells and oncolytic HSV-1 -------------------------------------------------------
 
 namespace {
