@@ -801,6 +801,38 @@ TEST(Engine, FeedbackFactorRelaxesWithItsRegulationsTau) {
     EXPECT_NO_THROW((void)column(r, "feedback.CD56dim NK.CIS"));
 }
 
+// Subcutaneous IL-2 (TC3's scenario, docs/qsp.md "Routes belong to a therapy"): "IL-2 therapy (SC)"
+// is aldesleukin with IL-2's plasma disposition plus a depot. Nothing consumes the drug state, so
+// after the first 1.25 MIU/m2 injection (1.8 m2, 1 MIU = 1.3/22 mg) its plasma level is the
+// one-compartment depot solution C(t) = F·D·ka/(V·(ka − k))·(e^{−kt} − e^{−ka·t}) in nM, peaking
+// at ln(k/ka)/(k − ka) ≈ 45 min at ~22 pM (Meropol et al. 1996 measured peaks < 10 pM).
+TEST(Engine, SubcutaneousIl2FollowsTheDepotSolution) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/calibration/scenarios/tc3-il2-sc-low-dose.toml"));
+    const auto& m = loaded.model;
+    SimulationSpec s = loaded.spec;
+    s.durationDays = 0.75;  // before the second injection
+    s.outputIntervalDays = 1.0 / 96.0;
+    s.ode.rtol = 1e-9;
+    s.ode.atol = 1e-9;
+    const auto r = simulate(m, s);
+    const std::size_t j = column(r, "drug.IL-2 therapy (SC)");
+    EXPECT_EQ(r.units[j], "nM");
+    const double k = std::numbers::ln2 / (10.0 / 60.0) * 24.0;  // 1/d, t1/2 10 min
+    const double ka = 5.0, f = 0.3, v = 5.0, mw = 15.3;          // 1/d, 1, L, kDa
+    const double dose = 1.25 * 1.8 * 1.3 / 22.0;                 // mg
+    double peak = 0, tPeak = 0;
+    for (std::size_t i = 1; i < r.rows.size(); ++i) {
+        const double t = r.times[i];
+        const double expected = f * dose * ka / (v * (ka - k)) * (std::exp(-k * t) - std::exp(-ka * t)) * 1000.0 / mw;
+        EXPECT_NEAR(r.rows[i][j], expected, 1e-6 * expected + 1e-12) << "t = " << t << " d";
+        if (r.rows[i][j] > peak) peak = r.rows[i][j], tPeak = t;
+    }
+    EXPECT_NEAR(tPeak * 24.0 * 60.0, 45.0, 15.0) << "peak time (min), sampled every 15 min";
+    EXPECT_GT(peak, 0.015);  // nM
+    EXPECT_LT(peak, 0.030);
+    RecordProperty("peak_pM", std::to_string(peak * 1000.0));
+}
+
 // Plasma compartments (mediator plasma_half_life; docs/qsp.md, "Structure added for
 // calibration"): dP/dt = d·V·C·r/V_p − k·(P − P0), V the tumour's volume, C the interstitial level.
 // At the start the plasma is at its steady state with the settled tumour, P = P0 + d·V·C·r/(V_p·k),
