@@ -83,10 +83,12 @@ Constants readConstants(const CompiledModel& m) {
                      m.constant("qsp.target_engagement_max")};
 }
 
-// Whether a regulation sets `factor` in cells of `category` (so that factor can move from rest there).
-bool regulatesFactor(const CompiledModel& m, CellCategory category, Index factor) {
+// Whether a regulation by one of the `supplied` mediators sets `factor` in cells of `category`:
+// only then can the factor move from its resting level in plasma (which only drugs change).
+bool regulatesFactor(const CompiledModel& m, CellCategory category, Index factor, const std::vector<Index>& supplied) {
     for (const auto& r : m.regulations())
-        if (r.target.valid() && r.target.kind == Kind::Factor && r.target.index == factor &&
+        if (r.target.valid() && r.target.kind == Kind::Factor && r.target.index == factor && r.by.valid() && r.by.kind == Kind::Mediator &&
+            std::find(supplied.begin(), supplied.end(), r.by.index) != supplied.end() &&
             std::find(r.on.begin(), r.on.end(), category) != r.on.end())
             return true;
     return false;
@@ -159,6 +161,11 @@ public:
         std::vector<char> contactRegulator(m.cellTypes().size(), 0);
         for (const auto& r : m.regulations())
             if (r.by.valid() && r.by.kind == Kind::CellType) contactRegulator[r.by.index] = 1;
+        // Mediators the scenario's drugs supply to plasma: the only way its factors leave rest.
+        std::vector<Index> suppliedMediators;
+        for (const auto& dose : spec.drugs)
+            for (const auto& mech : m.therapies()[dose.therapy].mechanisms)
+                if (mech.action == MechanismAction::Supply) suppliedMediators.push_back(mech.target.index);
         for (const auto& ps : spec.populations) {
             Population p;
             p.spec = &ps;
@@ -180,10 +187,12 @@ public:
                     throw InputError("simulate: population '" + name + "' has a blood pool but the cell type has no blood_count");
                 p.bloodState = off++;
                 p.blood0 = m.value(ct.param(CellParam::BloodCount)) * c_.bloodVolume;
-                // A marginated pool where a regulation moves the "margination" factor of this cell
-                // category (IL-15, IL-21): cells that left the circulation for vessel walls and
-                // tissues, alive but not counted in blood, returning with qsp.margination_return_time.
-                if (marginationFactor_ != kNoIndex && regulatesFactor(m, ct.category, marginationFactor_)) p.marginatedState = off++;
+                // A marginated pool where a drug-supplied cytokine (IL-15, IL-21) moves the
+                // "margination" factor of this cell category: cells that left the circulation for
+                // vessel walls and tissues, alive but not counted in blood, returning with
+                // qsp.margination_return_half_life. None without such a drug (it would stay 0).
+                if (marginationFactor_ != kNoIndex && regulatesFactor(m, ct.category, marginationFactor_, suppliedMediators))
+                    p.marginatedState = off++;
             }
             if (p.killer) {
                 p.granuleState = off++;

