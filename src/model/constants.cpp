@@ -30,6 +30,8 @@ const std::vector<ConstantSpec>& constantSpecs() {
         {"qsp.exhaustion_per_kill", "1", VC::Fraction, "exhaustion an effector cell in the tumour gains per kill (engine)"},
         {"qsp.exhaustion_recovery_time", "d", VC::Positive, "time constant of recovery from exhaustion without stimulation (engine)"},
         {"qsp.interstitial_volume_per_cell", "mL/cell", VC::Positive, "tumour interstitial volume per cell, for mediator concentrations"},
+        {"qsp.margination_rate", "1/d", VC::NonNegative, "rate at which blood lymphocytes leave the circulation per unit of their margination factor above rest"},
+        {"qsp.margination_return_half_life", "h", VC::Positive, "half-life of marginated lymphocytes' return to the circulation"},
         {"qsp.plasma_volume", "L", VC::Positive, "plasma volume of the patient, for the plasma levels of tumour-derived mediators"},
         {"qsp.small_molecule_tumour_partition", "1", VC::Positive, "free small-molecule drug in the tumour interstitium relative to plasma"},
         {"qsp.stochastic_clone_threshold", "cell", VC::Positive, "clone size below which the engine advances a clone outside the ODE (whole cells when stochastic)"},

@@ -83,6 +83,17 @@ Constants readConstants(const CompiledModel& m) {
                      m.constant("qsp.target_engagement_max")};
 }
 
+// Whether a regulation by one of the `supplied` mediators sets `factor` in cells of `category`:
+// only then can the factor move from its resting level in plasma (which only drugs change).
+bool regulatesFactor(const CompiledModel& m, CellCategory category, Index factor, const std::vector<Index>& supplied) {
+    for (const auto& r : m.regulations())
+        if (r.target.valid() && r.target.kind == Kind::Factor && r.target.index == factor && r.by.valid() && r.by.kind == Kind::Mediator &&
+            std::find(supplied.begin(), supplied.end(), r.by.index) != supplied.end() &&
+            std::find(r.on.begin(), r.on.end(), category) != r.on.end())
+            return true;
+    return false;
+}
+
 // First-order loss of a mediator in 1/d, from decay_rate (1/h) or half_life (h); 0 if neither.
 double decayPerDay(const CompiledModel& m, Index mediator) {
     const auto& med = m.mediators()[mediator];
@@ -127,6 +138,13 @@ public:
         const CompiledModel& m = m_;
         // The CD8 T cells that recognise this tumour: the template's share times its immunogenicity.
         c_.cd8Specific = cd8TumourReactiveShare(c_.cd8Specific, spec.tumourImmunogenicity);
+        // Margination of blood lymphocytes (docs/qsp.md): only a model with a "margination" factor
+        // needs the two constants, so older models keep working unchanged.
+        if (const auto fm = m.indexOf(Kind::Factor, "margination")) {
+            marginationFactor_ = *fm;
+            marginationRate_ = m.constant("qsp.margination_rate");
+            marginationReturn_ = std::numbers::ln2 / m.constant("qsp.margination_return_half_life") * kHoursPerDay;
+        }
         const auto& tumour = m.cellTypes()[spec.tumourCellType];
         const std::string& tumourName = m.entities(Kind::CellType)[spec.tumourCellType].name;
         if (tumour.param(CellParam::GrowthRate) != kNoParam) growthRate_ = m.value(tumour.param(CellParam::GrowthRate));
@@ -143,6 +161,11 @@ public:
         std::vector<char> contactRegulator(m.cellTypes().size(), 0);
         for (const auto& r : m.regulations())
             if (r.by.valid() && r.by.kind == Kind::CellType) contactRegulator[r.by.index] = 1;
+        // Mediators the scenario's drugs supply to plasma: the only way its factors leave rest.
+        std::vector<Index> suppliedMediators;
+        for (const auto& dose : spec.drugs)
+            for (const auto& mech : m.therapies()[dose.therapy].mechanisms)
+                if (mech.action == MechanismAction::Supply) suppliedMediators.push_back(mech.target.index);
         for (const auto& ps : spec.populations) {
             Population p;
             p.spec = &ps;
@@ -164,6 +187,12 @@ public:
                     throw InputError("simulate: population '" + name + "' has a blood pool but the cell type has no blood_count");
                 p.bloodState = off++;
                 p.blood0 = m.value(ct.param(CellParam::BloodCount)) * c_.bloodVolume;
+                // A marginated pool where a drug-supplied cytokine (IL-15, IL-21) moves the
+                // "margination" factor of this cell category: cells that left the circulation for
+                // vessel walls and tissues, alive but not counted in blood, returning with
+                // qsp.margination_return_half_life. None without such a drug (it would stay 0).
+                if (marginationFactor_ != kNoIndex && regulatesFactor(m, ct.category, marginationFactor_, suppliedMediators))
+                    p.marginatedState = off++;
             }
             if (p.killer) {
                 p.granuleState = off++;
@@ -388,6 +417,9 @@ public:
             if (p.bloodState == kNone) continue;
             const auto lv = regulator_.setPoint(p.cellType, basalPlasma_, contacts_);
             p.restingNet = gainRate(p, lv.factors) - lossRate(p, lv.factors);
+            // Margination is counted from the resting plasma's level (basal IL-15 and IL-21): the
+            // resting blood count already includes the steady exchange with the vessel walls.
+            if (marginationFactor_ != kNoIndex) p.restingMargination = lv.factors[marginationFactor_];
             // The blood pool's feedback levels start at their resting set-points (held there, the
             // set-point is the one above, so restingNet is the held pool's too).
             for (std::size_t k = 0; k < p.feedback.size(); ++k) p.bloodStart.push_back(lv.factors[p.feedback[k]]);
@@ -447,6 +479,7 @@ public:
             const std::string& n = m_.entities(Kind::CellType)[p.cellType].name;
             if (i == p.tumourState) return std::string(model::cellCategoryKey(p.category)) + "." + n;
             if (i == p.bloodState) return "blood." + n;
+            if (i == p.marginatedState) return "marginated." + n;
             if (i == p.granuleState) return "granules." + n;
             if (i == p.exhaustionState) return "exhaustion." + n;
             for (const auto& rx : p.relaxing)
@@ -787,9 +820,24 @@ public:
                 // times its resting size (the expanded cells consume the cytokine and crowd their niches).
                 const double excess = gainRate(p, p.plasmaFactors) - lossRate(p, p.plasmaFactors) - p.restingNet;
                 // A steep (fourth-power) brake: little effect below half the ceiling.
-                const double fill = b / (c_.bloodMaxFold * p.blood0);
+                // The ceiling counts marginated cells too: they are the same expanding pool.
+                const double mg = p.marginatedState != kNone ? std::max(0.0, y[p.marginatedState]) : 0.0;
+                const double fill = (b + mg) / (c_.bloodMaxFold * p.blood0);
                 const double room = excess > 0 ? std::max(0.0, 1.0 - fill * fill * fill * fill) : 1.0;
                 dydt[p.bloodState] = p.death * (p.blood0 - b) + b * (excess * room - deplete);
+                if (p.marginatedState != kNone) {
+                    // Margination: blood cells leave the circulation at marginationRate x (f - f0),
+                    // f the "margination" factor in plasma, f0 its resting level (none leave at
+                    // rest), and return at
+                    // marginationReturn. Marginated cells keep dividing and dying as the blood pool
+                    // does (same cytokine exposure) but are not replaced by homeostatic production,
+                    // which refills the circulating pool.
+                    const double f = std::max(0.0, p.plasmaFactors[marginationFactor_] - p.restingMargination);
+                    const double out = marginationRate_ * f * b;
+                    const double back = marginationReturn_ * mg;
+                    dydt[p.bloodState] += back - out;
+                    dydt[p.marginatedState] = out - back + mg * (excess * room - deplete - p.death);
+                }
             }
             // Feedback levels relax toward their set-points (tumour milieu; plasma for the pool).
             for (std::size_t k = 0; k < p.feedback.size(); ++k) {
@@ -908,7 +956,11 @@ public:
         for (std::size_t d = 0; d < drugs_.size(); ++d) {
             if (!drugInfo_[d].analytic) {
                 double targetNm = 0;
-                for (const std::size_t pi : drugInfo_[d].tmddPools) targetNm += std::max(0.0, y[pops_[pi].bloodState]);
+                // Marginated cells bind the cytokine too (they left the blood, not its reach).
+                for (const std::size_t pi : drugInfo_[d].tmddPools) {
+                    targetNm += std::max(0.0, y[pops_[pi].bloodState]);
+                    if (pops_[pi].marginatedState != kNone) targetNm += std::max(0.0, y[pops_[pi].marginatedState]);
+                }
                 drugs_[d].addDerivatives(y, dydt, drugOffset_[d], inputRate[d], targetNm * drugInfo_[d].tmddNmPerCell);
             }
             if (drugInfo_[d].ke0 > 0) dydt[drugInfo_[d].effectState] = drugInfo_[d].ke0 * (plasmaNm(y, d) - y[drugInfo_[d].effectState]);
@@ -1086,6 +1138,7 @@ public:
         for (const auto& p : pops_) {
             cols.emplace_back(p.tumourState, stateName(p.tumourState), "cell");
             if (p.bloodState != kNone) cols.emplace_back(p.bloodState, stateName(p.bloodState), "cell");
+            if (p.marginatedState != kNone) cols.emplace_back(p.marginatedState, stateName(p.marginatedState), "cell");
             if (p.granuleState != kNone) cols.emplace_back(p.granuleState, stateName(p.granuleState), "1");
             if (p.exhaustionState != kNone) cols.emplace_back(p.exhaustionState, stateName(p.exhaustionState), "1");
             for (const auto& rx : p.relaxing) cols.emplace_back(rx.state, stateName(rx.state), "molecule/cell");
@@ -1112,8 +1165,10 @@ private:
         double proliferation = 0, death = 0;  // 1/d, the cell type's own
         bool killer = false, excluded = false, contact = false;
         std::size_t tumourState = kNone, bloodState = kNone, granuleState = kNone, exhaustionState = kNone;
+        std::size_t marginatedState = kNone;  // blood pool's cells marginated out of the circulation (cells)
         double blood0 = 0;        // resting blood pool, cells
         double restingNet = 0;    // net growth rate of the blood pool in resting plasma, 1/d
+        double restingMargination = 1;  // the margination factor in resting plasma (1)
         double granuleCapacity = 1, refillDays = 0.25;
         std::vector<std::pair<Index, double>> uptake;  // mediator, mL/(cell.h) cleared per cell
         std::vector<std::size_t> mechanisms;           // cellMechs_ that recruit or deplete these cells
@@ -1318,6 +1373,9 @@ private:
     double drainagePerDay_ = 0;   // qsp.tumour_fluid_drainage, mL of fluid per mL of tumour per day
     double plasmaVolumeMl_ = 1;   // qsp.plasma_volume, mL
     Index prolifFactor_ = kNoIndex, viabilityFactor_ = kNoIndex, m2Factor_ = kNoIndex;
+    Index marginationFactor_ = kNoIndex;  // factor "margination" where the model has one
+    double marginationRate_ = 0;          // 1/d per unit of the factor above 1: leaving the circulation
+    double marginationReturn_ = 0;        // 1/d: return of marginated cells to the circulation
     std::size_t tamM1_ = static_cast<std::size_t>(-1), tamM2_ = static_cast<std::size_t>(-1);  // population indices
     std::size_t ifng_ = 0, tnfa_ = 0;  // mediator indices; nMed_ when the model has none
     synapse::Milieu basalPlasma_;

@@ -221,8 +221,11 @@ TEST(Engine, ExactPkMatchesPkInsideTheOdeWithRestarts) {
             EXPECT_NEAR(a, b, 1e-4 * std::abs(b) + floor) << col << " at t = " << exact.times[i];
         }
     }
-    // Doses only restart the solver where a concentration jumps, so the exact-PK run does less work.
-    EXPECT_LT(exact.stats.rhsEvals, inside.stats.rhsEvals);
+    // Doses only restart the solver where a concentration jumps, so the exact-PK run does no more
+    // work (within 1 %: N-803's TMDD and the margination it drives - a blood-pool state moving
+    // within minutes of each dose - are in the ODE in both runs and dominate the step count;
+    // 7700 against 7691 RHS since margination, fewer before).
+    EXPECT_LE(static_cast<double>(exact.stats.rhsEvals), 1.01 * static_cast<double>(inside.stats.rhsEvals));
 }
 
 // The engine's solution converges as the tolerance tightens: the shipped default TNBC scenario
@@ -903,4 +906,39 @@ TEST(Engine, PlasmaLevelsApproachTheirSteadyStateWithThePlasmaHalfLife) {
     // From a healthy plasma, 97 % of the way after 10 d (five half-lives), less the ~0.3 d the
     // interstitial level takes to rise.
     EXPECT_NEAR(r.rows[10][jp] / pInf, 1.0 - std::exp(-k * 10.0), 0.01);
+}
+
+// Margination (docs/qsp.md): an rhIL-15 bolus moves blood NK cells into the marginated pool
+// within the hour, alive (blood + marginated stays the pool: nothing is lost in the move), and
+// they are back in the blood within a day; a scenario without such a cytokine has no pool.
+TEST(Engine, Il15BolusMarginatesBloodNkCellsAndTheyReturn) {
+    const auto loaded = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/calibration/scenarios/tc2-il15-bolus.toml"));
+    SimulationSpec s = loaded.spec;
+    s.durationDays = 2;
+    const auto r = simulate(loaded.model, s);
+    const std::size_t b = column(r, "blood.CD56dim NK"), mg = column(r, "marginated.CD56dim NK");
+    const double b0 = r.rows[0][b];
+    EXPECT_EQ(r.rows[0][mg], 0.0);
+    auto rowAt = [&](double t) {
+        for (std::size_t i = 0; i < r.times.size(); ++i)
+            if (std::abs(r.times[i] - t) < 1e-9) return i;
+        ADD_FAILURE() << "no output at " << t;
+        return std::size_t{0};
+    };
+    const std::size_t h1 = rowAt(1.0 / 24.0), d1 = rowAt(1.0 - 0.25 / 24.0);
+    // 1 h after the start of the 30-min bolus: 0.28 of the blood pool left in the circulation.
+    EXPECT_LT(r.rows[h1][b] / b0, 0.35);
+    EXPECT_GT(r.rows[h1][b] / b0, 0.2);
+    // Conserved in the move: blood + marginated within 3 % of the resting pool after an hour
+    // (division and homeostasis change it by less over so short a time).
+    EXPECT_NEAR((r.rows[h1][b] + r.rows[h1][mg]) / b0, 1.0, 0.03);
+    // Back the next day, before the second dose: under 5 % of the pool still marginated.
+    EXPECT_LT(r.rows[d1][mg] / r.rows[d1][b], 0.05);
+    EXPECT_GT(r.rows[d1][b] / b0, 0.95);
+
+    const auto untreated = loadSimulationScenario(std::filesystem::path(NKSCAPE_SOURCE_DIR "/scenarios/simulate/tnbc-untreated.toml"));
+    SimulationSpec u = untreated.spec;
+    u.durationDays = 1;
+    const auto ru = simulate(untreated.model, u);
+    EXPECT_EQ(std::find(ru.columns.begin(), ru.columns.end(), "marginated.CD56dim NK"), ru.columns.end());
 }
